@@ -1,0 +1,32 @@
+# `make demo` sets everything up and chats with both bundled replica sites in a real Chromium.
+# `make test` sets everything up and runs the whole test suite.
+PYTHON ?= python3
+VENV ?= .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+
+.PHONY: setup demo test lint bench clean
+
+$(STAMP): pyproject.toml
+	$(PYTHON) -m venv $(VENV) || { [ "$$(id -u)" = 0 ] && apt-get update -qq && \
+	  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq python3-venv && $(PYTHON) -m venv $(VENV); }
+	$(BIN)/python -m pip install -q --upgrade pip
+	$(BIN)/python -m pip install -q -e '.[test,bench]'
+	touch $(STAMP)
+
+setup: $(STAMP)
+	WANT_XVFB=$(WANT_XVFB) scripts/ensure-browser.sh $(BIN)/python
+
+demo: setup
+	$(BIN)/scraper demo
+
+test: setup
+	$(BIN)/ruff check scraper tests
+	$(BIN)/python -m pytest $(PYTEST_ARGS)
+
+lint: setup
+	$(BIN)/ruff check scraper tests
+	$(BIN)/ruff format --check scraper tests
+
+clean:
+	rm -rf $(VENV) .pytest_cache .ruff_cache .hypothesis

@@ -1,0 +1,243 @@
+"""The ``scraper`` command line: ``chat``, ``demo`` and ``replica``.
+
+The reply goes to stdout as it streams; notes, progress and errors go to stderr, so the reply can be
+piped. Exit status: 0 on a complete reply, 1 on a scraper error (one line saying what to do), 2 on a
+usage error, 130 when interrupted.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import logging
+import os
+import sys
+import threading
+import time
+from collections.abc import Sequence
+from typing import Any, TextIO
+
+from ._browser import BrowserOptions
+from ._chat import AIEngineChat, AIPowerChat, WordPressChat
+from ._errors import ScraperError
+from ._providers import Chatgpt4Online, ChatgptFree
+
+__all__ = ["main"]
+
+PROVIDERS: dict[str, type[WordPressChat]] = {"chatgptfree": ChatgptFree, "chatgpt4online": Chatgpt4Online}
+PLUGINS: dict[str, type[WordPressChat]] = {"aipower": AIPowerChat, "aiengine": AIEngineChat}
+
+
+class Progress(logging.Handler):
+    """A one-line note on stderr while nothing has streamed yet; shows the current step of the flow.
+
+    On a terminal it is a spinner with the elapsed time; elsewhere each step is one plain line.
+    """
+
+    FRAMES = "⠋⠙⠹⠸⠼⠴⠦⠧⠇⠏"
+
+    def __init__(self, stream: TextIO, label: str) -> None:
+        super().__init__(logging.INFO)
+        self.stream = stream
+        self.label = label
+        self.step = "starting"
+        self.started = time.perf_counter()
+        self.tty = stream.isatty()
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.step = record.getMessage()
+        if not self.tty and not self._stop.is_set():
+            print(f"scraper: {self.step}", file=self.stream, flush=True)
+
+    def _spin(self) -> None:
+        frame = 0
+        while not self._stop.wait(0.1):
+            elapsed = time.perf_counter() - self.started
+            text = f"{self.FRAMES[frame % len(self.FRAMES)]} {self.label}: {self.step} ({elapsed:.1f} s)"
+            self.stream.write("\r\x1b[2K" + text[:150])
+            self.stream.flush()
+            frame += 1
+
+    def __enter__(self) -> Progress:
+        logging.getLogger("scraper").addHandler(self)
+        if logging.getLogger("scraper").getEffectiveLevel() > logging.INFO:
+            logging.getLogger("scraper").setLevel(logging.INFO)
+        if self.tty:
+            self._thread = threading.Thread(target=self._spin, daemon=True)
+            self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        """Clear the note: the reply is about to be printed."""
+        if self._stop.is_set():
+            return
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join()
+            self.stream.write("\r\x1b[2K")
+            self.stream.flush()
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.stop()
+        logging.getLogger("scraper").removeHandler(self)
+
+
+def _browser_options(args: argparse.Namespace) -> BrowserOptions:
+    options: BrowserOptions = {}
+    if getattr(args, "headed", False):
+        options["headless"] = False
+    if getattr(args, "slow_mo", None):
+        options["slow_mo"] = float(args.slow_mo)
+    return options
+
+
+def _target(args: argparse.Namespace) -> Any:
+    """The chat to use: a preset, a preset pointed at --url, or a generic plugin chat at --url."""
+    if args.plugin:
+        if not args.url:
+            raise SystemExit("scraper: error: --plugin needs --url")
+        return PLUGINS[args.plugin](args.url, browser=_browser_options(args))
+    provider = PROVIDERS[args.provider or "chatgptfree"]
+    if args.url:
+        return provider(args.url, browser=_browser_options(args))
+    return provider
+
+
+async def _stream_reply(target: Any, args: argparse.Namespace, message: str, out: TextIO) -> dict[str, float]:
+    """Print one reply as it streams; return its timings."""
+    label = f"{getattr(target, '__name__', type(target).__name__)} {target.page_url()}"
+    started = time.perf_counter()
+    first: float | None = None
+    with Progress(sys.stderr, label) as progress:
+        stream = target.create_async_generator(
+            args.model or "",
+            [{"role": "user", "content": message}],
+            proxy=args.proxy,
+            timeout=args.timeout,
+            **_browser_options(args),
+        )
+        async with stream:
+            async for chunk in stream:
+                if first is None:
+                    first = time.perf_counter() - started
+                    progress.stop()
+                out.write(chunk)
+                out.flush()
+    out.write("\n")
+    out.flush()
+    total = time.perf_counter() - started
+    return {"first_chunk": first if first is not None else total, "total": total}
+
+
+def _configure_logging(verbose: int) -> None:
+    if verbose:
+        logging.basicConfig(
+            level=logging.DEBUG if verbose > 1 else logging.INFO,
+            format="%(asctime)s %(name)s %(levelname)s %(message)s",
+            stream=sys.stderr,
+        )
+
+
+async def _cmd_chat(args: argparse.Namespace) -> int:
+    message = " ".join(args.message) if args.message else ""
+    if not message:
+        if sys.stdin.isatty():
+            raise SystemExit('scraper: error: give a message, e.g. scraper chat "Hello"')
+        message = sys.stdin.read().strip()
+    await _stream_reply(_target(args), args, message, sys.stdout)
+    return 0
+
+
+async def _cmd_demo(args: argparse.Namespace) -> int:
+    from .replica import Replica
+
+    with Replica() as replica:
+        os.environ["SCRAPER_CHATGPTFREE_URL"] = replica.aipower.url
+        os.environ["SCRAPER_CHATGPT4ONLINE_URL"] = replica.aiengine.url
+        print(
+            f"scraper demo: local replica sites on 127.0.0.1 — AI Power {replica.aipower.url}, "
+            f"AI Engine {replica.aiengine.url}",
+            file=sys.stderr,
+        )
+        message = args.message or "Привет, как дела?"
+        runs = [("ChatgptFree", ChatgptFree, "cold"), ("Chatgpt4Online", Chatgpt4Online, "new site")]
+        runs.append(("ChatgptFree", ChatgptFree, "warm"))
+        for name, provider, state in runs:
+            print(f"\n── {name} ({provider.plugin_class.label}) · {provider.page_url()} · {state}", file=sys.stderr)
+            print(f"you> {message}", file=sys.stderr)
+            sys.stdout.write("ai>  ")
+            times = await _stream_reply(provider, args, message, sys.stdout)
+            print(
+                f"     first chunk after {times['first_chunk']:.2f} s, complete after {times['total']:.2f} s",
+                file=sys.stderr,
+            )
+    return 0
+
+
+def _cmd_replica(args: argparse.Namespace) -> int:
+    from .replica.__main__ import main as replica_main
+
+    argv = ["--plugin", args.plugin_name, "--host", args.host]
+    if args.port is not None:
+        argv += ["--port", str(args.port)]
+    return int(replica_main(argv) or 0)
+
+
+def _add_browser_flags(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--headed", action="store_true", help="show the browser window")
+    parser.add_argument("--slow-mo", type=float, metavar="MS", help="slow each browser action down by MS ms")
+    parser.add_argument("--timeout", type=float, default=120, help="seconds allowed for each step (default 120)")
+    parser.add_argument("--proxy", help="proxy URL for the browser, e.g. http://user:pass@host:3128")
+    parser.add_argument("-v", "--verbose", action="count", default=0, help="log each step (-vv: debug)")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="scraper", description=__doc__.splitlines()[0] if __doc__ else None)
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    chat = sub.add_parser("chat", help="send one message and stream the reply to stdout")
+    chat.add_argument("message", nargs="*", help="the message (default: read stdin)")
+    chat.add_argument("--provider", choices=sorted(PROVIDERS), help="a preset site (default chatgptfree)")
+    chat.add_argument("--plugin", choices=sorted(PLUGINS), help="talk to --url as a site running this plugin")
+    chat.add_argument("--url", help="the site's base URL (with --provider: a mirror of that site)")
+    chat.add_argument("--model", help="model name or alias (default: the provider's default)")
+    _add_browser_flags(chat)
+
+    demo = sub.add_parser("demo", help="start the bundled replica sites and chat with each provider")
+    demo.add_argument("--message", help="what to ask (default: Привет, как дела?)")
+    demo.add_argument("--model", help=argparse.SUPPRESS)
+    _add_browser_flags(demo)
+
+    replica = sub.add_parser("replica", help="serve the bundled replica sites on 127.0.0.1 until interrupted")
+    replica.add_argument("--plugin", dest="plugin_name", choices=["aipower", "aiengine", "both"], default="both")
+    replica.add_argument("--host", default="127.0.0.1")
+    replica.add_argument("--port", type=int)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    _configure_logging(getattr(args, "verbose", 0))
+    try:
+        if args.command == "replica":
+            return _cmd_replica(args)
+        command = {"chat": _cmd_chat, "demo": _cmd_demo}[args.command]
+        return asyncio.run(command(args))
+    except ScraperError as exc:
+        print(f"\nscraper: error: {type(exc).__name__}: {exc}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        print("\nscraper: interrupted", file=sys.stderr)
+        return 130
+    finally:
+        with contextlib.suppress(Exception):
+            from ._browser import close
+
+            close()
+
+
+if __name__ == "__main__":
+    sys.exit(main())

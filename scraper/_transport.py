@@ -1,0 +1,258 @@
+"""The chat request, run as a ``fetch`` inside the site's own page.
+
+Running the request in the page gives it the browser's cookies (HttpOnly ones included), its
+User-Agent, Origin and Referer, and any anti-bot clearance the page earned. The body comes back by
+pull: each :meth:`StreamingResponse.aiter_bytes` step asks the page for everything that arrived since
+the last step, so order is kept, chunks coalesce while Python is busy, and nothing is lost.
+Bytes travel as base64 and are decoded in Python, so a UTF-8 character cut between network reads is
+joined by the one incremental decoder, not mangled per chunk.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import contextlib
+import itertools
+import logging
+import time
+from collections.abc import AsyncIterator, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from ._errors import ScraperTimeoutError, StreamError, TransportError
+
+__all__ = ["HTTPRequest", "StreamingResponse", "open_stream"]
+
+log = logging.getLogger("scraper.transport")
+
+# One self-contained function: no globals on `window`, nothing built by string formatting.
+_START = """
+async (req) => {
+  const controller = new AbortController();
+  const registry = (globalThis[Symbol.for("scraper.fetches")] ||= new Map());
+  registry.set(req.id, controller);
+  let response;
+  try {
+    response = await fetch(req.url, {
+      method: req.method, headers: req.headers, body: req.body,
+      credentials: "include", cache: "no-store", redirect: "follow", signal: controller.signal,
+    });
+  } catch (e) {
+    registry.delete(req.id);
+    return { failed: String((e && e.message) || e) };
+  }
+  const reader = response.body ? response.body.getReader() : null;
+  const queue = [];
+  let done = !reader, error = null, wake = null, aborted = false;
+  const notify = () => { if (wake) { const w = wake; wake = null; w(); } };
+  if (reader) {
+    (async () => {
+      try {
+        for (;;) {
+          const r = await reader.read();
+          if (r.done) break;
+          queue.push(r.value);
+          notify();
+        }
+      } catch (e) {
+        if (!aborted) error = String((e && e.message) || e);
+      }
+      done = true;
+      registry.delete(req.id);
+      notify();
+    })();
+  } else {
+    registry.delete(req.id);
+  }
+  const encode = (chunks) => {
+    let size = 0;
+    for (const c of chunks) size += c.length;
+    const all = new Uint8Array(size);
+    let at = 0;
+    for (const c of chunks) { all.set(c, at); at += c.length; }
+    let bin = "";
+    for (let i = 0; i < all.length; i += 0x8000) bin += String.fromCharCode.apply(null, all.subarray(i, i + 0x8000));
+    return btoa(bin);
+  };
+  const headers = {};
+  response.headers.forEach((v, k) => { headers[k] = v; });
+  return {
+    status: response.status, statusText: response.statusText, url: response.url, headers,
+    async next() {
+      if (!queue.length && !done) await new Promise((r) => { wake = r; });
+      const chunks = queue.splice(0, queue.length);
+      return { data: chunks.length ? encode(chunks) : "", done: done && !queue.length, error };
+    },
+    abort() { aborted = true; registry.delete(req.id); controller.abort(); return !done; },
+  };
+}
+"""
+_HEAD = (
+    "s => s.failed ? {failed: s.failed} : {status: s.status, statusText: s.statusText, url: s.url, headers: s.headers}"
+)
+_NEXT = "s => s.next()"
+_ABORT = "s => s.abort()"
+_ABORT_BY_ID = """
+(id) => {
+  const registry = globalThis[Symbol.for("scraper.fetches")];
+  const controller = registry && registry.get(id);
+  if (controller) { registry.delete(id); controller.abort(); }
+  return !!controller;
+}
+"""
+_ids = itertools.count(1)
+
+
+@dataclass(frozen=True)
+class HTTPRequest:
+    """What the page should send; the browser adds cookies, User-Agent, Origin and Referer."""
+
+    method: str
+    url: str
+    headers: Mapping[str, str] = field(default_factory=dict)
+    body: str | None = None
+
+    def as_js(self, request_id: int) -> dict[str, Any]:
+        return {
+            "id": request_id,
+            "method": self.method,
+            "url": self.url,
+            "headers": dict(self.headers),
+            "body": self.body,
+        }
+
+
+@dataclass
+class Timing:
+    """When the request started, its headers arrived, and its first and last bytes arrived."""
+
+    started: float = 0.0
+    headers: float | None = None
+    first_byte: float | None = None
+    finished: float | None = None
+
+
+class StreamingResponse:
+    """An HTTP response whose body is still arriving in the page."""
+
+    def __init__(self, handle: Any, head: dict[str, Any], request: HTTPRequest, idle_timeout: float) -> None:
+        self._handle = handle
+        self.status: int = int(head["status"])
+        self.reason: str = head.get("statusText", "")
+        self.url: str = head.get("url") or request.url
+        self.headers: dict[str, str] = {k.lower(): v for k, v in head.get("headers", {}).items()}
+        self.request = request
+        self.idle_timeout = idle_timeout
+        self.timing = Timing(started=time.perf_counter(), headers=time.perf_counter())
+        self.received = 0
+        self._done = False
+        self._closed = False
+
+    @property
+    def content_type(self) -> str:
+        return self.headers.get("content-type", "").split(";")[0].strip().lower()
+
+    @property
+    def finished(self) -> bool:
+        """True once the server closed the body (the last chunk has been handed out)."""
+        return self._done
+
+    async def aiter_bytes(self) -> AsyncIterator[bytes]:
+        """The body as it arrives; raises :class:`StreamError` if the connection breaks."""
+        from playwright.async_api import Error as PlaywrightError
+
+        while not self._done:
+            try:
+                step = await asyncio.wait_for(self._handle.evaluate(_NEXT), self.idle_timeout)
+            except asyncio.TimeoutError:
+                raise ScraperTimeoutError(
+                    f"No data from {self.url} for {self.idle_timeout:g} s; the reply stalled. "
+                    "Try again, or raise timeout=."
+                ) from None
+            except PlaywrightError as exc:
+                raise StreamError(
+                    f"The page lost the response from {self.url} mid-stream ({_first_line(exc)}); "
+                    "the page probably navigated away. Try again."
+                ) from exc
+            if step["data"]:
+                chunk = base64.b64decode(step["data"])
+                if self.timing.first_byte is None:
+                    self.timing.first_byte = time.perf_counter()
+                self.received += len(chunk)
+                yield chunk
+            if step["error"]:
+                self._done = True
+                raise StreamError(f"The connection to {self.url} broke after {self.received} bytes: {step['error']}.")
+            if step["done"]:
+                self._done = True
+                self.timing.finished = time.perf_counter()
+
+    async def aread(self, limit: int = 4 << 20) -> bytes:
+        """The whole body (for error pages and JSON replies), at most ``limit`` bytes."""
+        parts: list[bytes] = []
+        size = 0
+        async for chunk in self.aiter_bytes():
+            parts.append(chunk)
+            size += len(chunk)
+            if size >= limit:
+                break
+        return b"".join(parts)
+
+    async def aclose(self) -> None:
+        """Abort the in-page fetch if it is still running, and free the page's objects."""
+        if self._closed:
+            return
+        self._closed = True
+        with contextlib.suppress(Exception):
+            if not self._done:
+                aborted = await self._handle.evaluate(_ABORT)
+                if aborted:
+                    log.debug("aborted the in-page fetch of %s", self.url)
+        with contextlib.suppress(Exception):
+            await self._handle.dispose()
+
+
+async def _abort_by_id(page: Any, request_id: int, handle: Any) -> None:
+    with contextlib.suppress(Exception):
+        await page.evaluate(_ABORT_BY_ID, request_id)
+    if handle is not None:
+        with contextlib.suppress(Exception):
+            await handle.dispose()
+
+
+def _first_line(exc: BaseException) -> str:
+    text = str(exc).strip()
+    return text.splitlines()[0] if text else type(exc).__name__
+
+
+async def open_stream(page: Any, request: HTTPRequest, *, timeout: float) -> StreamingResponse:
+    """Send ``request`` from ``page`` and return once the status and headers have arrived."""
+    from playwright.async_api import Error as PlaywrightError
+
+    log.debug("%s %s", request.method, request.url)
+    request_id = next(_ids)
+    handle = None
+    try:
+        handle = await asyncio.wait_for(page.evaluate_handle(_START, request.as_js(request_id)), timeout)
+        head = await handle.evaluate(_HEAD)
+    except (asyncio.TimeoutError, asyncio.CancelledError) as exc:
+        # The fetch may still be running in the page: abort it there, whatever happened here.
+        await asyncio.shield(_abort_by_id(page, request_id, handle))
+        if isinstance(exc, asyncio.CancelledError):
+            raise
+        raise ScraperTimeoutError(
+            f"{request.url} sent no response headers within {timeout:g} s. Try again, or raise timeout=."
+        ) from None
+    except PlaywrightError as exc:
+        raise TransportError(f"The browser could not send the request to {request.url}: {_first_line(exc)}") from exc
+    if "failed" in head:
+        with contextlib.suppress(Exception):
+            await handle.dispose()
+        raise TransportError(
+            f"The browser could not reach {request.url}: {head['failed']}. "
+            "Check the URL, the network or proxy, and that the site is up."
+        )
+    response = StreamingResponse(handle, head, request, idle_timeout=timeout)
+    log.debug("%s %s -> %s %s", request.method, request.url, response.status, response.content_type)
+    return response

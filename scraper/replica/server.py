@@ -1,0 +1,412 @@
+"""The replica sites: a threaded HTTP server per site, its nonces, request log and counters.
+
+Each site runs in a daemon thread on 127.0.0.1 (a free port by default), so tests, a demo and a
+benchmark can start one in-process. Control endpoints under ``/__replica__/`` let another process
+read and change a running site.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import logging
+import secrets
+import socket
+import threading
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from types import TracebackType
+from typing import Any
+
+from .aiengine import AIEngineApp
+from .aipower import AIPowerApp
+from .config import RecordedRequest, ReplicaStats, SiteConfig
+from .exchange import ClientGone, Exchange
+
+__all__ = ["PLUGINS", "Replica", "ReplicaSite"]
+
+log = logging.getLogger("scraper.replica")
+log.addHandler(logging.NullHandler())  # silent unless the application configures logging
+
+PLUGINS = ("aipower", "aiengine")
+CONTROL_PREFIX = "/__replica__/"
+STATIC_DIR = Path(__file__).with_name("static")
+_JS = "text/javascript; charset=UTF-8"
+_CSS = "text/css; charset=UTF-8"
+STATIC_FILES = {
+    "/wp-content/plugins/gpt3-ai-content-generator/public/js/wpaicg-chat.js": ("wpaicg-chat.js", _JS),
+    "/wp-content/plugins/gpt3-ai-content-generator/public/css/wpaicg-chat.css": ("wpaicg-chat.css", _CSS),
+    "/wp-content/plugins/ai-engine/app/chatbot.js": ("chatbot.js", _JS),
+    "/wp-content/plugins/ai-engine/themes/chatgpt.css": ("chatgpt.css", _CSS),
+    "/wp-content/themes/corner/style.css": ("style.css", _CSS),
+    "/wp-content/themes/corner/icon.svg": ("icon.svg", "image/svg+xml"),
+}
+MAX_BODY = 16 * 1024 * 1024
+_BAD_REQUEST = b"HTTP/1.1 400 Bad Request\r\nConnection: close\r\nContent-Type: text/plain\r\n\r\nBad Request"
+
+
+def _new_nonce() -> str:
+    """Ten lowercase hex characters, the shape of a WordPress nonce."""
+    return secrets.token_hex(5)
+
+
+class _Server(ThreadingHTTPServer):
+    """A threaded server that lets many streams run and does not wait for them on close."""
+
+    daemon_threads = True
+    block_on_close = False
+    request_queue_size = 256
+    allow_reuse_address = True
+
+    def __init__(self, address: tuple[str, int], site: ReplicaSite) -> None:
+        self.site = site
+        super().__init__(address, _Handler)
+
+
+class _Handler(BaseHTTPRequestHandler):
+    """Reads one request, hands it to the site, closes: one request per connection, as PHP's server."""
+
+    protocol_version = "HTTP/1.0"  # never keep-alive: every response ends with the close
+    timeout = 60
+    server: _Server
+
+    def setup(self) -> None:
+        """Disable Nagle so each write of a stream leaves at once, in its own segment."""
+        super().setup()
+        with contextlib.suppress(OSError):
+            self.connection.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+
+    def log_message(self, format: str, *args: Any) -> None:
+        """Route the server's access and error lines to the package logger (silent by default)."""
+        log.debug("%s %s", self.address_string(), format % args)
+
+    def _read_body(self) -> bytes:
+        """The request body, by Content-Length or chunked; ValueError if it cannot be read."""
+        if self.headers.get("Expect", "").lower() == "100-continue":
+            self.wfile.write(b"HTTP/1.1 100 Continue\r\n\r\n")
+        if "chunked" in self.headers.get("Transfer-Encoding", "").lower():
+            parts = []
+            total = 0
+            while True:
+                size = int(self.rfile.readline(1024).split(b";", 1)[0].strip() or b"0", 16)
+                if size == 0:
+                    while self.rfile.readline(1024).strip():
+                        pass
+                    return b"".join(parts)
+                total += size
+                if total > MAX_BODY:
+                    raise ValueError("body too large")
+                parts.append(self.rfile.read(size))
+                self.rfile.readline(1024)
+        length = int(self.headers.get("Content-Length") or 0)
+        if length < 0 or length > MAX_BODY:
+            raise ValueError("bad Content-Length")
+        return self.rfile.read(length) if length else b""
+
+    def _handle(self) -> None:
+        """Parse, dispatch, and keep a vanished client from becoming a traceback."""
+        site = self.server.site
+        try:
+            body = self._read_body()
+        except (ValueError, OSError):
+            with contextlib.suppress(OSError):
+                self.wfile.write(_BAD_REQUEST)
+            return
+        ex = Exchange(site, self, body)
+        try:
+            site.serve(ex)
+            log.debug("%s %s %s -> %s", site.plugin, ex.method, self.path, ex.status)
+        except ClientGone:
+            log.debug("%s %s %s -> %s, the client went away", site.plugin, ex.method, self.path, ex.status)
+        except Exception:
+            log.exception("%s %s failed", ex.method, ex.path)
+            if not ex.started:
+                with contextlib.suppress(ClientGone):
+                    ex.respond(500, [("Content-Type", "text/plain; charset=UTF-8")], b"replica error")
+
+    do_GET = do_POST = do_HEAD = do_OPTIONS = do_PUT = do_PATCH = do_DELETE = _handle
+
+
+class ReplicaSite:
+    """One local WordPress site with one chat plugin ("aipower" or "aiengine"), started on demand."""
+
+    def __init__(self, plugin: str, config: SiteConfig | None = None, host: str = "127.0.0.1", port: int = 0) -> None:
+        if plugin not in PLUGINS:
+            raise ValueError(f"plugin must be one of {', '.join(PLUGINS)}, not {plugin!r}")
+        self.plugin = plugin
+        self.config = config if config is not None else SiteConfig()
+        self.host = host
+        self._port = port
+        self._lock = threading.RLock()
+        self._stats = ReplicaStats()
+        self._log: list[RecordedRequest] = []
+        self._nonce = _new_nonce()
+        self._previous: str | None = None
+        self._stopping = threading.Event()
+        self._server: _Server | None = None
+        self._thread: threading.Thread | None = None
+        self._app = AIPowerApp(self) if plugin == "aipower" else AIEngineApp(self)
+
+    def __repr__(self) -> str:
+        state = self.url if self._server is not None else "stopped"
+        return f"<ReplicaSite {self.plugin} {state}>"
+
+    # -- life cycle ------------------------------------------------------------------------------
+
+    def start(self) -> ReplicaSite:
+        """Bind (a free port unless one was given) and serve in a daemon thread; returns self."""
+        with self._lock:
+            if self._server is not None:
+                return self
+            self._stopping.clear()
+            server = _Server((self.host, self._port), self)
+            self._port = server.server_address[1]
+            self._server = server
+            self._thread = threading.Thread(
+                target=server.serve_forever,
+                kwargs={"poll_interval": 0.05},
+                name=f"replica-{self.plugin}-{self._port}",
+                daemon=True,
+            )
+            self._thread.start()
+        log.debug("%s replica serving at %s", self.plugin, self.url)
+        return self
+
+    def stop(self) -> None:
+        """Stop serving, end running streams, release the port. Safe to call twice."""
+        with self._lock:
+            server, thread = self._server, self._thread
+            self._server = self._thread = None
+        if server is None:
+            return
+        self._stopping.set()
+        server.shutdown()
+        server.server_close()
+        if thread is not None:
+            thread.join(timeout=5)
+        log.debug("%s replica stopped", self.plugin)
+
+    def __enter__(self) -> ReplicaSite:
+        """Start on entering a ``with`` block."""
+        return self.start()
+
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        """Stop on leaving the block, however it is left."""
+        self.stop()
+
+    @property
+    def stopping(self) -> bool:
+        """Whether the site is shutting down (running streams end at their next step)."""
+        return self._stopping.is_set()
+
+    @property
+    def port(self) -> int:
+        """The bound port (0 before start when none was asked for)."""
+        return self._port
+
+    @property
+    def url(self) -> str:
+        """``http://host:port`` without a trailing slash; the chat page is ``url + "/"``."""
+        host = "127.0.0.1" if self.host in ("", "0.0.0.0") else self.host
+        if ":" in host:
+            host = f"[{host}]"
+        return f"http://{host}:{self._port}"
+
+    # -- nonces ----------------------------------------------------------------------------------
+
+    @property
+    def nonce(self) -> str:
+        """The current valid nonce."""
+        with self._lock:
+            return self._nonce
+
+    @property
+    def previous_nonce(self) -> str | None:
+        """The nonce of the previous tick, still accepted (None after an expiry)."""
+        with self._lock:
+            return self._previous
+
+    def rotate_nonce(self) -> str:
+        """A new tick: the current nonce becomes the previous (still valid) one; returns the new nonce."""
+        with self._lock:
+            self._previous, self._nonce = self._nonce, _new_nonce()
+            return self._nonce
+
+    def expire_nonces(self) -> str:
+        """Invalidate every nonce issued so far; returns the fresh one pages and sessions now hand out."""
+        with self._lock:
+            self._previous, self._nonce = None, _new_nonce()
+            return self._nonce
+
+    def nonce_verdict(self, value: str) -> str | None:
+        """Judge a nonce a chat request carried: "current", "previous" or None (rejected), after ``nonce_mode``."""
+        with self._lock:
+            mode = self.config.nonce_mode
+            if mode == "always_reject":
+                return None
+            if mode == "reject_once":
+                self.config.nonce_mode = "ok"
+                self.expire_nonces()
+                return None
+            if value == self._nonce:
+                return "current"
+            if self._previous is not None and value == self._previous:
+                return "previous"
+            return None
+
+    # -- log and counters ------------------------------------------------------------------------
+
+    @property
+    def log(self) -> list[RecordedRequest]:
+        """Every request but static files and control calls, oldest first (the live list)."""
+        return self._log
+
+    @property
+    def stats(self) -> ReplicaStats:
+        """The live counters."""
+        return self._stats
+
+    def reset(self) -> None:
+        """Clear the log and the counters (the config and nonces stay)."""
+        with self._lock:
+            self._log.clear()
+            self._stats.clear()
+
+    def count(self, name: str, delta: int = 1) -> None:
+        """Add ``delta`` to one counter, under the lock."""
+        with self._lock:
+            setattr(self._stats, name, getattr(self._stats, name) + delta)
+
+    def stream_started(self) -> None:
+        """A stream's headers are out."""
+        with self._lock:
+            self._stats.streams_started += 1
+            self._stats.active_streams += 1
+
+    def stream_ended(self, *, aborted: bool) -> None:
+        """A stream finished: written to its end, or cut short because the client left."""
+        with self._lock:
+            self._stats.active_streams -= 1
+            if aborted:
+                self._stats.streams_aborted += 1
+            else:
+                self._stats.streams_completed += 1
+
+    def state(self) -> dict[str, Any]:
+        """Config, counters and log length, as the state endpoint reports them."""
+        with self._lock:
+            return {
+                "plugin": self.plugin,
+                "url": self.url,
+                "nonce": self._nonce,
+                "previous_nonce": self._previous,
+                "config": self.config.to_dict(),
+                "stats": self._stats.to_dict(),
+                "log_length": len(self._log),
+            }
+
+    # -- serving ---------------------------------------------------------------------------------
+
+    def serve(self, ex: Exchange) -> None:
+        """Answer one request: static files, control calls, or the WordPress site."""
+        if ex.path in STATIC_FILES and ex.method in ("GET", "HEAD"):
+            self._static(ex)
+            return
+        if ex.path.startswith(CONTROL_PREFIX):
+            self._control(ex)
+            return
+        record = ex.make_record()
+        with self._lock:
+            self._log.append(record)
+        self._app.dispatch(ex)
+
+    def _static(self, ex: Exchange) -> None:
+        """A file of the plugin or theme, as PHP's server sends static files (with a length)."""
+        name, content_type = STATIC_FILES[ex.path]
+        data = (STATIC_DIR / name).read_bytes()
+        ex.respond(200, [("Content-Type", content_type), ("Content-Length", str(len(data)))], data)
+
+    def _control(self, ex: Exchange) -> None:
+        """``/__replica__/``: state, log, config, reset, rotate_nonce, expire_nonces."""
+        action = ex.path[len(CONTROL_PREFIX) :].strip("/")
+        status = 200
+        result: Any
+        if ex.method == "GET" and action == "state":
+            result = self.state()
+        elif ex.method == "GET" and action == "log":
+            with self._lock:
+                result = [record.to_dict() for record in self._log]
+        elif ex.method == "POST" and action == "config":
+            values = ex.json if ex.json_ok else None
+            try:
+                if not isinstance(values, dict):
+                    raise ValueError("send a JSON object of SiteConfig fields")
+                with self._lock:
+                    self.config.update(values)
+                result = self.state()
+            except ValueError as exc:
+                status, result = 400, {"error": str(exc)}
+        elif ex.method == "POST" and action == "reset":
+            self.reset()
+            result = self.state()
+        elif ex.method == "POST" and action == "rotate_nonce":
+            self.rotate_nonce()
+            result = self.state()
+        elif ex.method == "POST" and action == "expire_nonces":
+            self.expire_nonces()
+            result = self.state()
+        else:
+            status, result = 404, {"error": f"no control endpoint {ex.method} {ex.path}"}
+        body = json.dumps(result, ensure_ascii=False).encode("utf-8")
+        headers = [("Content-Type", "application/json; charset=UTF-8"), ("Cache-Control", "no-store")]
+        ex.respond(status, headers, body)
+
+
+class Replica:
+    """Both sites at once, each on its own port: ``with Replica() as r: r.aipower, r.aiengine``."""
+
+    def __init__(
+        self,
+        host: str = "127.0.0.1",
+        aipower_config: SiteConfig | None = None,
+        aiengine_config: SiteConfig | None = None,
+    ) -> None:
+        self.aipower = ReplicaSite("aipower", aipower_config, host=host)
+        self.aiengine = ReplicaSite("aiengine", aiengine_config, host=host)
+
+    @property
+    def sites(self) -> tuple[ReplicaSite, ReplicaSite]:
+        """(aipower, aiengine)."""
+        return (self.aipower, self.aiengine)
+
+    def start(self) -> Replica:
+        """Start both sites; returns self."""
+        try:
+            for site in self.sites:
+                site.start()
+        except BaseException:
+            self.stop()
+            raise
+        return self
+
+    def stop(self) -> None:
+        """Stop both sites."""
+        for site in self.sites:
+            site.stop()
+
+    def reset(self) -> None:
+        """Clear both sites' logs and counters."""
+        for site in self.sites:
+            site.reset()
+
+    def __enter__(self) -> Replica:
+        """Start both on entering a ``with`` block."""
+        return self.start()
+
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        """Stop on leaving the block, however it is left."""
+        self.stop()
