@@ -167,8 +167,9 @@ async def _cmd_demo(args: argparse.Namespace) -> int:
         runs.append(("ChatgptFree", ChatgptFree, "warm"))
         for name, provider, state in runs:
             print(f"\n── {name} ({provider.plugin_class.label}) · {provider.page_url()} · {state}", file=sys.stderr)
-            print(f"you> {message}", file=sys.stderr)
+            print(f"you> {message}", file=sys.stderr, flush=True)
             sys.stdout.write("ai>  ")
+            sys.stdout.flush()
             times = await _stream_reply(provider, args, message, sys.stdout)
             print(
                 f"     first chunk after {times['first_chunk']:.2f} s, complete after {times['total']:.2f} s",
