@@ -154,6 +154,10 @@ class BrowserRuntime:
         self.location: BrowserLocation | None = None
         self.sessions: dict[Any, Any] = {}
         self.launches = 0
+        # Origin -> FlowRecorder: sessions of that site record their flow (cassettes, inspect).
+        self.recorders: dict[str, Any] = {}
+        # When set, contexts created from now on refuse requests to any other host (offline replay).
+        self.allowed_hosts: set[str] | None = None
 
     # -- the private loop -------------------------------------------------------------------
     def _ensure_loop(self) -> asyncio.AbstractEventLoop:

@@ -106,8 +106,10 @@ def _target(args: argparse.Namespace) -> Any:
     return provider
 
 
-async def _stream_reply(target: Any, args: argparse.Namespace, message: str, out: TextIO) -> dict[str, float]:
-    """Print one reply as it streams; return its timings."""
+async def _stream_reply(
+    target: Any, args: argparse.Namespace, message: str, out: TextIO, prefix: str = ""
+) -> dict[str, float]:
+    """Print one reply as it streams (``prefix`` before its first chunk); return its timings."""
     label = f"{getattr(target, '__name__', type(target).__name__)} {target.page_url()}"
     started = time.perf_counter()
     first: float | None = None
@@ -124,6 +126,7 @@ async def _stream_reply(target: Any, args: argparse.Namespace, message: str, out
                 if first is None:
                     first = time.perf_counter() - started
                     progress.stop()
+                    out.write(prefix)
                 out.write(chunk)
                 out.flush()
     out.write("\n")
@@ -168,9 +171,7 @@ async def _cmd_demo(args: argparse.Namespace) -> int:
         for name, provider, state in runs:
             print(f"\n── {name} ({provider.plugin_class.label}) · {provider.page_url()} · {state}", file=sys.stderr)
             print(f"you> {message}", file=sys.stderr, flush=True)
-            sys.stdout.write("ai>  ")
-            sys.stdout.flush()
-            times = await _stream_reply(provider, args, message, sys.stdout)
+            times = await _stream_reply(provider, args, message, sys.stdout, prefix="ai>  ")
             print(
                 f"     first chunk after {times['first_chunk']:.2f} s, complete after {times['total']:.2f} s",
                 file=sys.stderr,

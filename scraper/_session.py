@@ -17,6 +17,7 @@ from urllib.parse import unquote, urlsplit
 
 from ._browser import BrowserRuntime
 from ._errors import HTTPError, ScraperTimeoutError, TransportError, excerpt
+from ._recording import FlowRecorder
 from ._transport import HTTPRequest, StreamingResponse, open_stream
 
 __all__ = ["SiteSession", "get_session", "proxy_settings"]
@@ -68,11 +69,27 @@ class SiteSession:
             self._kept[name] = make()
         return self._kept[name]
 
+    @property
+    def recorder(self) -> FlowRecorder | None:
+        """The recorder attached to this site on the runtime, if any."""
+        return self.runtime.recorders.get(self.origin)
+
     async def _ensure_context(self) -> None:
         if self.context is not None:
             return
         browser = await self.runtime.browser()
         self.context = await browser.new_context(proxy=proxy_settings(self.proxy))  # type: ignore[arg-type]
+        if self.runtime.allowed_hosts is not None:
+            await self.context.route("**/*", self._only_allowed_hosts)
+
+    async def _only_allowed_hosts(self, route: Any) -> None:
+        host = urlsplit(route.request.url).hostname or ""
+        allowed = self.runtime.allowed_hosts
+        if allowed is None or host in allowed or route.request.url.startswith(("data:", "blob:", "about:")):
+            await route.continue_()
+        else:
+            log.warning("blocked a request to %s (only %s allowed)", host, ", ".join(sorted(allowed)))
+            await route.abort("blockedbyclient")
 
     async def add_cookies(self, cookies: Mapping[str, str] | None) -> None:
         """Put caller-given cookies into the context, for this site only."""
@@ -126,6 +143,9 @@ class SiteSession:
             self.served_html = await response.text()
         except PlaywrightError:
             self.served_html = await self.page.content()
+        if self.recorder is not None:
+            headers = [(h["name"], h["value"]) for h in await response.headers_array()]
+            self.recorder.page(response.url, response.status, headers, self.served_html)
         log.info(
             "loaded %s: HTTP %s, %d bytes in %.0f ms",
             self.page_url,
@@ -143,7 +163,7 @@ class SiteSession:
 
     async def fetch(self, request: HTTPRequest, timeout: float) -> StreamingResponse:
         """Send a request from the page (see :mod:`scraper._transport`)."""
-        return await open_stream(self.page, request, timeout=timeout)
+        return await open_stream(self.page, request, timeout=timeout, recorder=self.recorder)
 
     async def evaluate(self, expression: str, arg: Any = None) -> Any:
         return await self.page.evaluate(expression, arg)

@@ -21,6 +21,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from ._errors import ScraperTimeoutError, StreamError, TransportError
+from ._recording import ExchangeRecord, FlowRecorder
 
 __all__ = ["HTTPRequest", "StreamingResponse", "open_stream"]
 
@@ -136,8 +137,16 @@ class Timing:
 class StreamingResponse:
     """An HTTP response whose body is still arriving in the page."""
 
-    def __init__(self, handle: Any, head: dict[str, Any], request: HTTPRequest, idle_timeout: float) -> None:
+    def __init__(
+        self,
+        handle: Any,
+        head: dict[str, Any],
+        request: HTTPRequest,
+        idle_timeout: float,
+        record: ExchangeRecord | None = None,
+    ) -> None:
         self._handle = handle
+        self.record = record
         self.status: int = int(head["status"])
         self.reason: str = head.get("statusText", "")
         self.url: str = head.get("url") or request.url
@@ -180,13 +189,19 @@ class StreamingResponse:
                 if self.timing.first_byte is None:
                     self.timing.first_byte = time.perf_counter()
                 self.received += len(chunk)
+                if self.record is not None:
+                    self.record.add_chunk(chunk)
                 yield chunk
             if step["error"]:
                 self._done = True
+                if self.record is not None:
+                    self.record.error = step["error"]
                 raise StreamError(f"The connection to {self.url} broke after {self.received} bytes: {step['error']}.")
             if step["done"]:
                 self._done = True
                 self.timing.finished = time.perf_counter()
+                if self.record is not None:
+                    self.record.complete = True
 
     async def aread(self, limit: int = 4 << 20) -> bytes:
         """The whole body (for error pages and JSON replies), at most ``limit`` bytes."""
@@ -226,13 +241,37 @@ def _first_line(exc: BaseException) -> str:
     return text.splitlines()[0] if text else type(exc).__name__
 
 
-async def open_stream(page: Any, request: HTTPRequest, *, timeout: float) -> StreamingResponse:
+def _pairs(headers: list[dict[str, str]]) -> list[tuple[str, str]]:
+    return [(h["name"], h["value"]) for h in headers]
+
+
+async def _raw_headers(waiter: asyncio.Task[Any], record: ExchangeRecord) -> None:
+    """The headers as sent and received on the wire (Cookie and Set-Cookie included), for a recording."""
+    with contextlib.suppress(Exception):
+        response = await asyncio.wait_for(waiter, 5)
+        record.response_headers = _pairs(await response.headers_array())
+        record.request_headers = _pairs(await response.request.headers_array())
+
+
+async def open_stream(
+    page: Any, request: HTTPRequest, *, timeout: float, recorder: FlowRecorder | None = None
+) -> StreamingResponse:
     """Send ``request`` from ``page`` and return once the status and headers have arrived."""
     from playwright.async_api import Error as PlaywrightError
 
     log.debug("%s %s", request.method, request.url)
     request_id = next(_ids)
     handle = None
+    record = waiter = None
+    if recorder is not None:
+        record = recorder.exchange(request.method, request.url, list(request.headers.items()), request.body)
+        waiter = asyncio.ensure_future(
+            page.wait_for_event(
+                "response",
+                lambda r: r.url == request.url and r.request.method == request.method,
+                timeout=timeout * 1000,
+            )
+        )
     try:
         handle = await asyncio.wait_for(page.evaluate_handle(_START, request.as_js(request_id)), timeout)
         head = await handle.evaluate(_HEAD)
@@ -247,12 +286,19 @@ async def open_stream(page: Any, request: HTTPRequest, *, timeout: float) -> Str
     except PlaywrightError as exc:
         raise TransportError(f"The browser could not send the request to {request.url}: {_first_line(exc)}") from exc
     if "failed" in head:
+        if record is not None:
+            record.error = head["failed"]
+        if waiter is not None:
+            waiter.cancel()
         with contextlib.suppress(Exception):
             await handle.dispose()
         raise TransportError(
             f"The browser could not reach {request.url}: {head['failed']}. "
             "Check the URL, the network or proxy, and that the site is up."
         )
-    response = StreamingResponse(handle, head, request, idle_timeout=timeout)
+    if record is not None and waiter is not None:
+        record.status = int(head["status"])
+        await _raw_headers(waiter, record)
+    response = StreamingResponse(handle, head, request, idle_timeout=timeout, record=record)
     log.debug("%s %s -> %s %s", request.method, request.url, response.status, response.content_type)
     return response
