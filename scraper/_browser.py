@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import atexit
 import contextlib
+import json
 import logging
 import os
 import shutil
@@ -247,7 +248,19 @@ class BrowserRuntime:
         try:
             if opts.get("ws_endpoint"):
                 log.info("connecting to a Playwright browser server at %s", opts["ws_endpoint"])
-                browser = await chromium.connect(opts["ws_endpoint"], slow_mo=opts.get("slow_mo"))
+                # The server launches the browser with the options the client sends; a path to the
+                # executable (on the server's machine) needs `playwright run-server --unsafe` there.
+                remote: dict[str, Any] = {
+                    "headless": opts.get("headless", True),
+                    "args": list(CHROMIUM_ARGS) + list(opts.get("args", [])),
+                }
+                if opts.get("executable_path"):
+                    remote["executablePath"] = opts["executable_path"]
+                browser = await chromium.connect(
+                    opts["ws_endpoint"],
+                    slow_mo=opts.get("slow_mo"),
+                    headers={"x-playwright-launch-options": json.dumps(remote)},
+                )
             elif opts.get("cdp_endpoint"):
                 log.info("connecting to Chromium over CDP at %s", opts["cdp_endpoint"])
                 browser = await chromium.connect_over_cdp(opts["cdp_endpoint"], slow_mo=opts.get("slow_mo"))

@@ -20,7 +20,7 @@ from ._base import AsyncGeneratorProvider, ProviderModelMixin
 from ._browser import BrowserOptions, BrowserRuntime, get_runtime
 from ._plugin import ChatPlugin, run_chat
 from ._prompt import Messages, format_prompt
-from ._session import SiteSession, get_session
+from ._session import SiteSession, get_pool, get_session
 
 __all__ = ["AIEngineChat", "AIPowerChat", "ChatStream", "WordPressChat"]
 
@@ -144,7 +144,8 @@ class WordPressChat(AsyncGeneratorProvider, ProviderModelMixin):
 
         ``proxy`` and ``cookies`` go into the browser context; ``timeout`` bounds each step (page
         load, headers, silence between chunks). Browser options (``headless``, ``slow_mo``,
-        ``ws_endpoint``, ``cdp_endpoint``, ``executable_path``, ``args``) may be passed as keywords.
+        ``ws_endpoint``, ``cdp_endpoint``, ``executable_path``, ``args``) may be passed as keywords,
+        and ``max_pages`` bounds how many pages (lanes of six chats each) one site may use at once.
         """
         target.get_model(model)
         prompt = format_prompt(messages)
@@ -154,12 +155,18 @@ class WordPressChat(AsyncGeneratorProvider, ProviderModelMixin):
         page_url = target.page_url()
         plugin = target.plugin()
 
+        max_pages = kwargs.get("max_pages")
+
         async def flow() -> AsyncIterator[str]:
-            session = get_session(runtime, page_url, proxy=proxy)
-            await session.add_cookies(cookies)
-            async for text in run_chat(plugin, session, prompt, timeout=float(timeout)):
-                yield text
-            target._remember(session)
+            pool = get_pool(runtime, page_url, proxy=proxy, max_pages=max_pages)
+            session = await pool.acquire()
+            try:
+                await session.add_cookies(cookies)
+                async for text in run_chat(plugin, session, prompt, timeout=float(timeout)):
+                    yield text
+                target._remember(session)
+            finally:
+                pool.release(session)
 
         return ChatStream(runtime.iterate(flow()))
 

@@ -10,7 +10,9 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import os
 import time
+from collections import deque
 from collections.abc import Callable, Mapping
 from typing import Any, TypeVar
 from urllib.parse import unquote, urlsplit
@@ -20,7 +22,7 @@ from ._errors import HTTPError, ScraperTimeoutError, TransportError, excerpt
 from ._recording import FlowRecorder
 from ._transport import HTTPRequest, StreamingResponse, open_stream
 
-__all__ = ["SiteSession", "get_session", "proxy_settings"]
+__all__ = ["PER_PAGE", "SitePool", "SiteSession", "get_pool", "get_session", "proxy_settings"]
 
 log = logging.getLogger("scraper.session")
 T = TypeVar("T")
@@ -48,8 +50,16 @@ def origin_of(url: str) -> str:
 class SiteSession:
     """A browser context plus the chat page of one site, loaded once and reused."""
 
-    def __init__(self, runtime: BrowserRuntime, page_url: str, *, proxy: str | None = None) -> None:
+    def __init__(
+        self,
+        runtime: BrowserRuntime,
+        page_url: str,
+        *,
+        proxy: str | None = None,
+        clone_of: SiteSession | None = None,
+    ) -> None:
         self.runtime = runtime
+        self.clone_of = clone_of
         self.page_url = page_url
         self.origin = origin_of(page_url)
         self.proxy = proxy
@@ -78,7 +88,11 @@ class SiteSession:
         if self.context is not None:
             return
         browser = await self.runtime.browser()
-        self.context = await browser.new_context(proxy=proxy_settings(self.proxy))  # type: ignore[arg-type]
+        options: dict[str, Any] = {"proxy": proxy_settings(self.proxy)}
+        if self.clone_of is not None and self.clone_of.context is not None:
+            # Another lane of the same site: start with its cookies (session, anti-bot clearance).
+            options["storage_state"] = await self.clone_of.context.storage_state()
+        self.context = await browser.new_context(**options)
         if self.runtime.allowed_hosts is not None:
             await self.context.route("**/*", self._only_allowed_hosts)
 
@@ -175,10 +189,109 @@ class SiteSession:
         self.context = self.page = None
 
 
-def get_session(runtime: BrowserRuntime, page_url: str, *, proxy: str | None = None) -> SiteSession:
-    """The runtime's warm session for this page (and proxy), created on first use."""
+# Chromium opens at most six HTTP/1.1 connections per host in one browser context: more chats than
+# that through one page would wait in waves. A site therefore gets several lanes (context + page).
+PER_PAGE = 6
+DEFAULT_MAX_PAGES = int(os.environ.get("SCRAPER_MAX_PAGES", "8"))
+
+
+class SitePool:
+    """The lanes of one site: up to ``max_pages`` contexts with a loaded page each.
+
+    A chat takes a slot in the least busy lane; a new lane opens only when every lane has
+    ``PER_PAGE`` chats in flight; beyond ``max_pages`` lanes, chats wait in arrival order. A slot is
+    given back when its chat ends, fails or is cancelled.
+    """
+
+    def __init__(self, runtime: BrowserRuntime, page_url: str, *, proxy: str | None, max_pages: int) -> None:
+        self.runtime = runtime
+        self.page_url = page_url
+        self.proxy = proxy
+        self.max_pages = max(1, max_pages)
+        self.lanes: list[SiteSession] = []
+        self.in_flight: dict[int, int] = {}
+        self._waiters: deque[asyncio.Future[SiteSession]] = deque()
+
+    @property
+    def primary(self) -> SiteSession:
+        """The first lane, created on demand: the one a single chat at a time always uses."""
+        if not self.lanes:
+            self._open_lane()
+        return self.lanes[0]
+
+    def _open_lane(self) -> SiteSession:
+        clone_of = self.lanes[0] if self.lanes else None
+        lane = SiteSession(self.runtime, self.page_url, proxy=self.proxy, clone_of=clone_of)
+        self.lanes.append(lane)
+        self.in_flight[id(lane)] = 0
+        if clone_of is not None:
+            log.info("opening lane %d for %s (%d chats in flight)", len(self.lanes), self.page_url, self.busy)
+        return lane
+
+    @property
+    def busy(self) -> int:
+        return sum(self.in_flight.values())
+
+    def _free_lane(self) -> SiteSession | None:
+        lanes = [lane for lane in self.lanes if self.in_flight[id(lane)] < PER_PAGE]
+        return min(lanes, key=lambda lane: self.in_flight[id(lane)]) if lanes else None
+
+    async def acquire(self) -> SiteSession:
+        """A lane with a free slot; waits (first come, first served) when all are full."""
+        lane = self._free_lane() if not self._waiters else None
+        if lane is None and len(self.lanes) < self.max_pages and not self._waiters:
+            lane = self._open_lane()
+        if lane is None:
+            waiter: asyncio.Future[SiteSession] = asyncio.get_running_loop().create_future()
+            self._waiters.append(waiter)
+            log.info("all %d lanes of %s are busy; waiting for a slot", len(self.lanes), self.page_url)
+            try:
+                return await waiter  # the slot was handed over already counted
+            except asyncio.CancelledError:
+                if waiter.done() and not waiter.cancelled():
+                    self.release(waiter.result())  # handed over just as we were cancelled
+                else:
+                    with contextlib.suppress(ValueError):
+                        self._waiters.remove(waiter)
+                raise
+        self.in_flight[id(lane)] += 1
+        return lane
+
+    def release(self, lane: SiteSession) -> None:
+        """Give a slot back, straight to the longest-waiting chat if there is one."""
+        while self._waiters:
+            waiter = self._waiters.popleft()
+            if not waiter.done():
+                waiter.set_result(lane)  # the slot passes on: in_flight stays as it is
+                return
+        self.in_flight[id(lane)] -= 1
+
+    async def add_cookies(self, cookies: Mapping[str, str] | None) -> None:
+        for lane in self.lanes:
+            await lane.add_cookies(cookies)
+
+    async def close(self) -> None:
+        for lane in self.lanes:
+            await lane.close()
+        self.lanes.clear()
+        self.in_flight.clear()
+
+
+def get_pool(
+    runtime: BrowserRuntime, page_url: str, *, proxy: str | None = None, max_pages: int | None = None
+) -> SitePool:
+    """The runtime's pool of lanes for this page (and proxy), created on first use."""
     key = (page_url, proxy)
-    session = runtime.sessions.get(key)
-    if session is None:
-        session = runtime.sessions[key] = SiteSession(runtime, page_url, proxy=proxy)
-    return session
+    pool = runtime.sessions.get(key)
+    if pool is None:
+        pool = runtime.sessions[key] = SitePool(
+            runtime, page_url, proxy=proxy, max_pages=max_pages or DEFAULT_MAX_PAGES
+        )
+    elif max_pages:
+        pool.max_pages = max_pages
+    return pool
+
+
+def get_session(runtime: BrowserRuntime, page_url: str, *, proxy: str | None = None) -> SiteSession:
+    """The site's first lane (what one chat at a time uses), created on first use."""
+    return get_pool(runtime, page_url, proxy=proxy).primary
