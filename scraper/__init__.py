@@ -17,6 +17,7 @@ from ._chat import AIEngineChat, AIPowerChat, ChatStream, WordPressChat
 from ._errors import (
     BrowserLaunchError,
     BrowserNotFoundError,
+    ChallengeError,
     HTTPError,
     MissingTokenError,
     ModelNotSupportedError,
@@ -28,8 +29,11 @@ from ._errors import (
     StreamError,
     TransportError,
 )
+from ._inspect import inspect
+from ._profiles import Profile, clear_profiles, list_profiles
 from ._prompt import Message, Messages, format_prompt
 from ._providers import Chatgpt4Online, ChatgptFree
+from ._solve import solve
 
 __version__ = "0.1.0"
 
@@ -41,6 +45,7 @@ __all__ = [
     "BrowserNotFoundError",
     "BrowserOptions",
     "BrowserRuntime",
+    "ChallengeError",
     "ChatStream",
     "Chatgpt4Online",
     "ChatgptFree",
@@ -51,6 +56,7 @@ __all__ = [
     "ModelNotSupportedError",
     "NonceError",
     "PageError",
+    "Profile",
     "ProviderModelMixin",
     "ScraperError",
     "ScraperTimeoutError",
@@ -60,8 +66,12 @@ __all__ = [
     "WordPressChat",
     "__version__",
     "aclose",
+    "clear_profiles",
     "close",
     "find_browser",
     "format_prompt",
     "get_runtime",
+    "inspect",
+    "list_profiles",
+    "solve",
 ]

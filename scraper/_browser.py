@@ -45,6 +45,8 @@ CHROMIUM_ARGS: tuple[str, ...] = (
     "--disable-sync",
     "--disable-default-apps",
     "--disable-dev-shm-usage",
+    # Present as the browser it is: no navigator.webdriver flag for pages to read.
+    "--disable-blink-features=AutomationControlled",
 )
 SYSTEM_BROWSERS: tuple[str, ...] = (
     "chromium",
@@ -132,6 +134,18 @@ def options_from_env(options: BrowserOptions | None = None) -> BrowserOptions:
     return merged
 
 
+def normal_user_agent(version: str) -> str:
+    """The User-Agent a desktop Chrome of this version sends (headless Chromium says HeadlessChrome)."""
+    major = version.split(".")[0] or "0"
+    if sys.platform == "darwin":
+        system = "Macintosh; Intel Mac OS X 10_15_7"
+    elif sys.platform.startswith("win"):
+        system = "Windows NT 10.0; Win64; x64"
+    else:
+        system = "X11; Linux x86_64"
+    return f"Mozilla/5.0 ({system}) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/{major}.0.0.0 Safari/537.36"
+
+
 def _key(options: BrowserOptions) -> tuple[Any, ...]:
     return tuple(sorted((k, tuple(v) if isinstance(v, list) else v) for k, v in options.items()))
 
@@ -159,6 +173,8 @@ class BrowserRuntime:
         self.recorders: dict[str, Any] = {}
         # When set, contexts created from now on refuse requests to any other host (offline replay).
         self.allowed_hosts: set[str] | None = None
+        self.use_profiles = True
+        self.user_agent: str | None = None
 
     # -- the private loop -------------------------------------------------------------------
     def _ensure_loop(self) -> asyncio.AbstractEventLoop:
@@ -235,6 +251,7 @@ class BrowserRuntime:
             if self._browser is not None and self._browser.is_connected():
                 return self._browser
             self._browser = await self._launch()
+            self.user_agent = normal_user_agent(self._browser.version)
             return self._browser
 
     async def _launch(self) -> Any:
@@ -269,6 +286,11 @@ class BrowserRuntime:
                 self.location = BrowserLocation(path, "SCRAPER_BROWSER") if path else find_browser()
                 args = list(CHROMIUM_ARGS) + list(opts.get("args", []))
                 headless = opts.get("headless", True)
+                if not headless and sys.platform.startswith("linux") and not os.environ.get("DISPLAY"):
+                    raise BrowserLaunchError(
+                        "A visible browser needs a display, and DISPLAY is not set. Run this on a desktop, "
+                        "or under a virtual one: `xvfb-run -a scraper ...`."
+                    )
                 log.info(
                     "launching %s Chromium (%s: %s)",
                     "headless" if headless else "headed",

@@ -18,6 +18,8 @@ from ._aiengine import AIEnginePlugin
 from ._aipower import AIPowerPlugin
 from ._base import AsyncGeneratorProvider, ProviderModelMixin
 from ._browser import BrowserOptions, BrowserRuntime, get_runtime
+from ._debug import debug_folder, save_artifacts
+from ._errors import ChallengeError, ScraperError
 from ._plugin import ChatPlugin, run_chat
 from ._prompt import Messages, format_prompt
 from ._session import SiteSession, get_pool, get_session
@@ -146,6 +148,8 @@ class WordPressChat(AsyncGeneratorProvider, ProviderModelMixin):
         load, headers, silence between chunks). Browser options (``headless``, ``slow_mo``,
         ``ws_endpoint``, ``cdp_endpoint``, ``executable_path``, ``args``) may be passed as keywords,
         and ``max_pages`` bounds how many pages (lanes of six chats each) one site may use at once.
+        ``trace="trace.zip"`` writes a Playwright trace of the chat; on failure a screenshot and the
+        page HTML are kept in ``debug_dir`` (default: the user's cache) and named in the error.
         """
         target.get_model(model)
         prompt = format_prompt(messages)
@@ -156,15 +160,27 @@ class WordPressChat(AsyncGeneratorProvider, ProviderModelMixin):
         plugin = target.plugin()
 
         max_pages = kwargs.get("max_pages")
+        trace = str(kwargs["trace"]) if kwargs.get("trace") else None
+        debug_dir = kwargs.get("debug_dir")
 
         async def flow() -> AsyncIterator[str]:
             pool = get_pool(runtime, page_url, proxy=proxy, max_pages=max_pages)
             session = await pool.acquire()
             try:
+                if trace:
+                    await session.trace_to(trace)
                 await session.add_cookies(cookies)
                 async for text in run_chat(plugin, session, prompt, timeout=float(timeout)):
                     yield text
                 target._remember(session)
+                await session.save_trace()
+            except ScraperError as exc:
+                paths = await save_artifacts(session, type(exc).__name__, debug_folder(debug_dir))
+                if isinstance(exc, ChallengeError):
+                    exc.screenshot = next((p for p in paths if p.endswith(".png")), None)
+                    exc.html = next((p for p in paths if p.endswith(".html")), None)
+                exc.add_artifacts(paths)
+                raise
             finally:
                 pool.release(session)
 

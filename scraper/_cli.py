@@ -1,4 +1,4 @@
-"""The ``scraper`` command line: ``chat``, ``demo`` and ``replica``.
+"""The ``scraper`` command line: ``chat``, ``demo``, ``inspect``, ``solve``, ``profiles``, ``replica``.
 
 The reply goes to stdout as it streams; notes, progress and errors go to stderr, so the reply can be
 piped. Exit status: 0 on a complete reply, 1 on a scraper error (one line saying what to do), 2 on a
@@ -119,6 +119,8 @@ async def _stream_reply(
             [{"role": "user", "content": message}],
             proxy=args.proxy,
             timeout=args.timeout,
+            trace=getattr(args, "trace", None),
+            debug_dir=getattr(args, "debug_dir", None),
             **_browser_options(args),
         )
         async with stream:
@@ -179,6 +181,53 @@ async def _cmd_demo(args: argparse.Namespace) -> int:
     return 0
 
 
+async def _cmd_inspect(args: argparse.Namespace) -> int:
+    from ._inspect import format_report, inspect, report_json
+
+    url = args.url or (PROVIDERS[args.provider].page_url() if args.provider else None)
+    if not url:
+        raise SystemExit("scraper: error: give a URL or --provider")
+    with Progress(sys.stderr, f"inspect {url}"):
+        report = await inspect(url, timeout=args.timeout, proxy=args.proxy, **_browser_options(args))
+    print(report_json(report) if args.json else format_report(report))
+    return 1 if report.get("error") else 0
+
+
+async def _cmd_solve(args: argparse.Namespace) -> int:
+    from ._solve import solve
+
+    options = _browser_options(args)
+    with Progress(sys.stderr, f"solve {args.url}"):
+        if options.get("headless", True) is not False:
+            print("scraper: running headless; add --headed to pass a check by hand", file=sys.stderr)
+        profile = await solve(
+            args.url,
+            timeout=args.timeout,
+            proxy=args.proxy,
+            headless=options.get("headless", True),
+            **({"slow_mo": options["slow_mo"]} if "slow_mo" in options else {}),
+        )
+    print(f"saved the profile for {profile.site}: {len(profile.cookie_names)} cookies ({profile.path})")
+    return 0
+
+
+def _cmd_profiles(args: argparse.Namespace) -> int:
+    from ._profiles import clear_profiles, list_profiles
+
+    if args.clear is not None:
+        removed = clear_profiles(args.clear or None)
+        print(f"removed {len(removed)} profile(s){': ' + ', '.join(removed) if removed else ''}")
+        return 0
+    profiles = list_profiles()
+    if not profiles:
+        print("no saved profiles (scraper solve URL --headed saves one)")
+    for profile in profiles:
+        age = time.time() - profile.saved_at
+        when = f"{age / 3600:.1f} h ago" if age >= 3600 else f"{age / 60:.0f} min ago"
+        print(f"{profile.site:<32} saved {when:<12} cookies: {', '.join(profile.cookie_names) or 'none'}")
+    return 0
+
+
 def _cmd_replica(args: argparse.Namespace) -> int:
     from .replica.__main__ import main as replica_main
 
@@ -196,8 +245,15 @@ def _add_browser_flags(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("-v", "--verbose", action="count", default=0, help="log each step (-vv: debug)")
 
 
+def _add_debug_flags(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--trace", metavar="PATH", help="write a Playwright trace (open: playwright show-trace PATH)")
+    parser.add_argument("--debug-dir", metavar="DIR", help="where to keep a screenshot and the HTML on failure")
+
+
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="scraper", description=__doc__.splitlines()[0] if __doc__ else None)
+    parser = argparse.ArgumentParser(
+        prog="scraper", description="Chat with the AI chat boxes of WordPress sites through a real Chromium."
+    )
     sub = parser.add_subparsers(dest="command", required=True)
 
     chat = sub.add_parser("chat", help="send one message and stream the reply to stdout")
@@ -207,11 +263,28 @@ def build_parser() -> argparse.ArgumentParser:
     chat.add_argument("--url", help="the site's base URL (with --provider: a mirror of that site)")
     chat.add_argument("--model", help="model name or alias (default: the provider's default)")
     _add_browser_flags(chat)
+    _add_debug_flags(chat)
 
     demo = sub.add_parser("demo", help="start the bundled replica sites and chat with each provider")
     demo.add_argument("--message", help="what to ask (default: Привет, как дела?)")
     demo.add_argument("--model", help=argparse.SUPPRESS)
     _add_browser_flags(demo)
+    _add_debug_flags(demo)
+
+    inspect = sub.add_parser("inspect", help="show what the browser finds on a chat page (values, checks, requests)")
+    inspect.add_argument("url", nargs="?", help="the chat page")
+    inspect.add_argument("--provider", choices=sorted(PROVIDERS), help="inspect a preset's chat page")
+    inspect.add_argument("--json", action="store_true", help="machine-readable output")
+    _add_browser_flags(inspect)
+    inspect.set_defaults(timeout=60)
+
+    solve = sub.add_parser("solve", help="pass a site's anti-bot check once (with --headed: by hand) and save it")
+    solve.add_argument("url", help="the site or chat page")
+    _add_browser_flags(solve)
+    solve.set_defaults(timeout=300)
+
+    profiles = sub.add_parser("profiles", help="list saved site profiles, or --clear them")
+    profiles.add_argument("--clear", nargs="?", const="", metavar="SITE", help="remove one site's profile, or all")
 
     replica = sub.add_parser("replica", help="serve the bundled replica sites on 127.0.0.1 until interrupted")
     replica.add_argument("--plugin", dest="plugin_name", choices=["aipower", "aiengine", "both"], default="both")
@@ -224,10 +297,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     _configure_logging(getattr(args, "verbose", 0))
     try:
+        if getattr(args, "handler", None) is not None:
+            return int(args.handler(args))
         if args.command == "replica":
             return _cmd_replica(args)
-        command = {"chat": _cmd_chat, "demo": _cmd_demo}[args.command]
-        return asyncio.run(command(args))
+        if args.command == "profiles":
+            return _cmd_profiles(args)
+        command = {"chat": _cmd_chat, "demo": _cmd_demo, "inspect": _cmd_inspect, "solve": _cmd_solve}
+        return asyncio.run(command[args.command](args))
     except ScraperError as exc:
         print(f"\nscraper: error: {type(exc).__name__}: {exc}", file=sys.stderr)
         return 1

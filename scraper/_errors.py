@@ -8,6 +8,7 @@ one class; the subclasses say what went wrong, and each message says what to try
     ScraperError
     ├── BrowserNotFoundError        no Chromium could be found
     ├── BrowserLaunchError          a Chromium was found but would not start
+    ├── ChallengeError              an anti-bot page did not clear (or blocks outright)
     ├── PageError (RuntimeError)    the page is not a chat page we understand
     │   └── MissingTokenError       the post id or the nonce is missing
     ├── TransportError              the request failed in the browser (network, CORS, navigation)
@@ -27,6 +28,7 @@ import re
 __all__ = [
     "BrowserLaunchError",
     "BrowserNotFoundError",
+    "ChallengeError",
     "HTTPError",
     "MissingTokenError",
     "ModelNotSupportedError",
@@ -63,7 +65,21 @@ def excerpt(text: str | bytes | None, limit: int = _EXCERPT) -> str:
 
 
 class ScraperError(Exception):
-    """Base class of every error ``scraper`` raises on purpose."""
+    """Base class of every error ``scraper`` raises on purpose.
+
+    ``artifacts`` lists files kept for debugging (screenshot, page HTML, trace) when the failure
+    happened with a page open; their paths are also at the end of the message.
+    """
+
+    artifacts: tuple[str, ...] = ()
+
+    def add_artifacts(self, paths: list[str]) -> None:
+        """Attach debug files to this error and name them in its message."""
+        if not paths:
+            return
+        self.artifacts = (*self.artifacts, *paths)
+        if self.args and isinstance(self.args[0], str):
+            self.args = (f"{self.args[0]} [kept for debugging: {', '.join(paths)}]", *self.args[1:])
 
 
 class BrowserNotFoundError(ScraperError):
@@ -72,6 +88,21 @@ class BrowserNotFoundError(ScraperError):
 
 class BrowserLaunchError(ScraperError):
     """A Chromium was found but failed to start or to connect."""
+
+
+class ChallengeError(ScraperError):
+    """An anti-bot page stood in the way and did not clear; the message says what to do.
+
+    ``screenshot`` and ``html`` are paths of what the browser showed at that moment.
+    """
+
+    def __init__(self, message: str, *, vendor: str, kind: str, url: str) -> None:
+        super().__init__(message)
+        self.vendor = vendor
+        self.kind = kind
+        self.url = url
+        self.screenshot: str | None = None
+        self.html: str | None = None
 
 
 class PageError(ScraperError, RuntimeError):

@@ -13,7 +13,8 @@ import logging
 from collections.abc import AsyncIterator
 from typing import Any, ClassVar
 
-from ._errors import HTTPError, NonceError, ScraperError, SiteError, StreamError, excerpt
+from ._antibot import detect
+from ._errors import ChallengeError, HTTPError, NonceError, ScraperError, SiteError, StreamError, excerpt
 from ._session import SiteSession
 from ._sse import ServerSentEvent, SSEDecoder
 from ._transport import HTTPRequest, StreamingResponse
@@ -138,14 +139,32 @@ async def run_chat(
     """Stream one reply's text. Raises a :class:`ScraperError` rather than return a partial reply."""
     await session.open(timeout)
     current = values if values is not None else await plugin.values(session, timeout)
-    for attempt in (1, 2):
+    nonce_retry = challenge_retry = True
+    while True:
         request = plugin.build_request(current, prompt)
         response = await session.fetch(request, timeout)
         try:
             if response.status >= 400:
                 body = await _error_body(response)
+                challenge = detect(response.url, response.headers, body)
+                if challenge is not None:
+                    if challenge_retry and challenge.kind != "block":
+                        # Pass the check in the page (a reload runs it), then ask again once.
+                        challenge_retry = False
+                        log.info("%s challenged the chat request; passing it in the page", challenge.vendor)
+                        await session.reload(timeout)
+                        current = await plugin.values(session, timeout)
+                        continue
+                    raise ChallengeError(
+                        f"{challenge.vendor} answered the chat request with a {challenge.kind} page again. "
+                        f"Run `scraper solve {session.origin} --headed`, then retry.",
+                        vendor=challenge.vendor,
+                        kind=challenge.kind,
+                        url=response.url,
+                    )
                 if plugin.nonce_rejected(response.status, body):
-                    if attempt == 1:
+                    if nonce_retry:
+                        nonce_retry = False
                         current = await plugin.refreshed(session, current, timeout)
                         continue
                     raise NonceError(

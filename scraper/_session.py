@@ -17,8 +17,10 @@ from collections.abc import Callable, Mapping
 from typing import Any, TypeVar
 from urllib.parse import unquote, urlsplit
 
+from ._antibot import Challenge, detect
 from ._browser import BrowserRuntime
-from ._errors import HTTPError, ScraperTimeoutError, TransportError, excerpt
+from ._errors import ChallengeError, HTTPError, ScraperTimeoutError, TransportError, excerpt
+from ._profiles import load_profile
 from ._recording import FlowRecorder
 from ._transport import HTTPRequest, StreamingResponse, open_stream
 
@@ -57,8 +59,10 @@ class SiteSession:
         *,
         proxy: str | None = None,
         clone_of: SiteSession | None = None,
+        use_profile: bool = True,
     ) -> None:
         self.runtime = runtime
+        self.use_profile = use_profile
         self.clone_of = clone_of
         self.page_url = page_url
         self.origin = origin_of(page_url)
@@ -68,6 +72,10 @@ class SiteSession:
         self.served_html: str = ""
         self.page_status: int | None = None
         self.page_loads = 0
+        self.user_agent: str | None = None
+        self.profile_used: str | None = None
+        self.challenges: list[Challenge] = []
+        self.trace_path: str | None = None
         self.values: dict[str, Any] = {}
         self._kept: dict[str, Any] = {}
         self.refresh_lock = asyncio.Lock()
@@ -84,17 +92,56 @@ class SiteSession:
         """The recorder attached to this site on the runtime, if any."""
         return self.runtime.recorders.get(self.origin)
 
+    async def ensure_context(self) -> Any:
+        """The session's browser context, created on first use."""
+        await self._ensure_context()
+        return self.context
+
     async def _ensure_context(self) -> None:
         if self.context is not None:
             return
         browser = await self.runtime.browser()
-        options: dict[str, Any] = {"proxy": proxy_settings(self.proxy)}
+        options: dict[str, Any] = {"proxy": proxy_settings(self.proxy), "user_agent": self.runtime.user_agent}
         if self.clone_of is not None and self.clone_of.context is not None:
             # Another lane of the same site: start with its cookies (session, anti-bot clearance).
             options["storage_state"] = await self.clone_of.context.storage_state()
+            options["user_agent"] = self.clone_of.user_agent or options["user_agent"]
+        elif self.use_profile and self.runtime.use_profiles and (profile := load_profile(self.origin)) is not None:
+            # A person passed this site's check before: same cookies, same User-Agent, or they do not hold.
+            log.info("using the saved profile for %s (%d cookies)", profile.site, len(profile.cookie_names))
+            options["storage_state"] = profile.storage_state
+            options["user_agent"] = profile.user_agent
+            self.profile_used = str(profile.path)
+        self.user_agent = options["user_agent"]
         self.context = await browser.new_context(**options)
         if self.runtime.allowed_hosts is not None:
             await self.context.route("**/*", self._only_allowed_hosts)
+        if self.trace_path:
+            await self.context.tracing.start(screenshots=True, snapshots=True, sources=True)
+
+    async def trace_to(self, path: str) -> None:
+        """Record a Playwright trace of this lane from now on, written to ``path`` after each chat."""
+        if self.trace_path == path:
+            return
+        started = self.trace_path is not None
+        self.trace_path = path
+        if self.context is not None and not started:
+            await self.context.tracing.start(screenshots=True, snapshots=True, sources=True)
+
+    async def save_trace(self) -> str | None:
+        """Write the trace of what happened since the last save (if tracing), and go on tracing."""
+        if not self.trace_path or self.context is None:
+            return None
+        from playwright.async_api import Error as PlaywrightError
+
+        try:
+            await self.context.tracing.stop_chunk(path=self.trace_path)
+            await self.context.tracing.start_chunk()
+        except PlaywrightError as exc:
+            log.warning("could not write the trace %s: %s", self.trace_path, exc)
+            return None
+        log.info("trace written to %s (open it with `playwright show-trace %s`)", self.trace_path, self.trace_path)
+        return self.trace_path
 
     async def _only_allowed_hosts(self, route: Any) -> None:
         host = urlsplit(route.request.url).hostname or ""
@@ -152,11 +199,15 @@ class SiteSession:
         self.values.clear()
         if response is None:  # same-document navigation; keep what we had
             return
-        self.page_status = response.status
         try:
-            self.served_html = await response.text()
+            html = await response.text()
         except PlaywrightError:
-            self.served_html = await self.page.content()
+            html = await self.page.content()
+        challenge = detect(response.url, response.headers, html)
+        if challenge is not None:
+            response, html = await self._pass_challenge(challenge, timeout)
+        self.page_status = response.status
+        self.served_html = html
         if self.recorder is not None:
             headers = [(h["name"], h["value"]) for h in await response.headers_array()]
             self.recorder.page(response.url, response.status, headers, self.served_html)
@@ -174,6 +225,62 @@ class SiteSession:
                 url=self.page_url,
                 body=excerpt(self.served_html),
             )
+
+    async def _pass_challenge(self, challenge: Challenge, timeout: float) -> tuple[Any, str]:
+        """Wait for an anti-bot page to clear by itself (its script reloads the page with a clearance).
+
+        Returns the navigation response and HTML of the page behind it; raises :class:`ChallengeError`
+        for a block page, or when the page has not cleared within ``timeout`` seconds.
+        """
+        self.challenges.append(challenge)
+        if challenge.kind == "block":
+            raise ChallengeError(
+                f"{challenge.vendor} blocks this browser at {challenge.url}; waiting or solving will not help. "
+                "Try another network, or a proxy (proxy=... / --proxy).",
+                vendor=challenge.vendor,
+                kind=challenge.kind,
+                url=challenge.url,
+            )
+        log.info("%s %s page at %s; waiting for it to clear", challenge.vendor, challenge.kind, challenge.url)
+        started = time.perf_counter()
+        arrived: asyncio.Queue[Any] = asyncio.Queue()
+
+        def on_response(response: Any) -> None:
+            if response.frame == self.page.main_frame and response.request.is_navigation_request():
+                arrived.put_nowait(response)
+
+        self.page.on("response", on_response)
+        try:
+            while (remaining := timeout - (time.perf_counter() - started)) > 0:
+                try:
+                    response = await asyncio.wait_for(arrived.get(), min(remaining, 5.0))
+                except asyncio.TimeoutError:
+                    log.info(
+                        "still waiting for the %s check (%.0f s)", challenge.vendor, time.perf_counter() - started
+                    )
+                    continue
+                try:
+                    html = await response.text()
+                except Exception:  # navigated on before the body was read: wait for the next one
+                    continue
+                if detect(response.url, response.headers, html) is None:
+                    with contextlib.suppress(Exception):
+                        await self.page.wait_for_load_state("domcontentloaded", timeout=max(remaining, 1) * 1000)
+                    challenge.cleared = True
+                    challenge.seconds = time.perf_counter() - started
+                    log.info("the %s check cleared after %.1f s", challenge.vendor, challenge.seconds)
+                    return response, html
+        finally:
+            self.page.remove_listener("response", on_response)
+        person = " It needs a person." if challenge.kind == "interactive" else ""
+        raise ChallengeError(
+            f"The {challenge.vendor} check at {challenge.url} did not clear within {timeout:g} s.{person} "
+            f"Run `scraper solve {self.origin} --headed`, pass the check in the window, then retry "
+            "(later runs use the saved profile).",
+            vendor=challenge.vendor,
+            kind=challenge.kind,
+            url=challenge.url,
+        )
 
     async def fetch(self, request: HTTPRequest, timeout: float) -> StreamingResponse:
         """Send a request from the page (see :mod:`scraper._transport`)."""

@@ -13,12 +13,25 @@ and measured without a live site. Standard library only, and independent of the 
 
     with Replica() as both:
         both.aipower.url, both.aiengine.url
+
+    # behind Cloudflare's JS challenge: a browser clears it by itself, a plain HTTP client gets a 403
+    with ReplicaSite("aipower", config=SiteConfig(antibot="js_challenge", challenge_delay=0.3)) as site:
+        site.clearance_for("Mozilla/5.0 ...")  # the cf_clearance value that User-Agent would be given
 """
 
 from __future__ import annotations
 
-from .config import RecordedRequest, ReplicaStats, SiteConfig
+from .config import ANTIBOT_MODES, RecordedRequest, ReplicaStats, SiteConfig
 from .exchange import ClientGone
 from .server import PLUGINS, Replica, ReplicaSite
 
-__all__ = ["PLUGINS", "ClientGone", "RecordedRequest", "Replica", "ReplicaSite", "ReplicaStats", "SiteConfig"]
+__all__ = [
+    "ANTIBOT_MODES",
+    "PLUGINS",
+    "ClientGone",
+    "RecordedRequest",
+    "Replica",
+    "ReplicaSite",
+    "ReplicaStats",
+    "SiteConfig",
+]

@@ -9,7 +9,7 @@ import sys
 import threading
 from types import FrameType
 
-from .config import SiteConfig
+from .config import ANTIBOT_MODES, SiteConfig
 from .server import PLUGINS, ReplicaSite
 
 
@@ -25,6 +25,10 @@ def build_parser() -> argparse.ArgumentParser:
         "--port", type=int, default=0, help="port of the first site (the second takes the next one); 0: free ports"
     )
     parser.add_argument("--chunk-delay", type=float, default=None, help="seconds between stream events")
+    parser.add_argument("--antibot", choices=ANTIBOT_MODES, default=None, help="put the site(s) behind this front")
+    parser.add_argument(
+        "--challenge-delay", type=float, default=None, help="seconds the JS challenge takes to clear (default 1)"
+    )
     parser.add_argument("-v", "--verbose", action="store_true", help="log every request to stderr")
     return parser
 
@@ -37,7 +41,11 @@ def main(argv: list[str] | None = None) -> int:
     plugins = PLUGINS if args.plugin == "both" else (args.plugin,)
     sites = []
     for index, plugin in enumerate(plugins):
-        config = SiteConfig() if args.chunk_delay is None else SiteConfig(chunk_delay=args.chunk_delay)
+        config = SiteConfig(antibot=args.antibot)
+        if args.chunk_delay is not None:
+            config.chunk_delay = args.chunk_delay
+        if args.challenge_delay is not None:
+            config.challenge_delay = args.challenge_delay
         port = args.port + index if args.port else 0
         sites.append(ReplicaSite(plugin, config=config, host=args.host, port=port))
     stop = threading.Event()

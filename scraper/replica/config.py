@@ -1,7 +1,8 @@
 """What a replica site does: its settings, the requests it saw and its counters.
 
 Tests change :class:`SiteConfig` fields between requests, so every field has a default and values the
-site does not know (a failure mode of the other plugin, say) are simply ignored.
+site does not know (a failure mode of the other plugin, say) are simply ignored. The one exception is
+``antibot``: a misspelt mode would silently leave the site unprotected, so it is checked.
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ from typing import Any
 __all__ = [
     "AIENGINE_FAILURES",
     "AIPOWER_FAILURES",
+    "ANTIBOT_MODES",
     "COMMON_FAILURES",
     "PAGE_MODES",
     "RecordedRequest",
@@ -34,6 +36,16 @@ AIPOWER_FAILURES = (
 )
 AIENGINE_FAILURES = (*COMMON_FAILURES, "rejected")
 PAGE_MODES = ("ok", "no_nonce", "no_post_id", "lt_post_id", "widget", "no_chatbox", "nonce_in_page", "malformed")
+ANTIBOT_MODES = (
+    "js_challenge",
+    "js_challenge_never",
+    "block",
+    "chat_challenge",
+    "click_challenge",
+    "ddos_guard",
+    "sucuri",
+    "incapsula",
+)
 
 
 @dataclass
@@ -52,6 +64,12 @@ class SiteConfig:
     nonce_mode: str = "ok"
     require_session_cookie: bool = True
     utf8_split: bool = True
+    antibot: str | None = None  # the front the site sits behind: None or one of ANTIBOT_MODES
+    challenge_delay: float = 1.0  # seconds Cloudflare's JS challenge takes before it hands out cf_clearance
+
+    def __post_init__(self) -> None:
+        """Refuse an unknown anti-bot mode at construction, as ``update`` does."""
+        _check_antibot(self.antibot)
 
     def to_dict(self) -> dict[str, Any]:
         """The fields as plain JSON-ready values (for the state endpoint)."""
@@ -65,8 +83,16 @@ class SiteConfig:
             if name not in hints:
                 raise ValueError(f"unknown SiteConfig field {name!r}")
             checked[name] = _coerce(name, hints[name], value)
+        if "antibot" in checked:
+            _check_antibot(checked["antibot"])
         for name, value in checked.items():
             setattr(self, name, value)
+
+
+def _check_antibot(mode: str | None) -> None:
+    """ValueError unless ``mode`` is None or one of ``ANTIBOT_MODES``."""
+    if mode is not None and mode not in ANTIBOT_MODES:
+        raise ValueError(f"SiteConfig.antibot must be None or one of {', '.join(ANTIBOT_MODES)}, not {mode!r}")
 
 
 def _coerce(name: str, hint: Any, value: Any) -> Any:
@@ -125,6 +151,8 @@ class ReplicaStats:
     streams_aborted: int = 0
     active_streams: int = 0
     session_starts: int = 0
+    challenges_served: int = 0
+    clearances_issued: int = 0
 
     def to_dict(self) -> dict[str, int]:
         """The counters as a plain dict."""

@@ -105,11 +105,18 @@ class Exchange:
         self.record: RecordedRequest | None = None
         self._poller: Any = None
         self._peer_talks = False  # the client sent more bytes: stop watching for EOF, rely on writes
+        # headers a front (a CDN the site sits behind) adds to whatever the site answers
+        self.edge_headers: list[tuple[str, str]] = []
 
     @property
     def host(self) -> str:
         """The Host the client asked for (PHP's server echoes it as a response header)."""
         return self.headers.get("host") or self.site.url.split("//", 1)[1]
+
+    @property
+    def peer(self) -> str:
+        """The client's IP address (what a front shows on its block pages)."""
+        return str(self._handler.client_address[0])
 
     @property
     def origin(self) -> str | None:
@@ -132,20 +139,25 @@ class Exchange:
 
     # -- writing ---------------------------------------------------------------------------------
 
-    def begin(self, status: int, headers: Iterable[tuple[str, str]]) -> None:
-        """Send the status line and headers, PHP's own first."""
+    def begin(self, status: int, headers: Iterable[tuple[str, str]], *, php: bool = True) -> None:
+        """Send the status line and headers: PHP's own first, unless the answer comes from a front
+        (``php=False``: only ``Date``, the rest is in ``headers``); then the front's ``edge_headers``."""
         try:
             phrase = HTTPStatus(status).phrase
         except ValueError:
             phrase = "Unknown"
-        lines = [
-            f"HTTP/1.1 {status} {phrase}",
-            f"Host: {self.host}",
-            f"Date: {formatdate(usegmt=True)}",
-            "Connection: close",
-            f"X-Powered-By: {POWERED_BY}",
-        ]
+        lines = [f"HTTP/1.1 {status} {phrase}"]
+        if php:
+            lines += [
+                f"Host: {self.host}",
+                f"Date: {formatdate(usegmt=True)}",
+                "Connection: close",
+                f"X-Powered-By: {POWERED_BY}",
+            ]
+        else:
+            lines.append(f"Date: {formatdate(usegmt=True)}")
         lines += [f"{name}: {value}" for name, value in headers]
+        lines += [f"{name}: {value}" for name, value in self.edge_headers]
         if self.record is not None:
             self.record.status = status
         self.status = status
@@ -163,9 +175,9 @@ class Exchange:
         except OSError as exc:  # BrokenPipe, ConnectionReset, ConnectionAborted, timeouts
             raise ClientGone(str(exc)) from exc
 
-    def respond(self, status: int, headers: Iterable[tuple[str, str]], body: bytes = b"") -> None:
+    def respond(self, status: int, headers: Iterable[tuple[str, str]], body: bytes = b"", *, php: bool = True) -> None:
         """A whole response: headers, then the body, then (by returning) the close."""
-        self.begin(status, headers)
+        self.begin(status, headers, php=php)
         if self.method != "HEAD":
             self.write(body)
 

@@ -20,6 +20,7 @@ from typing import Any
 
 from .aiengine import AIEngineApp
 from .aipower import AIPowerApp
+from .antibot import AntiBot
 from .config import RecordedRequest, ReplicaStats, SiteConfig
 from .exchange import ClientGone, Exchange
 
@@ -146,6 +147,7 @@ class ReplicaSite:
         self._server: _Server | None = None
         self._thread: threading.Thread | None = None
         self._app = AIPowerApp(self) if plugin == "aipower" else AIEngineApp(self)
+        self._antibot = AntiBot(self)
 
     def __repr__(self) -> str:
         state = self.url if self._server is not None else "stopped"
@@ -256,6 +258,21 @@ class ReplicaSite:
                 return "previous"
             return None
 
+    # -- anti-bot front ---------------------------------------------------------------------------
+
+    def clearance_for(self, user_agent: str) -> str:
+        """The ``cf_clearance`` cookie value the Cloudflare modes accept from ``user_agent`` (and no other)."""
+        return self._antibot.clearance_for(user_agent)
+
+    def revoke_clearances(self) -> None:
+        """Invalidate every clearance cookie issued so far; the next request is challenged again."""
+        self._antibot.revoke()
+
+    @property
+    def flagged(self) -> bool:
+        """Whether ``chat_challenge`` has put the whole site behind the challenge (a chat came uncleared)."""
+        return self._antibot.flagged
+
     # -- log and counters ------------------------------------------------------------------------
 
     @property
@@ -269,10 +286,11 @@ class ReplicaSite:
         return self._stats
 
     def reset(self) -> None:
-        """Clear the log and the counters (the config and nonces stay)."""
+        """Clear the log, the counters and the chat-challenge flag (the config, nonces and clearances stay)."""
         with self._lock:
             self._log.clear()
             self._stats.clear()
+        self._antibot.unflag()
 
     def count(self, name: str, delta: int = 1) -> None:
         """Add ``delta`` to one counter, under the lock."""
@@ -305,12 +323,13 @@ class ReplicaSite:
                 "config": self.config.to_dict(),
                 "stats": self._stats.to_dict(),
                 "log_length": len(self._log),
+                "flagged": self._antibot.flagged,
             }
 
     # -- serving ---------------------------------------------------------------------------------
 
     def serve(self, ex: Exchange) -> None:
-        """Answer one request: static files, control calls, or the WordPress site."""
+        """Answer one request: static files, control calls, the anti-bot front, or the WordPress site."""
         if ex.path in STATIC_FILES and ex.method in ("GET", "HEAD"):
             self._static(ex)
             return
@@ -320,6 +339,8 @@ class ReplicaSite:
         record = ex.make_record()
         with self._lock:
             self._log.append(record)
+        if self._antibot.screen(ex):
+            return
         self._app.dispatch(ex)
 
     def _static(self, ex: Exchange) -> None:
@@ -329,7 +350,7 @@ class ReplicaSite:
         ex.respond(200, [("Content-Type", content_type), ("Content-Length", str(len(data)))], data)
 
     def _control(self, ex: Exchange) -> None:
-        """``/__replica__/``: state, log, config, reset, rotate_nonce, expire_nonces."""
+        """``/__replica__/``: state, log, config, reset, rotate_nonce, expire_nonces, revoke_clearances."""
         action = ex.path[len(CONTROL_PREFIX) :].strip("/")
         status = 200
         result: Any
@@ -356,6 +377,9 @@ class ReplicaSite:
             result = self.state()
         elif ex.method == "POST" and action == "expire_nonces":
             self.expire_nonces()
+            result = self.state()
+        elif ex.method == "POST" and action == "revoke_clearances":
+            self.revoke_clearances()
             result = self.state()
         else:
             status, result = 404, {"error": f"no control endpoint {ex.method} {ex.path}"}
