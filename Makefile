@@ -24,6 +24,9 @@ test: setup
 	$(BIN)/ruff check scraper tests
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 
+bench: setup
+	$(BIN)/python -m scraper.bench $(BENCH_ARGS)
+
 lint: setup
 	$(BIN)/ruff check scraper tests
 	$(BIN)/ruff format --check scraper tests

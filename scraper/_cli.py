@@ -1,4 +1,5 @@
-"""The ``scraper`` command line: ``chat``, ``demo``, ``inspect``, ``solve``, ``profiles``, ``replica``.
+"""The ``scraper`` command line: ``chat``, ``demo``, ``inspect``, ``solve``, ``profiles``, ``replica``,
+``record`` and ``replay``.
 
 The reply goes to stdout as it streams; notes, progress and errors go to stderr, so the reply can be
 piped. Exit status: 0 on a complete reply, 1 on a scraper error (one line saying what to do), 2 on a
@@ -16,6 +17,7 @@ import sys
 import threading
 import time
 from collections.abc import Sequence
+from pathlib import Path
 from typing import Any, TextIO
 
 from ._browser import BrowserOptions
@@ -94,11 +96,37 @@ def _browser_options(args: argparse.Namespace) -> BrowserOptions:
     return options
 
 
+def _cookies(args: argparse.Namespace) -> dict[str, str] | None:
+    """``--cookie NAME=VALUE`` (repeatable) as a dict."""
+    pairs = getattr(args, "cookie", None)
+    if not pairs:
+        return None
+    cookies = {}
+    for pair in pairs:
+        name, sep, value = pair.partition("=")
+        if not sep or not name.strip():
+            raise SystemExit(f"scraper: error: --cookie wants NAME=VALUE, not {pair!r}")
+        cookies[name.strip()] = value
+    return cookies
+
+
+def _message(args: argparse.Namespace, example: str) -> str:
+    """The message from the arguments, else from stdin."""
+    message = " ".join(args.message) if args.message else ""
+    if not message:
+        if sys.stdin.isatty():
+            raise SystemExit(f"scraper: error: give a message, e.g. {example}")
+        message = sys.stdin.read().strip()
+    return message
+
+
 def _target(args: argparse.Namespace) -> Any:
     """The chat to use: a preset, a preset pointed at --url, or a generic plugin chat at --url."""
     if args.plugin:
         if not args.url:
             raise SystemExit("scraper: error: --plugin needs --url")
+        if getattr(args, "provider", None):
+            raise SystemExit("scraper: error: give --provider or --plugin, not both")
         return PLUGINS[args.plugin](args.url, browser=_browser_options(args))
     provider = PROVIDERS[args.provider or "chatgptfree"]
     if args.url:
@@ -119,6 +147,7 @@ async def _stream_reply(
             [{"role": "user", "content": message}],
             proxy=args.proxy,
             timeout=args.timeout,
+            cookies=_cookies(args),
             trace=getattr(args, "trace", None),
             debug_dir=getattr(args, "debug_dir", None),
             **_browser_options(args),
@@ -147,12 +176,88 @@ def _configure_logging(verbose: int) -> None:
 
 
 async def _cmd_chat(args: argparse.Namespace) -> int:
-    message = " ".join(args.message) if args.message else ""
-    if not message:
-        if sys.stdin.isatty():
-            raise SystemExit('scraper: error: give a message, e.g. scraper chat "Hello"')
-        message = sys.stdin.read().strip()
-    await _stream_reply(_target(args), args, message, sys.stdout)
+    await _stream_reply(_target(args), args, _message(args, 'scraper chat "Hello"'), sys.stdout)
+    return 0
+
+
+async def _cmd_record(args: argparse.Namespace) -> int:
+    """Chat for real, stream the reply to stdout, write the cassette, name it on stderr."""
+    from ._cassette import record_chat
+
+    message = _message(args, 'scraper record --out fixtures/hello "Hello"')
+    target = _target(args)
+
+    def show(chunk: str) -> None:
+        sys.stdout.write(chunk)
+        sys.stdout.flush()
+
+    print(f"scraper: recording {target.page_url()} into {args.out}", file=sys.stderr)
+    result = await record_chat(
+        target,
+        message,
+        args.out,
+        name=args.name,
+        provider=None if args.plugin else (args.provider or "chatgptfree"),
+        model=args.model or "",
+        timeout=args.timeout,
+        cookies=_cookies(args),
+        proxy=args.proxy,
+        overwrite=args.force,
+        on_chunk=show,
+        **_browser_options(args),
+    )
+    print()
+    cassette = result.cassette
+    print(
+        f"scraper: cassette {result.path} ({len(cassette.pages)} page(s), {len(cassette.exchanges)} exchange(s); "
+        f"placeholders: {', '.join(cassette.meta['placeholders']) or 'none'})",
+        file=sys.stderr,
+    )
+    return 0
+
+
+def _cmd_replay(args: argparse.Namespace) -> int:
+    """Serve a cassette until interrupted; print its URL on stdout (alone, for scripts)."""
+    from ._replay import ReplayServer
+
+    if not logging.getLogger().handlers:
+        logging.basicConfig(level=logging.WARNING, format="%(message)s", stream=sys.stderr)
+    try:
+        server = ReplayServer(Path(args.cassette), speed=args.speed, port=args.port or 0, host=args.host)
+        server.start()
+    except (OSError, ValueError) as exc:
+        print(f"scraper: error: cannot serve {args.cassette}: {exc}", file=sys.stderr)
+        return 1
+    cassette = server.cassette
+    print(server.url, flush=True)
+    env = {"aipower": "SCRAPER_CHATGPTFREE_URL", "aiengine": "SCRAPER_CHATGPT4ONLINE_URL"}.get(cassette.plugin or "")
+    hint = f'\n  try: {env}={server.url} scraper chat "{cassette.meta.get("message") or "…"}"' if env else ""
+    print(
+        f"scraper replay: serving {cassette.summary()} at {server.url} (speed {args.speed:g}); Ctrl-C to stop{hint}",
+        file=sys.stderr,
+        flush=True,
+    )
+    try:
+        threading.Event().wait()
+    except KeyboardInterrupt:
+        pass
+    finally:
+        server.stop()
+    used = len(cassette.exchanges) - len(server.unused)
+    print(
+        f"\nscraper replay: stopped; {used} of {len(cassette.exchanges)} recorded exchange(s) replayed, "
+        f"{len(server.mismatches)} mismatch(es)",
+        file=sys.stderr,
+    )
+    return 0
+
+
+def _cmd_regen_fixtures(args: argparse.Namespace) -> int:
+    """Record every shipped cassette again against fresh replica sites."""
+    from ._cassette import regenerate_fixtures
+
+    for path in regenerate_fixtures(args.dir):
+        print(path)
     return 0
 
 
@@ -245,6 +350,16 @@ def _add_browser_flags(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("-v", "--verbose", action="count", default=0, help="log each step (-vv: debug)")
 
 
+def _add_site_flags(parser: argparse.ArgumentParser, verb: str) -> None:
+    parser.add_argument("message", nargs="*", help="the message (default: read stdin)")
+    parser.add_argument("--provider", choices=sorted(PROVIDERS), help="a preset site (default chatgptfree)")
+    parser.add_argument("--plugin", choices=sorted(PLUGINS), help=f"{verb} --url as a site running this plugin")
+    parser.add_argument("--url", help="the site's base URL (with --provider: a mirror of that site)")
+    parser.add_argument("--model", help="model name or alias (default: the provider's default)")
+    parser.add_argument("--cookie", action="append", metavar="NAME=VALUE", help="a cookie for the site (repeatable)")
+    _add_browser_flags(parser)
+
+
 def _add_debug_flags(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--trace", metavar="PATH", help="write a Playwright trace (open: playwright show-trace PATH)")
     parser.add_argument("--debug-dir", metavar="DIR", help="where to keep a screenshot and the HTML on failure")
@@ -257,12 +372,7 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True)
 
     chat = sub.add_parser("chat", help="send one message and stream the reply to stdout")
-    chat.add_argument("message", nargs="*", help="the message (default: read stdin)")
-    chat.add_argument("--provider", choices=sorted(PROVIDERS), help="a preset site (default chatgptfree)")
-    chat.add_argument("--plugin", choices=sorted(PLUGINS), help="talk to --url as a site running this plugin")
-    chat.add_argument("--url", help="the site's base URL (with --provider: a mirror of that site)")
-    chat.add_argument("--model", help="model name or alias (default: the provider's default)")
-    _add_browser_flags(chat)
+    _add_site_flags(chat, "talk to")
     _add_debug_flags(chat)
 
     demo = sub.add_parser("demo", help="start the bundled replica sites and chat with each provider")
@@ -290,6 +400,22 @@ def build_parser() -> argparse.ArgumentParser:
     replica.add_argument("--plugin", dest="plugin_name", choices=["aipower", "aiengine", "both"], default="both")
     replica.add_argument("--host", default="127.0.0.1")
     replica.add_argument("--port", type=int)
+
+    record = sub.add_parser("record", help="chat for real and write the flow as a cassette (secrets replaced)")
+    _add_site_flags(record, "record")
+    record.add_argument("--out", required=True, help="the cassette folder to write, e.g. fixtures/hello")
+    record.add_argument("--name", help="the cassette's name (default: the folder's name)")
+    record.add_argument("--force", action="store_true", help="replace a cassette already at --out")
+
+    replay = sub.add_parser("replay", help="serve a cassette on 127.0.0.1 as a site until interrupted")
+    replay.add_argument("cassette", help="the cassette folder, e.g. fixtures/chatgptfree-hello")
+    replay.add_argument("--port", type=int, help="port to listen on (default: a free one)")
+    replay.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1)")
+    replay.add_argument("--speed", type=float, default=1.0, help="1.0: chunks as timed when recorded; 0: at once")
+    replay.add_argument("-v", "--verbose", action="count", default=0, help="log each request (-vv: debug)")
+
+    regen = sub.add_parser("regen-fixtures", help=argparse.SUPPRESS)
+    regen.add_argument("--dir", default="fixtures", help="where the shipped cassettes live")
     return parser
 
 
@@ -297,13 +423,21 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     _configure_logging(getattr(args, "verbose", 0))
     try:
-        if getattr(args, "handler", None) is not None:
-            return int(args.handler(args))
-        if args.command == "replica":
-            return _cmd_replica(args)
-        if args.command == "profiles":
-            return _cmd_profiles(args)
-        command = {"chat": _cmd_chat, "demo": _cmd_demo, "inspect": _cmd_inspect, "solve": _cmd_solve}
+        plain = {
+            "replica": _cmd_replica,
+            "profiles": _cmd_profiles,
+            "replay": _cmd_replay,
+            "regen-fixtures": _cmd_regen_fixtures,
+        }
+        if args.command in plain:
+            return plain[args.command](args)
+        command = {
+            "chat": _cmd_chat,
+            "demo": _cmd_demo,
+            "inspect": _cmd_inspect,
+            "solve": _cmd_solve,
+            "record": _cmd_record,
+        }
         return asyncio.run(command[args.command](args))
     except ScraperError as exc:
         print(f"\nscraper: error: {type(exc).__name__}: {exc}", file=sys.stderr)

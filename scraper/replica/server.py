@@ -11,9 +11,7 @@ import contextlib
 import json
 import logging
 import secrets
-import socket
 import threading
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from types import TracebackType
 from typing import Any
@@ -23,6 +21,7 @@ from .aipower import AIPowerApp
 from .antibot import AntiBot
 from .config import RecordedRequest, ReplicaStats, SiteConfig
 from .exchange import ClientGone, Exchange
+from .httpbase import CloseDelimitedHandler, LoopbackServer
 
 __all__ = ["PLUGINS", "Replica", "ReplicaSite"]
 
@@ -42,7 +41,6 @@ STATIC_FILES = {
     "/wp-content/themes/corner/style.css": ("style.css", _CSS),
     "/wp-content/themes/corner/icon.svg": ("icon.svg", "image/svg+xml"),
 }
-MAX_BODY = 16 * 1024 * 1024
 _BAD_REQUEST = b"HTTP/1.1 400 Bad Request\r\nConnection: close\r\nContent-Type: text/plain\r\n\r\nBad Request"
 
 
@@ -51,64 +49,22 @@ def _new_nonce() -> str:
     return secrets.token_hex(5)
 
 
-class _Server(ThreadingHTTPServer):
-    """A threaded server that lets many streams run and does not wait for them on close."""
-
-    daemon_threads = True
-    block_on_close = False
-    request_queue_size = 256
-    allow_reuse_address = True
-
+class _Server(LoopbackServer):
     def __init__(self, address: tuple[str, int], site: ReplicaSite) -> None:
         self.site = site
         super().__init__(address, _Handler)
 
 
-class _Handler(BaseHTTPRequestHandler):
+class _Handler(CloseDelimitedHandler):
     """Reads one request, hands it to the site, closes: one request per connection, as PHP's server."""
 
-    protocol_version = "HTTP/1.0"  # never keep-alive: every response ends with the close
-    timeout = 60
     server: _Server
-
-    def setup(self) -> None:
-        """Disable Nagle so each write of a stream leaves at once, in its own segment."""
-        super().setup()
-        with contextlib.suppress(OSError):
-            self.connection.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-
-    def log_message(self, format: str, *args: Any) -> None:
-        """Route the server's access and error lines to the package logger (silent by default)."""
-        log.debug("%s %s", self.address_string(), format % args)
-
-    def _read_body(self) -> bytes:
-        """The request body, by Content-Length or chunked; ValueError if it cannot be read."""
-        if self.headers.get("Expect", "").lower() == "100-continue":
-            self.wfile.write(b"HTTP/1.1 100 Continue\r\n\r\n")
-        if "chunked" in self.headers.get("Transfer-Encoding", "").lower():
-            parts = []
-            total = 0
-            while True:
-                size = int(self.rfile.readline(1024).split(b";", 1)[0].strip() or b"0", 16)
-                if size == 0:
-                    while self.rfile.readline(1024).strip():
-                        pass
-                    return b"".join(parts)
-                total += size
-                if total > MAX_BODY:
-                    raise ValueError("body too large")
-                parts.append(self.rfile.read(size))
-                self.rfile.readline(1024)
-        length = int(self.headers.get("Content-Length") or 0)
-        if length < 0 or length > MAX_BODY:
-            raise ValueError("bad Content-Length")
-        return self.rfile.read(length) if length else b""
 
     def _handle(self) -> None:
         """Parse, dispatch, and keep a vanished client from becoming a traceback."""
         site = self.server.site
         try:
-            body = self._read_body()
+            body = self.read_body()
         except (ValueError, OSError):
             with contextlib.suppress(OSError):
                 self.wfile.write(_BAD_REQUEST)
