@@ -255,9 +255,7 @@ class SiteSession:
                 try:
                     response = await asyncio.wait_for(arrived.get(), min(remaining, 5.0))
                 except asyncio.TimeoutError:
-                    log.info(
-                        "still waiting for the %s check (%.0f s)", challenge.vendor, time.perf_counter() - started
-                    )
+                    log.info("still waiting for the %s check (%.0f s)", challenge.vendor, time.perf_counter() - started)
                     continue
                 try:
                     html = await response.text()

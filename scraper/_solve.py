@@ -36,9 +36,7 @@ async def solve(
             profile = save_profile(session.origin, state, session.user_agent or "")
             passed = [c for c in session.challenges if c.cleared]
             how = (
-                f"after a {passed[-1].vendor} check ({passed[-1].seconds:.1f} s)"
-                if passed
-                else "(no check was shown)"
+                f"after a {passed[-1].vendor} check ({passed[-1].seconds:.1f} s)" if passed else "(no check was shown)"
             )
             log.info("saved the profile for %s %s: %d cookies", profile.site, how, len(profile.cookie_names))
             return profile

@@ -60,9 +60,7 @@ def browser_type_launch_args(browser_type_launch_args: dict) -> dict:
 
 
 @pytest.fixture(scope="session", autouse=True)
-def _browser_switches(
-    browser_type_launch_args: dict, tmp_path_factory: pytest.TempPathFactory
-) -> Iterator[None]:
+def _browser_switches(browser_type_launch_args: dict, tmp_path_factory: pytest.TempPathFactory) -> Iterator[None]:
     # Debug files and saved profiles go to this run's temp dir, never the user's cache.
     os.environ["SCRAPER_DEBUG_DIR"] = str(tmp_path_factory.mktemp("debug"))
     os.environ["SCRAPER_PROFILE_DIR"] = str(tmp_path_factory.mktemp("profiles"))
