@@ -219,26 +219,58 @@ class BrowserRuntime:
     async def iterate(self, agen: AsyncIterator[T]) -> AsyncIterator[T]:
         """Drive an async generator that lives on the browser thread from the caller's loop.
 
-        Cancelling the caller cancels the pending step on the browser thread, and closing this
-        iterator closes ``agen`` there, so its ``finally`` blocks (abort the fetch) run.
+        The browser thread runs ``agen`` and hands each item over as it comes (many per wake-up when
+        the caller is busy), so a long stream does not pay a cross-thread round trip per chunk.
+        Closing this iterator, or cancelling the task that reads it, cancels ``agen`` on the browser
+        thread and waits for its ``finally`` blocks (which abort the fetch) to finish.
         """
         loop = self._ensure_loop()
         if self.on_own_loop:
             async for item in agen:
                 yield item
             return
+        caller = asyncio.get_running_loop()
+        inbox: asyncio.Queue[tuple[str, Any]] = asyncio.Queue()
+        cleaned_up = asyncio.Event()
+        started = threading.Event()
+
+        def post(kind: str, value: Any) -> None:
+            with contextlib.suppress(RuntimeError):  # the caller's loop is gone: nobody is listening
+                caller.call_soon_threadsafe(inbox.put_nowait, (kind, value))
+
+        async def pump() -> None:
+            started.set()
+            try:
+                async for item in agen:
+                    post("item", item)
+            except asyncio.CancelledError:
+                raise
+            except BaseException as exc:
+                post("error", exc)
+            else:
+                post("end", None)
+            finally:
+                try:
+                    await _aclose(agen)
+                finally:
+                    with contextlib.suppress(RuntimeError):
+                        caller.call_soon_threadsafe(cleaned_up.set)
+
+        pumping = asyncio.run_coroutine_threadsafe(pump(), loop)
         try:
             while True:
-                step = asyncio.run_coroutine_threadsafe(agen.__anext__(), loop)  # type: ignore[arg-type]
-                try:
-                    item = await asyncio.wrap_future(step)
-                except StopAsyncIteration:
+                kind, value = await inbox.get()
+                if kind == "item":
+                    yield value
+                elif kind == "end":
                     return
-                yield item
+                else:
+                    raise value
         finally:
-            closing = asyncio.run_coroutine_threadsafe(_aclose(agen), loop)
-            with contextlib.suppress(Exception):
-                await asyncio.shield(asyncio.wrap_future(closing))
+            pumping.cancel()  # a no-op when it already ended
+            if started.is_set():  # cancelled before it began, it has nothing to clean up
+                with contextlib.suppress(asyncio.TimeoutError):
+                    await asyncio.wait_for(cleaned_up.wait(), 30)
 
     # -- the browser ------------------------------------------------------------------------
     async def browser(self) -> Any:

@@ -53,12 +53,13 @@ class DirectResponse(StreamingResponse):
             "url": str(response.url),
             "headers": dict(response.headers),
         }
-        super().__init__(response, head, request, idle_timeout)
+        super().__init__(None, 0, head, request, idle_timeout)
+        self._response = response
 
     async def aiter_bytes(self) -> AsyncIterator[bytes]:
         """Everything that arrived since the last step, like the in-page pull; raises on a broken stream."""
         aiohttp = _aiohttp()
-        content = self._handle.content
+        content = self._response.content
         while not self._done:
             try:
                 chunk = content.read_nowait()  # already buffered: no timer needed
@@ -87,9 +88,9 @@ class DirectResponse(StreamingResponse):
             return
         self._closed = True
         if self._done:
-            self._handle.release()
+            self._response.release()
         else:
-            self._handle.close()
+            self._response.close()
 
 
 class DirectSession:

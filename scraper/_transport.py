@@ -27,12 +27,35 @@ __all__ = ["HTTPRequest", "StreamingResponse", "open_stream"]
 
 log = logging.getLogger("scraper.transport")
 
-# One self-contained function: no globals on `window`, nothing built by string formatting.
+# Each request's state lives in the page under a symbol (no names on `window`), keyed by an id, so
+# starting returns the status and headers in one round trip and every later call names the id.
+# Arguments travel as arguments: nothing here is built by string formatting.
 _START = """
 async (req) => {
-  const controller = new AbortController();
   const registry = (globalThis[Symbol.for("scraper.fetches")] ||= new Map());
-  registry.set(req.id, controller);
+  const controller = new AbortController();
+  const queue = [];
+  let done = false, error = null, wake = null, aborted = false;
+  const notify = () => { if (wake) { const w = wake; wake = null; w(); } };
+  const encode = (chunks) => {
+    let size = 0;
+    for (const c of chunks) size += c.length;
+    const all = new Uint8Array(size);
+    let at = 0;
+    for (const c of chunks) { all.set(c, at); at += c.length; }
+    let bin = "";
+    for (let i = 0; i < all.length; i += 0x8000) bin += String.fromCharCode.apply(null, all.subarray(i, i + 0x8000));
+    return btoa(bin);
+  };
+  registry.set(req.id, {
+    async next() {
+      if (!queue.length && !done) await new Promise((r) => { wake = r; });
+      const chunks = queue.splice(0, queue.length);
+      if (done) registry.delete(req.id);
+      return { data: chunks.length ? encode(chunks) : "", done, error };
+    },
+    abort() { aborted = true; registry.delete(req.id); controller.abort(); return !done; },
+  });
   let response;
   try {
     response = await fetch(req.url, {
@@ -44,9 +67,6 @@ async (req) => {
     return { failed: String((e && e.message) || e) };
   }
   const reader = response.body ? response.body.getReader() : null;
-  const queue = [];
-  let done = !reader, error = null, wake = null, aborted = false;
-  const notify = () => { if (wake) { const w = wake; wake = null; w(); } };
   if (reader) {
     (async () => {
       try {
@@ -60,46 +80,26 @@ async (req) => {
         if (!aborted) error = String((e && e.message) || e);
       }
       done = true;
-      registry.delete(req.id);
       notify();
     })();
   } else {
-    registry.delete(req.id);
+    done = true;
   }
-  const encode = (chunks) => {
-    let size = 0;
-    for (const c of chunks) size += c.length;
-    const all = new Uint8Array(size);
-    let at = 0;
-    for (const c of chunks) { all.set(c, at); at += c.length; }
-    let bin = "";
-    for (let i = 0; i < all.length; i += 0x8000) bin += String.fromCharCode.apply(null, all.subarray(i, i + 0x8000));
-    return btoa(bin);
-  };
   const headers = {};
   response.headers.forEach((v, k) => { headers[k] = v; });
-  return {
-    status: response.status, statusText: response.statusText, url: response.url, headers,
-    async next() {
-      if (!queue.length && !done) await new Promise((r) => { wake = r; });
-      const chunks = queue.splice(0, queue.length);
-      return { data: chunks.length ? encode(chunks) : "", done: done && !queue.length, error };
-    },
-    abort() { aborted = true; registry.delete(req.id); controller.abort(); return !done; },
-  };
+  return { status: response.status, statusText: response.statusText, url: response.url, headers };
 }
 """
-_HEAD = (
-    "s => s.failed ? {failed: s.failed} : {status: s.status, statusText: s.statusText, url: s.url, headers: s.headers}"
-)
-_NEXT = "s => s.next()"
-_ABORT = "s => s.abort()"
-_ABORT_BY_ID = """
+_NEXT = """
 (id) => {
-  const registry = globalThis[Symbol.for("scraper.fetches")];
-  const controller = registry && registry.get(id);
-  if (controller) { registry.delete(id); controller.abort(); }
-  return !!controller;
+  const state = globalThis[Symbol.for("scraper.fetches")]?.get(id);
+  return state ? state.next() : { data: "", done: true, error: "the page no longer holds this request" };
+}
+"""
+_ABORT = """
+(id) => {
+  const state = globalThis[Symbol.for("scraper.fetches")]?.get(id);
+  return state ? state.abort() : false;
 }
 """
 _ids = itertools.count(1)
@@ -139,13 +139,15 @@ class StreamingResponse:
 
     def __init__(
         self,
-        handle: Any,
+        page: Any,
+        request_id: int,
         head: dict[str, Any],
         request: HTTPRequest,
         idle_timeout: float,
         record: ExchangeRecord | None = None,
     ) -> None:
-        self._handle = handle
+        self._page = page
+        self._id = request_id
         self.record = record
         self.status: int = int(head["status"])
         self.reason: str = head.get("statusText", "")
@@ -173,7 +175,7 @@ class StreamingResponse:
 
         while not self._done:
             try:
-                step = await asyncio.wait_for(self._handle.evaluate(_NEXT), self.idle_timeout)
+                step = await asyncio.wait_for(self._page.evaluate(_NEXT, self._id), self.idle_timeout)
             except asyncio.TimeoutError:
                 raise ScraperTimeoutError(
                     f"No data from {self.url} for {self.idle_timeout:g} s; the reply stalled. "
@@ -215,25 +217,20 @@ class StreamingResponse:
         return b"".join(parts)
 
     async def aclose(self) -> None:
-        """Abort the in-page fetch if it is still running, and free the page's objects."""
+        """Abort the in-page fetch if it is still running (the page forgets it either way)."""
         if self._closed:
             return
         self._closed = True
-        with contextlib.suppress(Exception):
-            if not self._done:
-                aborted = await self._handle.evaluate(_ABORT)
-                if aborted:
-                    log.debug("aborted the in-page fetch of %s", self.url)
-        with contextlib.suppress(Exception):
-            await self._handle.dispose()
+        if not self._done and await _abort(self._page, self._id):
+            log.debug("aborted the in-page fetch of %s", self.url)
 
 
-async def _abort_by_id(page: Any, request_id: int, handle: Any) -> None:
-    with contextlib.suppress(Exception):
-        await page.evaluate(_ABORT_BY_ID, request_id)
-    if handle is not None:
-        with contextlib.suppress(Exception):
-            await handle.dispose()
+async def _abort(page: Any, request_id: int) -> bool:
+    """Abort a request in the page by id; False when it had already ended or the page is gone."""
+    try:
+        return bool(await page.evaluate(_ABORT, request_id))
+    except Exception:
+        return False
 
 
 def _first_line(exc: BaseException) -> str:
@@ -261,7 +258,6 @@ async def open_stream(
 
     log.debug("%s %s", request.method, request.url)
     request_id = next(_ids)
-    handle = None
     record = waiter = None
     if recorder is not None:
         record = recorder.exchange(request.method, request.url, list(request.headers.items()), request.body)
@@ -273,25 +269,26 @@ async def open_stream(
             )
         )
     try:
-        handle = await asyncio.wait_for(page.evaluate_handle(_START, request.as_js(request_id)), timeout)
-        head = await handle.evaluate(_HEAD)
+        head = await asyncio.wait_for(page.evaluate(_START, request.as_js(request_id)), timeout)
     except (asyncio.TimeoutError, asyncio.CancelledError) as exc:
         # The fetch may still be running in the page: abort it there, whatever happened here.
-        await asyncio.shield(_abort_by_id(page, request_id, handle))
+        await asyncio.shield(_abort(page, request_id))
+        if waiter is not None:
+            waiter.cancel()
         if isinstance(exc, asyncio.CancelledError):
             raise
         raise ScraperTimeoutError(
             f"{request.url} sent no response headers within {timeout:g} s. Try again, or raise timeout=."
         ) from None
     except PlaywrightError as exc:
+        if waiter is not None:
+            waiter.cancel()
         raise TransportError(f"The browser could not send the request to {request.url}: {_first_line(exc)}") from exc
     if "failed" in head:
         if record is not None:
             record.error = head["failed"]
         if waiter is not None:
             waiter.cancel()
-        with contextlib.suppress(Exception):
-            await handle.dispose()
         raise TransportError(
             f"The browser could not reach {request.url}: {head['failed']}. "
             "Check the URL, the network or proxy, and that the site is up."
@@ -299,6 +296,6 @@ async def open_stream(
     if record is not None and waiter is not None:
         record.status = int(head["status"])
         await _raw_headers(waiter, record)
-    response = StreamingResponse(handle, head, request, idle_timeout=timeout, record=record)
+    response = StreamingResponse(page, request_id, head, request, idle_timeout=timeout, record=record)
     log.debug("%s %s -> %s %s", request.method, request.url, response.status, response.content_type)
     return response

@@ -16,7 +16,7 @@ import pytest
 
 from scraper import AIEngineChat, AIPowerChat, BrowserRuntime
 from scraper._browser import CHROMIUM_ARGS, find_browser, get_runtime, options_from_env
-from scraper._session import PER_PAGE, get_pool
+from scraper._session import PER_PAGE, SitePool, get_pool
 from tests.conftest import wait_for
 
 
@@ -67,11 +67,34 @@ async def test_max_pages_bounds_lanes_and_queues_in_order(aipower):
     assert len(set(texts)) == 1 and texts[0].startswith("w0 ")  # reply_events replaces the echo
     assert PER_PAGE < peak <= 2 * PER_PAGE, f"two lanes of {PER_PAGE} at most, saw {peak}"
     assert aipower.stats.page_loads == 2 and aipower.stats.streams_completed == total
-    chats = [r.form["message"] for r in aipower.log if r.path.endswith("admin-ajax.php")]
-    waiting = [m for m in chats if m >= f"q{2 * PER_PAGE:02d}"]
-    assert waiting == sorted(waiting), "chats beyond the bound start in the order they asked"
     pool = get_pool(get_runtime(), chat.page_url())
     assert pool.busy == 0 and len(pool.lanes) == 2
+
+
+async def test_slots_beyond_the_bound_go_out_first_come_first_served():
+    pool = SitePool(BrowserRuntime(), "http://127.0.0.1:1/", proxy=None, max_pages=1)
+    held = [await pool.acquire() for _ in range(PER_PAGE)]
+    assert len(pool.lanes) == 1 and pool.busy == PER_PAGE
+    order: list[int] = []
+
+    async def wait_turn(n: int) -> None:
+        lane = await pool.acquire()
+        order.append(n)
+        await asyncio.sleep(0)
+        pool.release(lane)
+
+    waiters = []
+    for n in range(5):
+        waiters.append(asyncio.create_task(wait_turn(n)))
+        await asyncio.sleep(0)  # each asks in turn
+    waiters[2].cancel()  # one gives up while waiting
+    await asyncio.sleep(0)
+    pool.release(held.pop())
+    await asyncio.gather(*waiters, return_exceptions=True)
+    assert order == [0, 1, 3, 4], "served in the order they asked; the one that gave up took no slot"
+    for lane in held:
+        pool.release(lane)
+    assert pool.busy == 0
 
 
 async def test_cancel_frees_the_slot_for_a_waiting_chat(aipower):
