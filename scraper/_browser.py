@@ -234,9 +234,23 @@ class BrowserRuntime:
         cleaned_up = asyncio.Event()
         started = threading.Event()
 
+        batch: list[tuple[str, Any]] = []
+        batch_lock = threading.Lock()
+
+        def deliver() -> None:  # on the caller's loop: everything posted since the last delivery
+            with batch_lock:
+                items = batch[:]
+                batch.clear()
+            for item in items:
+                inbox.put_nowait(item)
+
         def post(kind: str, value: Any) -> None:
+            with batch_lock:
+                batch.append((kind, value))
+                if len(batch) > 1:
+                    return  # a delivery is already on its way and will take this one too
             with contextlib.suppress(RuntimeError):  # the caller's loop is gone: nobody is listening
-                caller.call_soon_threadsafe(inbox.put_nowait, (kind, value))
+                caller.call_soon_threadsafe(deliver)
 
         async def pump() -> None:
             started.set()
