@@ -21,13 +21,19 @@ While replaying, browser contexts the test creates may reach loopback hosts only
 Recording returns the real site's URL, records every page load and request of that origin during
 the test, and writes the cassette when the test passed. pytest-playwright's ``--headed``,
 ``--slowmo`` and ``--tracing`` keep working: nothing here redefines them.
+
+``async def`` tests run too, each on a new event loop in a thread of its own (pytest-playwright's sync
+fixtures keep a loop in the main thread); a test that pytest-asyncio or anyio claims is left to them.
 """
 
 from __future__ import annotations
 
+import asyncio
+import inspect
 import logging
+import threading
 import warnings
-from collections.abc import Generator, Iterator
+from collections.abc import Coroutine, Generator, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal, TypedDict
@@ -69,6 +75,37 @@ class CassetteFixture:
     url: str
     server: ReplayServer | None = None
     recorder: FlowRecorder | None = None
+
+
+def run_in_own_loop(coro: Coroutine[Any, Any, Any], timeout: float = 600) -> Any:
+    """Run a coroutine to completion on a new event loop in a new thread; re-raise what it raised."""
+    outcome: dict[str, Any] = {}
+
+    def target() -> None:
+        try:
+            outcome["value"] = asyncio.run(coro)
+        except BaseException as exc:
+            outcome["error"] = exc
+
+    thread = threading.Thread(target=target, name="scraper-test-loop", daemon=True)
+    thread.start()
+    thread.join(timeout)
+    if thread.is_alive():
+        raise TimeoutError(f"the test coroutine was still running after {timeout:g} s")
+    if "error" in outcome:
+        raise outcome["error"]
+    return outcome.get("value")
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_pyfunc_call(pyfuncitem: pytest.Function) -> bool | None:
+    if not inspect.iscoroutinefunction(pyfuncitem.obj):
+        return None
+    if pyfuncitem.get_closest_marker("anyio") or pyfuncitem.config.pluginmanager.hasplugin("asyncio"):
+        return None
+    names = pyfuncitem._fixtureinfo.argnames
+    run_in_own_loop(pyfuncitem.obj(**{name: pyfuncitem.funcargs[name] for name in names}))
+    return True
 
 
 def pytest_addoption(parser: pytest.Parser, pluginmanager: pytest.PytestPluginManager) -> None:

@@ -3,19 +3,17 @@
 pytest-playwright's own options steer the browser: ``--headed`` and ``--slowmo MS`` show every chat
 these tests run, through the SCRAPER_HEADED / SCRAPER_SLOW_MO switches the package reads.
 
-``async def`` tests run on a fresh event loop in a thread of their own: pytest-playwright's sync
-``page`` fixture keeps a loop in the main thread, and users call the package from many loops anyway.
+``async def`` tests run through the package's own pytest plugin, each on a fresh event loop in a
+thread of its own (users call the package from many loops anyway).
 """
 
 from __future__ import annotations
 
 import asyncio
-import inspect
+import importlib.metadata
 import os
-import threading
 import time
-from collections.abc import Callable, Coroutine, Iterator
-from typing import Any
+from collections.abc import Callable, Iterator
 
 import pytest
 
@@ -24,33 +22,15 @@ from scraper._browser import CHROMIUM_ARGS, find_browser
 from scraper.replica import ReplicaSite
 
 
-def run_in_own_loop(coro: Coroutine[Any, Any, Any], timeout: float = 300) -> Any:
-    """Run a coroutine to completion on a new event loop in a new thread; re-raise what it raised."""
-    outcome: dict[str, Any] = {}
-
-    def target() -> None:
-        try:
-            outcome["value"] = asyncio.run(coro)
-        except BaseException as exc:
-            outcome["error"] = exc
-
-    thread = threading.Thread(target=target, name="test-loop", daemon=True)
-    thread.start()
-    thread.join(timeout)
-    if thread.is_alive():
-        raise TimeoutError(f"test coroutine still running after {timeout} s")
-    if "error" in outcome:
-        raise outcome["error"]
-    return outcome.get("value")
+def plugin_installed() -> bool:
+    """Whether pytest loads the package's plugin by itself (its pytest11 entry point is installed)."""
+    if os.environ.get("PYTEST_DISABLE_PLUGIN_AUTOLOAD"):
+        return False
+    return any(ep.name == "scraper" for ep in importlib.metadata.entry_points(group="pytest11"))
 
 
-@pytest.hookimpl(tryfirst=True)
-def pytest_pyfunc_call(pyfuncitem: pytest.Function) -> bool | None:
-    if not inspect.iscoroutinefunction(pyfuncitem.obj):
-        return None
-    names = pyfuncitem._fixtureinfo.argnames
-    run_in_own_loop(pyfuncitem.obj(**{name: pyfuncitem.funcargs[name] for name in names}))
-    return True
+# From a source checkout (package not installed), load the plugin here: it also runs `async def` tests.
+pytest_plugins = [] if plugin_installed() else ["scraper.pytest_plugin"]
 
 
 @pytest.fixture(scope="session")

@@ -7,7 +7,6 @@ replay server is what the providers talk to afterwards.
 from __future__ import annotations
 
 import base64
-import importlib.metadata
 import json
 import os
 import signal
@@ -28,6 +27,7 @@ from scraper import AIEngineChat, AIPowerChat, Chatgpt4Online, ChatgptFree, HTTP
 from scraper._cassette import Cassette, chunk_bytes, record_chat
 from scraper._replay import MISMATCH_STATUS, ReplayServer
 from scraper.replica import ReplicaSite
+from tests.conftest import plugin_installed
 
 ROOT = Path(__file__).resolve().parent.parent
 FIXTURES = ROOT / "fixtures"
@@ -36,15 +36,10 @@ REPLY = "Echo: Привет, как дела? | Привет, мир! 🙂"
 CHATS = {"aipower": AIPowerChat, "aiengine": AIEngineChat}
 
 
-def _plugin_installed() -> bool:
-    if os.environ.get("PYTEST_DISABLE_PLUGIN_AUTOLOAD"):
-        return False
-    return any(ep.name == "scraper" for ep in importlib.metadata.entry_points(group="pytest11"))
-
-
-# Installed, the package's pytest11 entry point loads the plugin; from a source checkout this module does.
-PLUGIN_ARGS: list[str] = [] if _plugin_installed() else ["-p", "scraper.pytest_plugin"]
-pytest_plugins = ["pytester"] if _plugin_installed() else ["pytester", "scraper.pytest_plugin"]
+# Installed, the package's pytest11 entry point loads the plugin in inner runs; from a source checkout
+# they are told to.
+PLUGIN_ARGS: list[str] = [] if plugin_installed() else ["-p", "scraper.pytest_plugin"]
+pytest_plugins = ["pytester"]
 
 
 def cassette_mark(*args: Any, **kwargs: Any) -> pytest.MarkDecorator:
@@ -381,13 +376,22 @@ def test_plugin_replays_a_shipped_cassette(inner):
             def test_hello(cassette_url):
                 assert cassette_url.startswith("http://127.0.0.1:")
                 assert ask(cassette_url) == REPLY
+
+
+            @pytest.mark.cassette("chatgpt4online-hello")
+            async def test_async_as_in_the_readme(cassette_url):
+                from scraper import Chatgpt4Online
+
+                messages = [{"role": "user", "content": "Привет, как дела?"}]
+                stream = Chatgpt4Online.create_async_generator("gpt-4", messages)
+                assert await stream.collect() == REPLY
             """
         )
     )
     result = pytester.runpytest_subprocess(
         *PLUGIN_ARGS, f"--cassette-dir={FIXTURES}", "-W", "error::pytest.PytestUnknownMarkWarning"
     )
-    result.assert_outcomes(passed=1)
+    result.assert_outcomes(passed=2)
 
 
 def test_plugin_missing_cassette_fails_clearly_in_mode_none(inner):
