@@ -15,13 +15,13 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import time
-from collections.abc import AsyncIterator, Callable
-from typing import TYPE_CHECKING, Any, TypeVar
+from collections.abc import AsyncIterator
+from typing import TYPE_CHECKING, Any
 
 from ._chat import AIEngineChat, AIPowerChat, WordPressChat
 from ._errors import HTTPError, ScraperTimeoutError, StreamError, TransportError, excerpt
 from ._plugin import ChatPlugin, run_chat
-from ._session import origin_of
+from ._session import SiteState
 from ._transport import HTTPRequest, StreamingResponse
 
 if TYPE_CHECKING:
@@ -29,7 +29,6 @@ if TYPE_CHECKING:
 
 __all__ = ["CHAT_CLASSES", "DirectChat", "DirectResponse", "DirectSession"]
 
-T = TypeVar("T")
 CHAT_CLASSES: dict[str, type[WordPressChat]] = {"aipower": AIPowerChat, "aiengine": AIEngineChat}
 INSTALL_HINT = "The direct client needs aiohttp: pip install 'scraper[bench]' (or pip install aiohttp)."
 
@@ -93,7 +92,7 @@ class DirectResponse(StreamingResponse):
             self._response.close()
 
 
-class DirectSession:
+class DirectSession(SiteState):
     """What :func:`run_chat` and the plugins use of a browser session, over an aiohttp client.
 
     It keeps the page as served, the plugins' cached values and what they keep across reloads; the
@@ -101,23 +100,9 @@ class DirectSession:
     """
 
     def __init__(self, client: aiohttp.ClientSession, page_url: str) -> None:
+        super().__init__(page_url)
         self.client = client
-        self.page_url = page_url
-        self.origin = origin_of(page_url)
-        self.served_html = ""
-        self.page_status: int | None = None
-        self.page_loads = 0
-        self.values: dict[str, Any] = {}
-        self._kept: dict[str, Any] = {}
         self._loaded = False
-        self.refresh_lock = asyncio.Lock()
-        self._open_lock = asyncio.Lock()
-
-    def keep(self, name: str, make: Callable[[], T]) -> T:
-        """A value that lives as long as the session, across page reloads."""
-        if name not in self._kept:
-            self._kept[name] = make()
-        return self._kept[name]
 
     async def open(self, timeout: float) -> None:
         """GET the chat page unless it was fetched already."""

@@ -24,7 +24,7 @@ from ._profiles import load_profile
 from ._recording import FlowRecorder
 from ._transport import HTTPRequest, StreamingResponse, open_stream
 
-__all__ = ["PER_PAGE", "SitePool", "SiteSession", "get_pool", "get_session", "proxy_settings"]
+__all__ = ["PER_PAGE", "SitePool", "SiteSession", "SiteState", "get_pool", "get_session", "proxy_settings"]
 
 log = logging.getLogger("scraper.session")
 T = TypeVar("T")
@@ -49,7 +49,29 @@ def origin_of(url: str) -> str:
     return f"{parts.scheme}://{parts.netloc}"
 
 
-class SiteSession:
+class SiteState:
+    """What a chat flow keeps about one site, whatever carries its requests: the page as served, the
+    plugins' cached values, and what lives across page reloads (as the site's localStorage would)."""
+
+    def __init__(self, page_url: str) -> None:
+        self.page_url = page_url
+        self.origin = origin_of(page_url)
+        self.served_html: str = ""
+        self.page_status: int | None = None
+        self.page_loads = 0
+        self.values: dict[str, Any] = {}
+        self._kept: dict[str, Any] = {}
+        self.refresh_lock = asyncio.Lock()
+        self._open_lock = asyncio.Lock()
+
+    def keep(self, name: str, make: Callable[[], T]) -> T:
+        """A value that lives as long as the session, across page reloads (like localStorage)."""
+        if name not in self._kept:
+            self._kept[name] = make()
+        return self._kept[name]
+
+
+class SiteSession(SiteState):
     """A browser context plus the chat page of one site, loaded once and reused."""
 
     def __init__(
@@ -61,31 +83,17 @@ class SiteSession:
         clone_of: SiteSession | None = None,
         use_profile: bool = True,
     ) -> None:
+        super().__init__(page_url)
         self.runtime = runtime
         self.use_profile = use_profile
         self.clone_of = clone_of
-        self.page_url = page_url
-        self.origin = origin_of(page_url)
         self.proxy = proxy
         self.context: Any = None
         self.page: Any = None
-        self.served_html: str = ""
-        self.page_status: int | None = None
-        self.page_loads = 0
         self.user_agent: str | None = None
         self.profile_used: str | None = None
         self.challenges: list[Challenge] = []
         self.trace_path: str | None = None
-        self.values: dict[str, Any] = {}
-        self._kept: dict[str, Any] = {}
-        self.refresh_lock = asyncio.Lock()
-        self._open_lock = asyncio.Lock()
-
-    def keep(self, name: str, make: Callable[[], T]) -> T:
-        """A value that lives as long as the session, across page reloads (like localStorage)."""
-        if name not in self._kept:
-            self._kept[name] = make()
-        return self._kept[name]
 
     @property
     def recorder(self) -> FlowRecorder | None:
