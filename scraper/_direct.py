@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import time
 from collections.abc import AsyncIterator
 from typing import TYPE_CHECKING, Any
 
@@ -74,10 +73,7 @@ class DirectResponse(StreamingResponse):
                 raise StreamError(f"The connection to {self.url} broke after {self.received} bytes: {exc}.") from exc
             if not chunk:
                 self._done = True
-                self.timing.finished = time.perf_counter()
                 return
-            if self.timing.first_byte is None:
-                self.timing.first_byte = time.perf_counter()
             self.received += len(chunk)
             yield chunk
 

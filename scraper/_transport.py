@@ -15,7 +15,6 @@ import base64
 import contextlib
 import itertools
 import logging
-import time
 from collections.abc import AsyncIterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -124,16 +123,6 @@ class HTTPRequest:
         }
 
 
-@dataclass
-class Timing:
-    """When the request started, its headers arrived, and its first and last bytes arrived."""
-
-    started: float = 0.0
-    headers: float | None = None
-    first_byte: float | None = None
-    finished: float | None = None
-
-
 class StreamingResponse:
     """An HTTP response whose body is still arriving in the page."""
 
@@ -155,7 +144,6 @@ class StreamingResponse:
         self.headers: dict[str, str] = {k.lower(): v for k, v in head.get("headers", {}).items()}
         self.request = request
         self.idle_timeout = idle_timeout
-        self.timing = Timing(started=time.perf_counter(), headers=time.perf_counter())
         self.received = 0
         self._done = False
         self._closed = False
@@ -188,8 +176,6 @@ class StreamingResponse:
                 ) from exc
             if step["data"]:
                 chunk = base64.b64decode(step["data"])
-                if self.timing.first_byte is None:
-                    self.timing.first_byte = time.perf_counter()
                 self.received += len(chunk)
                 if self.record is not None:
                     self.record.add_chunk(chunk)
@@ -201,7 +187,6 @@ class StreamingResponse:
                 raise StreamError(f"The connection to {self.url} broke after {self.received} bytes: {step['error']}.")
             if step["done"]:
                 self._done = True
-                self.timing.finished = time.perf_counter()
                 if self.record is not None:
                     self.record.complete = True
 
