@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
+import signal
 import socket
 import subprocess
 import sys
@@ -164,7 +166,8 @@ def playwright_server() -> Iterator[str]:
 @pytest.fixture
 def chromium_with_debugging_port() -> Iterator[str]:
     """A real Chromium exposing CDP on a free loopback port."""
-    with tempfile.TemporaryDirectory() as profile:
+    # Chromium's helper processes may still touch the profile as it exits: tolerate leftovers.
+    with tempfile.TemporaryDirectory(ignore_cleanup_errors=True) as profile:
         proc = subprocess.Popen(
             [
                 find_browser().path,
@@ -178,6 +181,7 @@ def chromium_with_debugging_port() -> Iterator[str]:
             ],
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,
+            start_new_session=True,
         )
         try:
             active = Path(profile, "DevToolsActivePort")
@@ -188,7 +192,8 @@ def chromium_with_debugging_port() -> Iterator[str]:
             yield f"http://127.0.0.1:{port}"
             assert proc.poll() is None, "closing the client must not kill a browser it only connected to"
         finally:
-            proc.terminate()
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(proc.pid, signal.SIGTERM)  # the browser and every helper it started
             proc.wait(10)
 
 
