@@ -223,14 +223,6 @@ class AIEngineChat(WordPressChat):
     @hybridmethod
     async def get_nonce(target: Any, headers: Mapping[str, str] | None = None, timeout: float = 120) -> str:
         """The site's REST nonce (from the page, or from ``start_session`` for guests)."""
-        runtime = get_runtime(getattr(target, "browser_options", None))
-        page_url = target.page_url()
-        plugin = target.plugin()
-
-        async def read() -> str:
-            session = get_session(runtime, page_url)
-            await session.open(timeout)
-            values = await plugin.values(session, timeout)
-            return str(values["nonce"])
-
-        return await runtime.call(read())
+        session = await target.session(timeout=timeout)
+        values = await session.runtime.call(target.plugin().values(session, timeout))
+        return str(values["nonce"])

@@ -18,7 +18,7 @@ from collections.abc import AsyncIterator
 from typing import TYPE_CHECKING, Any
 
 from ._chat import AIEngineChat, AIPowerChat, WordPressChat
-from ._errors import HTTPError, ScraperTimeoutError, StreamError, TransportError, excerpt
+from ._errors import ScraperTimeoutError, StreamError, TransportError
 from ._plugin import ChatPlugin, run_chat
 from ._session import SiteState
 from ._transport import HTTPRequest, StreamingResponse
@@ -127,13 +127,7 @@ class DirectSession(SiteState):
             ) from exc
         self.page_loads += 1
         self.values.clear()
-        if response.status >= 400:
-            raise HTTPError(
-                f"The chat page {self.page_url} answered HTTP {response.status}: {excerpt(self.served_html, 160)}",
-                status=response.status,
-                url=self.page_url,
-                body=excerpt(self.served_html),
-            )
+        self.check_page_status(response.status)
         self._loaded = True
 
     async def evaluate(self, expression: str, arg: Any = None) -> Any:

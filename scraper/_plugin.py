@@ -196,58 +196,63 @@ async def _drain(reader: ReplyReader, decoder: SSEDecoder, response: StreamingRe
         return  # the reply is already complete; a stalled or broken tail does not change it
 
 
-async def _read_reply(reader: ReplyReader, response: StreamingResponse) -> AsyncIterator[str]:
-    if response.content_type == "text/event-stream":
-        decoder = SSEDecoder()
-        try:
-            async for chunk in response.aiter_bytes():
-                for event in decoder.feed(chunk):
-                    for text in reader.on_event(event):
-                        yield text
-                    if reader.final:
-                        break
-                if reader.final:
-                    return
-                if reader.done:
-                    await _drain(reader, decoder, response)
-                    return
-            for event in decoder.flush():
+async def _once(data: bytes) -> AsyncIterator[bytes]:
+    yield data
+
+
+async def _read_events(
+    reader: ReplyReader, response: StreamingResponse, chunks: AsyncIterator[bytes]
+) -> AsyncIterator[str]:
+    """The text of an SSE body arriving as ``chunks``; raises unless the plugin's terminator came."""
+    decoder = SSEDecoder()
+    try:
+        async for chunk in chunks:
+            for event in decoder.feed(chunk):
                 for text in reader.on_event(event):
                     yield text
-        except StreamError as exc:
-            if reader.done:
+                if reader.final:
+                    break
+            if reader.final:
                 return
-            exc.received = reader.text
-            raise
+            if reader.done:
+                await _drain(reader, decoder, response)
+                return
+        for event in decoder.flush():
+            for text in reader.on_event(event):
+                yield text
+    except StreamError as exc:
         if reader.done:
             return
-        raise StreamError(
-            f"The reply from {response.url} ended without {reader.terminator} after "
-            f"{len(reader.text)} characters: the stream was cut, the reply is incomplete. Try again.",
-            received=reader.text,
-        )
+        exc.received = reader.text
+        raise
+    if reader.done:
+        return
+    raise StreamError(
+        f"The reply from {response.url} ended without {reader.terminator} after "
+        f"{len(reader.text)} characters: the stream was cut, the reply is incomplete. Try again.",
+        received=reader.text,
+    )
+
+
+async def _read_reply(reader: ReplyReader, response: StreamingResponse) -> AsyncIterator[str]:
+    if response.content_type == "text/event-stream":
+        async for text in _read_events(reader, response, response.aiter_bytes()):
+            yield text
+        return
     body = await response.aread()
     text = body.decode("utf-8", "replace")
     try:
         parsed = json.loads(text)
     except ValueError:
-        stripped = text.lstrip()
-        if stripped.startswith(("data:", "event:")):  # SSE sent with another content type
-            decoder = SSEDecoder()
-            for event in decoder.feed(text) + decoder.flush():
-                for piece in reader.on_event(event):
-                    yield piece
-                if reader.done:
-                    return
-            raise StreamError(
-                f"The reply from {response.url} ended without {reader.terminator}: it is incomplete.",
-                received=reader.text,
+        if not text.lstrip().startswith(("data:", "event:")):
+            raise SiteError(
+                f"{response.url} answered {response.content_type or 'an unknown type'} that is neither a stream "
+                f"nor JSON: {excerpt(text, 160)}",
+                kind="unexpected_response",
+                status=response.status,
             ) from None
-        raise SiteError(
-            f"{response.url} answered {response.content_type or 'an unknown type'} that is neither a stream "
-            f"nor JSON: {excerpt(text, 160)}",
-            kind="unexpected_response",
-            status=response.status,
-        ) from None
+        async for piece in _read_events(reader, response, _once(body)):  # SSE sent with another content type
+            yield piece
+        return
     for piece in reader.on_json(parsed):
         yield piece

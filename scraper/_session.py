@@ -70,6 +70,16 @@ class SiteState:
             self._kept[name] = make()
         return self._kept[name]
 
+    def check_page_status(self, status: int) -> None:
+        """An error page where the chat page should be is an :class:`HTTPError` showing what it says."""
+        if status >= 400:
+            raise HTTPError(
+                f"The chat page {self.page_url} answered HTTP {status}: {excerpt(self.served_html, 160)}",
+                status=status,
+                url=self.page_url,
+                body=excerpt(self.served_html),
+            )
+
 
 class SiteSession(SiteState):
     """A browser context plus the chat page of one site, loaded once and reused."""
@@ -226,13 +236,7 @@ class SiteSession(SiteState):
             len(self.served_html),
             (time.perf_counter() - started) * 1000,
         )
-        if response.status >= 400:
-            raise HTTPError(
-                f"The chat page {self.page_url} answered HTTP {response.status}: {excerpt(self.served_html, 160)}",
-                status=response.status,
-                url=self.page_url,
-                body=excerpt(self.served_html),
-            )
+        self.check_page_status(response.status)
 
     async def _pass_challenge(self, challenge: Challenge, timeout: float) -> tuple[Any, str]:
         """Wait for an anti-bot page to clear by itself (its script reloads the page with a clearance).
