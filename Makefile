@@ -21,15 +21,15 @@ demo: setup
 	$(BIN)/scraper demo
 
 test: setup
-	$(BIN)/ruff check scraper tests
+	$(BIN)/ruff check scraper tests benchmarks
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 
 bench: setup
-	$(BIN)/python -m scraper.bench $(BENCH_ARGS)
+	$(BIN)/python -m benchmarks.bench $(BENCH_ARGS)
 
 lint: setup
-	$(BIN)/ruff check scraper tests
-	$(BIN)/ruff format --check scraper tests
+	$(BIN)/ruff check scraper tests benchmarks
+	$(BIN)/ruff format --check scraper tests benchmarks
 
 clean:
 	rm -rf $(VENV) .pytest_cache .ruff_cache .hypothesis

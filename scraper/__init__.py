@@ -11,13 +11,34 @@ chat request from inside that page, streaming the reply back chunk by chunk::
 
 from __future__ import annotations
 
-from ._base import AsyncGeneratorProvider, ProviderModelMixin
-from ._browser import BrowserOptions, BrowserRuntime, aclose, close, find_browser, get_runtime
-from ._chat import AIEngineChat, AIPowerChat, ChatStream, WordPressChat
-from ._errors import (
+from .browser import BrowserOptions, BrowserRuntime, Profile, aclose, clear_profiles, close, find_browser, get_runtime
+from .browser import list_profiles as list_profiles
+from .client import (
+    AIEngineChat,
+    AIPowerChat,
+    AsyncGeneratorProvider,
+    Chatgpt4Online,
+    ChatgptFree,
+    ChatService,
+    ChatStream,
+    Message,
+    Messages,
+    ProviderModelMixin,
+    WordPressChat,
+    format_prompt,
+    inspect,
+    solve,
+)
+from .errors import (
+    BotNotFoundError,
+    BrowserCrashedError,
+    BrowserError,
     BrowserLaunchError,
     BrowserNotFoundError,
+    BusyError,
+    CassetteError,
     ChallengeError,
+    ConfigError,
     HTTPError,
     MissingTokenError,
     ModelNotSupportedError,
@@ -29,26 +50,30 @@ from ._errors import (
     StreamError,
     TransportError,
 )
-from ._inspect import inspect
-from ._profiles import Profile, clear_profiles, list_profiles
-from ._prompt import Message, Messages, format_prompt
-from ._providers import Chatgpt4Online, ChatgptFree
-from ._solve import solve
+from .plugins import Bot
 
-__version__ = "0.1.0"
+__version__ = "0.2.0"
 
 __all__ = [
     "AIEngineChat",
     "AIPowerChat",
     "AsyncGeneratorProvider",
+    "Bot",
+    "BotNotFoundError",
+    "BrowserCrashedError",
+    "BrowserError",
     "BrowserLaunchError",
     "BrowserNotFoundError",
     "BrowserOptions",
     "BrowserRuntime",
+    "BusyError",
+    "CassetteError",
     "ChallengeError",
+    "ChatService",
     "ChatStream",
     "Chatgpt4Online",
     "ChatgptFree",
+    "ConfigError",
     "HTTPError",
     "Message",
     "Messages",

@@ -1,0 +1,788 @@
+"""``python -m benchmarks.bench``: what the browser costs, measured against a browser-less floor.
+
+Each scenario runs the browser client (``AIPowerChat`` / ``AIEngineChat`` through Chromium) and the
+direct client (:mod:`scraper.client._direct`: the same protocol code over aiohttp) against the same local
+replica site, in the same run, and prints one markdown table: medians with their spread, the ratio
+browser/direct, and the targets the browser client should meet.
+
+The replica sites run in a child process on 127.0.0.1 (``--replica thread`` keeps them in this
+one), so the server's Python does not share an interpreter lock with the clients being measured.
+Every loop has a count and every chat a timeout; the whole run has a deadline too.
+
+Needs aiohttp for the direct client: ``pip install 'scraper[bench]'``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import json
+import math
+import os
+import platform
+import queue
+import signal
+import statistics
+import subprocess
+import sys
+import threading
+import time
+import urllib.request
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+from scraper.browser import PER_PAGE, BrowserRuntime, aclose, find_browser
+from scraper.client import ChatService, ChatTarget, WordPressChat
+from scraper.client._direct import INSTALL_HINT, DirectChat
+from scraper.errors import ScraperError
+from scraper.plugins import TextDelta
+from scraper.replica import PLUGINS, ReplicaSite, SiteConfig
+from scraper.replica.upstream import DEFAULT_REPLY, reply_pieces
+
+__all__ = ["main"]
+
+PROMPT = "Привет, как дела?"
+LEVELS = (1, 4, 16, 64)
+STREAM_EVENTS = 5000
+CONCURRENT_EVENTS = 25
+PACED_DELAY = 0.02  # seconds between events when the replica paces a reply like a model
+FIRST_TOKEN = 0.3  # a realistic first-token latency
+SAMPLE_EVERY = 0.1  # seconds between memory samples
+REPLICA_LIFETIME = 3600.0  # a replica child never outlives this, whatever happens to its parent
+MB = 1024 * 1024
+
+
+class BenchError(RuntimeError):
+    """The bench could not measure what it meant to (a wrong reply, a site that would not start)."""
+
+
+# -- numbers ----------------------------------------------------------------------------------------
+
+
+def spread(samples: Sequence[float]) -> tuple[float, float]:
+    """Median and half the interquartile range: robust to the odd slow run a busy machine makes."""
+    if len(samples) < 2:
+        return float(samples[0]), 0.0
+    q1, _, q3 = statistics.quantiles(samples, n=4, method="inclusive")
+    return statistics.median(samples), (q3 - q1) / 2
+
+
+def digits(value: float, unit: str) -> str:
+    """A figure without its unit, rounded to what the measurement can tell (and never "-0")."""
+    decimals = {"MB": 1, "ev/s": 0, "x": 2}.get(unit, 1 if abs(value) < 10 else 0)
+    value = round(value, decimals) + 0.0  # adding 0.0 turns -0.0 into 0.0
+    return f"{value:,.{decimals}f}".replace(",", "\u2009")  # thin space between thousands
+
+
+def number(value: float, unit: str) -> str:
+    """A figure with its unit."""
+    return digits(value, unit) + ("×" if unit == "x" else f" {unit}")
+
+
+def figure(samples: Sequence[float] | None, unit: str, signed: bool = False) -> str:
+    """``median ±half-IQR`` for a table cell."""
+    if samples is None:
+        return "n/a"
+    if not samples:
+        return "—"
+    middle, half = spread(samples)
+    sign = "+" if signed and round(middle, 1) > 0 else ""
+    return f"{sign}{number(middle, unit)} ±{digits(half, unit)}"
+
+
+@dataclass
+class Target:
+    """What the browser client should achieve: its median, or its median over the direct one, at most ``limit``."""
+
+    text: str
+    limit: float
+    relative: bool
+
+    def verdict(self, browser: Sequence[float] | None, direct: Sequence[float] | None) -> str:
+        floor = statistics.median(direct) if self.relative and direct else None
+        if not browser or (self.relative and not floor):
+            return f"{self.text}: n/a"
+        value = statistics.median(browser) / (floor or 1.0)
+        return f"{self.text}: {'pass' if value <= self.limit else 'miss'}"
+
+
+@dataclass
+class Row:
+    """One line of the table: a metric of one scenario, for both clients."""
+
+    plugin: str
+    scenario: str
+    metric: str
+    unit: str
+    browser: list[float] | None
+    direct: list[float] | None
+    ratio: bool = True
+    signed: bool = False
+    target: Target | None = None
+
+    def cells(self) -> list[str]:
+        ratio = "—"
+        if self.ratio and self.browser and self.direct:
+            below = statistics.median(self.direct)
+            if below > 0:
+                ratio = f"{statistics.median(self.browser) / below:.2f}×"
+        return [
+            self.plugin,
+            self.scenario,
+            self.metric,
+            figure(self.browser, self.unit, self.signed),
+            figure(self.direct, self.unit, self.signed),
+            ratio,
+            self.target.verdict(self.browser, self.direct) if self.target else "",
+        ]
+
+
+HEADER = ["plugin", "scenario", "metric", "browser", "direct", "browser/direct", "target"]
+
+
+def table(rows: Sequence[Row]) -> str:
+    """The rows as one markdown table."""
+    lines = ["| " + " | ".join(HEADER) + " |", "|" + "|".join("---" for _ in HEADER) + "|"]
+    lines += ["| " + " | ".join(row.cells()) + " |" for row in rows]
+    return "\n".join(lines)
+
+
+# -- memory -----------------------------------------------------------------------------------------
+
+
+def process_tree(root: int, exclude: set[int]) -> list[int] | None:
+    """``root`` and its descendants (Chromium runs under Playwright's driver), or None without /proc."""
+    if not os.path.isdir("/proc/self"):
+        return None
+    children: dict[int, list[int]] = {}
+    for name in os.listdir("/proc"):
+        if not name.isdigit():
+            continue
+        try:
+            with open(f"/proc/{name}/stat", "rb") as stat:
+                fields = stat.read().rsplit(b")", 1)[1].split()
+        except (OSError, IndexError):
+            continue  # gone meanwhile
+        if fields[0] != b"Z":  # a zombie has exited already: it holds no memory
+            children.setdefault(int(fields[1]), []).append(int(name))
+    tree, stack = [], [root]
+    while stack:
+        pid = stack.pop()
+        if pid not in exclude:
+            tree.append(pid)
+            stack.extend(children.get(pid, ()))
+    return tree
+
+
+def tree_memory(root: int, exclude: set[int]) -> tuple[int, int] | None:
+    """VmRSS, and RssAnon + RssShmem, summed over the process tree, in bytes (None without /proc).
+
+    VmRSS counts pages shared between processes once per process: every Chromium process maps the
+    same executable. Anon + shmem leaves those file pages out: closer to what one more page costs.
+    """
+    tree = process_tree(root, exclude)
+    if tree is None:
+        return None
+    rss = private = 0
+    for pid in tree:
+        try:
+            with open(f"/proc/{pid}/status", "rb") as status:
+                for line in status:
+                    if line.startswith(b"VmRSS:"):
+                        rss += int(line.split()[1]) * 1024
+                    elif line.startswith((b"RssAnon:", b"RssShmem:")):
+                        private += int(line.split()[1]) * 1024
+        except OSError:
+            pass  # exited meanwhile
+    return rss, private
+
+
+class PeakMemory:
+    """Samples this process tree's memory in a thread while a round runs, and keeps the peaks."""
+
+    def __init__(self, exclude: set[int]) -> None:
+        self.exclude = exclude
+        self.rss: int | None = None
+        self.private: int | None = None
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="bench-memory", daemon=True)
+
+    def _sample(self) -> None:
+        sample = tree_memory(os.getpid(), self.exclude)
+        if sample is not None:
+            self.rss = max(self.rss or 0, sample[0])
+            self.private = max(self.private or 0, sample[1])
+
+    def _run(self) -> None:
+        while not self._stop.wait(SAMPLE_EVERY):
+            self._sample()
+
+    def __enter__(self) -> PeakMemory:
+        self._sample()
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self._stop.set()
+        self._thread.join(5)
+        self._sample()
+
+
+async def settle(exclude: set[int], timeout: float = 10.0) -> None:
+    """Wait until every process this one started has exited: a cold start starts from nothing."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        tree = process_tree(os.getpid(), exclude)
+        if tree is None:
+            await asyncio.sleep(0.5)
+            return
+        if len(tree) <= 1:
+            return
+        await asyncio.sleep(0.05)
+
+
+# -- the replica sites ------------------------------------------------------------------------------
+
+
+class Replicas:
+    """The replica sites the bench talks to: URLs, and their settings changed between rounds."""
+
+    def __init__(self, plugins: Sequence[str], mode: str) -> None:
+        self.plugins = list(plugins)
+        self.mode = mode
+        self.urls: dict[str, str] = {}
+        self._sites: dict[str, ReplicaSite] = {}
+        self._child: subprocess.Popen[str] | None = None
+
+    @property
+    def pids(self) -> set[int]:
+        """Processes that are the site, not the client: left out of the memory figures."""
+        return {self._child.pid} if self._child is not None else set()
+
+    def start(self, timeout: float = 30) -> Replicas:
+        if self.mode == "thread":
+            for plugin in self.plugins:
+                self._sites[plugin] = ReplicaSite(plugin).start()
+                self.urls[plugin] = self._sites[plugin].url
+            return self
+        root = str(Path(__file__).resolve().parent.parent)
+        env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [root, os.environ.get("PYTHONPATH")]))}
+        self._child = subprocess.Popen(
+            [sys.executable, "-m", "benchmarks.bench", "--serve-replica", ",".join(self.plugins)],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            text=True,
+            env=env,
+        )
+        lines: queue.Queue[str] = queue.Queue()
+        out = self._child.stdout
+        assert out is not None
+        threading.Thread(target=lambda: [lines.put(line) for line in out], daemon=True).start()
+        deadline = time.monotonic() + timeout
+        while len(self.urls) < len(self.plugins):
+            try:
+                line = lines.get(timeout=max(0.1, deadline - time.monotonic()))
+            except queue.Empty:
+                self.stop()
+                raise BenchError(f"the replica sites did not start within {timeout:g} s") from None
+            plugin, _, url = line.strip().partition(" ")
+            if plugin in self.plugins:
+                self.urls[plugin] = url
+        return self
+
+    def configure(self, plugin: str, **fields: Any) -> None:
+        """Change a site's settings (the rest keep their defaults): pacing, reply length, streaming."""
+        values = {**SiteConfig().to_dict(), **fields}
+        if self.mode == "thread":
+            self._sites[plugin].config.update(values)
+            return
+        request = urllib.request.Request(
+            self.urls[plugin] + "/__replica__/config",
+            data=json.dumps(values).encode("utf-8"),
+            headers={"Content-Type": "application/json"},
+            method="POST",
+        )
+        with urllib.request.urlopen(request, timeout=10) as response:
+            response.read()
+
+    def stop(self) -> None:
+        for site in self._sites.values():
+            site.stop()
+        self._sites.clear()
+        child, self._child = self._child, None
+        if child is None:
+            return
+        with contextlib.suppress(OSError):
+            if child.stdin is not None:
+                child.stdin.close()  # the child's cue to stop
+        try:
+            child.wait(10)
+        except subprocess.TimeoutExpired:
+            child.terminate()
+            try:
+                child.wait(5)
+            except subprocess.TimeoutExpired:
+                child.kill()
+                child.wait(5)
+
+    def __enter__(self) -> Replicas:
+        return self.start()
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.stop()
+
+
+def serve_replicas(plugins: Sequence[str]) -> int:
+    """The child's side: serve the sites until stdin closes (the bench ended or died) or SIGTERM."""
+    stop = threading.Event()
+    signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    signal.signal(signal.SIGINT, lambda *_: stop.set())
+    threading.Thread(target=lambda: (sys.stdin.read(), stop.set()), daemon=True).start()
+    sites = [ReplicaSite(plugin) for plugin in plugins]
+    try:
+        for site in sites:
+            site.start()
+            print(site.plugin, site.url, flush=True)
+        deadline = time.monotonic() + REPLICA_LIFETIME
+        while not stop.wait(0.5) and time.monotonic() < deadline:
+            pass
+    finally:
+        for site in sites:
+            site.stop()
+    return 0
+
+
+# -- one chat ---------------------------------------------------------------------------------------
+
+
+@dataclass
+class Run:
+    """One chat as the caller saw it: seconds to the first chunk and to the end, and the text."""
+
+    ttfb: float
+    total: float
+    text: str
+    chunks: int
+
+
+async def consume(chunks: AsyncIterator[str], started: float) -> Run:
+    """Read a reply to its end, noting when the first chunk came; always closes the stream."""
+    first: float | None = None
+    parts: list[str] = []
+    try:
+        async for chunk in chunks:
+            if first is None:
+                first = time.perf_counter()
+            parts.append(chunk)
+    finally:
+        closer = getattr(chunks, "aclose", None)
+        if closer is not None:
+            await closer()
+    end = time.perf_counter()
+    return Run((first or end) - started, end - started, "".join(parts), len(parts))
+
+
+def expected_reply(events: int | None) -> str:
+    """What the replica answers PROMPT with, from the replica's own reply logic."""
+    if events is None:
+        return DEFAULT_REPLY.format(message=PROMPT)
+    return "".join(reply_pieces(SiteConfig(reply_events=events), PROMPT))
+
+
+def checked(run: Run, expected: str, who: str) -> Run:
+    """A run whose text is not the reply measured the wrong thing: stop rather than print it."""
+    if run.text != expected:
+        raise BenchError(f"{who} got {len(run.text)} characters, not the {len(expected)} of the reply")
+    return run
+
+
+class Clients:
+    """Both clients of one site, warm between chats: one browser chat class, one aiohttp client."""
+
+    def __init__(self, plugin: str, url: str, timeout: float, max_pages: int) -> None:
+        self.plugin = plugin
+        self.url = url
+        self.timeout = timeout
+        self.max_pages = max_pages  # 0: enough lanes for every chat at once
+        self.browser_chat = WordPressChat(url, plugins=(plugin,))
+        self.direct_chat = DirectChat(url + "/", plugins=(plugin,), timeout=timeout)
+        self.events: int | None = None
+
+    def pages_for(self, at_once: int) -> int | None:
+        """The ``max_pages`` to ask for, or None where the session has no lanes to bound."""
+        return self.max_pages or max(1, math.ceil(at_once / PER_PAGE))
+
+    async def browser(self, at_once: int = 1) -> Run:
+        started = time.perf_counter()
+        options: dict[str, Any] = {}
+        pages = self.pages_for(at_once)
+        if pages is not None:
+            options["max_pages"] = pages
+        stream = self.browser_chat.create_async_generator(
+            "", [{"role": "user", "content": PROMPT}], timeout=self.timeout, **options
+        )
+        run = await asyncio.wait_for(consume(stream, started), self.timeout)
+        return checked(run, expected_reply(self.events), "the browser client")
+
+    async def direct(self, at_once: int = 1) -> Run:
+        started = time.perf_counter()
+        run = await asyncio.wait_for(consume(self.direct_chat.stream(PROMPT), started), self.timeout)
+        return checked(run, expected_reply(self.events), "the direct client")
+
+    def client(self, name: str) -> Callable[[int], Awaitable[Run]]:
+        return self.browser if name == "browser" else self.direct
+
+    async def aclose(self) -> None:
+        await self.direct_chat.aclose()
+
+
+async def paired(clients: Clients, repeat: int) -> tuple[list[Run], list[Run]]:
+    """``repeat`` chats with each client, alternating which goes first so neither always follows the other."""
+    browser: list[Run] = []
+    direct: list[Run] = []
+    for index in range(repeat):
+        if index % 2:
+            direct.append(await clients.direct())
+            browser.append(await clients.browser())
+        else:
+            browser.append(await clients.browser())
+            direct.append(await clients.direct())
+    return browser, direct
+
+
+def ms(runs: Sequence[Run], what: str) -> list[float]:
+    return [getattr(run, what) * 1000 for run in runs]
+
+
+# -- the scenarios ----------------------------------------------------------------------------------
+
+
+@dataclass
+class Context:
+    """What every scenario needs: the sites, the counts, and where the notes go."""
+
+    replicas: Replicas
+    repeat: int
+    timeout: float
+    max_pages: int
+    notes: list[str] = field(default_factory=list)
+    meta: dict[str, Any] = field(default_factory=dict)
+
+    def note(self, text: str) -> None:
+        if text not in self.notes:
+            self.notes.append(text)
+
+
+async def cold_browser(plugin: str, url: str, timeout: float) -> tuple[float, Run, str]:
+    """A new BrowserRuntime to the first chunk; also when the page had loaded. The runtime is closed after."""
+    started = time.perf_counter()
+    runtime = BrowserRuntime()
+    target = ChatTarget(url + "/", (plugin,))
+    marks: dict[str, Any] = {}
+
+    async def flow() -> AsyncIterator[str]:
+        lane = runtime.sites.pool(target.page_url).primary
+        await lane.ready(timeout)  # what the chat does first; done here to time it apart
+        marks["page"] = time.perf_counter()
+        marks["version"] = (await runtime.browser()).version
+        async for event in ChatService(runtime).chat(target, PROMPT, timeout=timeout):
+            if isinstance(event, TextDelta):
+                yield event.text
+
+    try:
+        run = await asyncio.wait_for(consume(runtime.iterate(flow()), started), timeout)
+    finally:
+        await runtime.aclose()
+    return marks["page"] - started, checked(run, expected_reply(None), "the browser client"), marks["version"]
+
+
+async def cold_direct(plugin: str, url: str, timeout: float) -> tuple[float, Run]:
+    """A new aiohttp client, the page GET, and the first chunk."""
+    started = time.perf_counter()
+    chat = DirectChat(url + "/", plugins=(plugin,), timeout=timeout)
+    try:
+        await asyncio.wait_for(chat.open(), timeout)
+        page = time.perf_counter()
+        run = await asyncio.wait_for(consume(chat.stream(PROMPT), started), timeout)
+    finally:
+        await chat.aclose()
+    return page - started, checked(run, expected_reply(None), "the direct client")
+
+
+async def scenario_cold(ctx: Context, plugin: str) -> list[Row]:
+    url = ctx.replicas.urls[plugin]
+    ctx.replicas.configure(plugin, first_delay=0.0, chunk_delay=0.0)
+    pages: dict[str, list[float]] = {"browser": [], "direct": []}
+    firsts: dict[str, list[float]] = {"browser": [], "direct": []}
+    if not ctx.meta.get("chromium"):
+        # Once per process, untimed: what the first use of Playwright and aiohttp costs, whatever the runtime.
+        ctx.meta["chromium"] = (await cold_browser(plugin, url, ctx.timeout))[2]
+        await cold_direct(plugin, url, ctx.timeout)
+    for _ in range(ctx.repeat):
+        await settle(ctx.replicas.pids)
+        page, run, _ = await cold_browser(plugin, url, ctx.timeout)
+        pages["browser"].append(page * 1000)
+        firsts["browser"].append(run.ttfb * 1000)
+        await settle(ctx.replicas.pids)
+        page, run = await cold_direct(plugin, url, ctx.timeout)
+        pages["direct"].append(page * 1000)
+        firsts["direct"].append(run.ttfb * 1000)
+    scenario = "cold (new runtime / new client)"
+    return [
+        Row(plugin, scenario, "launch + page load (direct: page GET)", "ms", pages["browser"], pages["direct"]),
+        Row(plugin, scenario, "first chunk", "ms", firsts["browser"], firsts["direct"]),
+    ]
+
+
+async def scenario_warm(ctx: Context, clients: Clients) -> list[Row]:
+    plugin = clients.plugin
+    ctx.replicas.configure(plugin, first_delay=FIRST_TOKEN, chunk_delay=PACED_DELAY)
+    await paired(clients, 1)  # the first chat loads the page; the ones measured are the next
+    browser, direct = await paired(clients, ctx.repeat)
+    paced = f"warm, first token {FIRST_TOKEN * 1000:.0f} ms, {PACED_DELAY * 1000:.0f} ms/event"
+    rows = [
+        Row(plugin, paced, "time to first chunk", "ms", ms(browser, "ttfb"), ms(direct, "ttfb"),
+            target=Target("≤ 1.3× direct", 1.3, relative=True)),
+        Row(plugin, paced, "total", "ms", ms(browser, "total"), ms(direct, "total")),
+    ]  # fmt: skip
+    ctx.replicas.configure(plugin, first_delay=0.0, chunk_delay=0.0)  # nothing for the overhead to hide behind
+    browser, direct = await paired(clients, ctx.repeat)
+    overhead = [(b.ttfb - d.ttfb) * 1000 for b, d in zip(browser, direct, strict=True)]
+    bare = "warm, no server delay"
+    rows += [
+        Row(plugin, bare, "time to first chunk", "ms", ms(browser, "ttfb"), ms(direct, "ttfb")),
+        Row(plugin, bare, "first-chunk overhead (browser − direct)", "ms", overhead, [], ratio=False, signed=True),
+    ]
+    return rows
+
+
+async def scenario_stream(ctx: Context, clients: Clients) -> list[Row]:
+    plugin = clients.plugin
+    ctx.replicas.configure(plugin, first_delay=0.0, chunk_delay=0.0, reply_events=STREAM_EVENTS)
+    clients.events = STREAM_EVENTS
+    try:
+        await paired(clients, 1)
+        browser, direct = await paired(clients, ctx.repeat)
+    finally:
+        clients.events = None
+    scenario = f"{STREAM_EVENTS}-event stream"
+    return [
+        Row(plugin, scenario, "total", "ms", ms(browser, "total"), ms(direct, "total"),
+            target=Target("≤ 1.5× direct", 1.5, relative=True)),
+        Row(plugin, scenario, "events per second", "ev/s", [STREAM_EVENTS / r.total for r in browser],
+            [STREAM_EVENTS / r.total for r in direct]),
+    ]  # fmt: skip
+
+
+async def burst(clients: Clients, name: str, at_once: int, timeout: float) -> float:
+    """``at_once`` chats started together; seconds until the last one ended."""
+    chat = clients.client(name)
+    started = time.perf_counter()
+    await asyncio.wait_for(asyncio.gather(*(chat(at_once) for _ in range(at_once))), timeout)
+    return time.perf_counter() - started
+
+
+def pairwise(how: Callable[[float, float], float], table: dict[int, list[float]], a: int, b: int) -> list[float] | None:
+    """``how`` of round i at level ``a`` and round i at level ``b``, for every round (None if unmeasured)."""
+    if not table.get(a) or not table.get(b):
+        return None
+    return [how(x, y) for x, y in zip(table[a], table[b], strict=True)]
+
+
+async def scenario_concurrency(ctx: Context, clients: Clients) -> list[Row]:
+    plugin = clients.plugin
+    ctx.replicas.configure(plugin, first_delay=0.0, chunk_delay=PACED_DELAY, reply_events=CONCURRENT_EVENTS)
+    clients.events = CONCURRENT_EVENTS
+    names = ("direct", "browser")
+    walls: dict[str, dict[int, list[float]]] = {name: {} for name in names}
+    rss: dict[str, dict[int, list[float]]] = {name: {} for name in names}
+    private: dict[str, dict[int, list[float]]] = {name: {} for name in names}
+    if clients.pages_for(1) is None:
+        ctx.note("max_pages is not available in this version: the browser client ran with its defaults.")
+    elif ctx.max_pages:
+        ctx.note(f"Concurrency: the browser client ran with max_pages={ctx.max_pages} at every level.")
+    else:
+        ctx.note("Concurrency: the browser client ran with enough lanes for every chat at once (max_pages=ceil(n/6)).")
+    try:
+        # No browser while the direct client is measured, so its memory is its own; then a fresh one.
+        await aclose()
+        await settle(ctx.replicas.pids)
+        for name in names:
+            for level in LEVELS:
+                # The first burst opens what a burst of this size needs (connections, lanes); then measure.
+                await burst(clients, name, level, ctx.timeout * 2)
+                for _ in range(ctx.repeat):
+                    with PeakMemory(ctx.replicas.pids) as peak:
+                        wall = await burst(clients, name, level, ctx.timeout * 2)
+                    walls[name].setdefault(level, []).append(wall * 1000)
+                    if peak.rss is not None and peak.private is not None:
+                        rss[name].setdefault(level, []).append(peak.rss / MB)
+                        private[name].setdefault(level, []).append(peak.private / MB)
+    finally:
+        clients.events = None
+        await aclose()
+    scenario = f"concurrency ({CONCURRENT_EVENTS} events, {PACED_DELAY * 1000:.0f} ms apart)"
+    rows = [
+        Row(plugin, scenario, f"{level} at once: wall", "ms", walls["browser"][level], walls["direct"][level])
+        for level in LEVELS
+    ]
+    rows += [
+        Row(plugin, scenario, f"{level} at once: peak RSS", "MB", rss["browser"].get(level), rss["direct"].get(level))
+        for level in LEVELS
+    ]
+    low, high = LEVELS[0], LEVELS[-1]
+    extra = high - low
+
+    def ratio(x: float, y: float) -> float:
+        return x / y
+
+    def per_chat(x: float, y: float) -> float:
+        return (x - y) / extra
+
+    rows += [
+        Row(plugin, scenario, f"wall(16) / wall({low})", "x", pairwise(ratio, walls["browser"], 16, low),
+            pairwise(ratio, walls["direct"], 16, low), ratio=False, target=Target("≤ 1.5×", 1.5, relative=False)),
+        Row(plugin, scenario, f"memory per extra chat: (peak RSS {high} − peak RSS {low}) / {extra}", "MB",
+            pairwise(per_chat, rss["browser"], high, low), pairwise(per_chat, rss["direct"], high, low),
+            ratio=False, target=Target("≤ 30 MB", 30.0, relative=False)),
+        Row(plugin, scenario, "memory per extra chat, anon + shmem RSS only (no shared file pages)", "MB",
+            pairwise(per_chat, private["browser"], high, low), pairwise(per_chat, private["direct"], high, low),
+            ratio=False),
+    ]  # fmt: skip
+    return rows
+
+
+async def bench_plugin(ctx: Context, plugin: str) -> list[Row]:
+    rows = await scenario_cold(ctx, plugin)
+    clients = Clients(plugin, ctx.replicas.urls[plugin], ctx.timeout, ctx.max_pages)
+    try:
+        rows += await scenario_warm(ctx, clients)
+        rows += await scenario_stream(ctx, clients)
+        rows += await scenario_concurrency(ctx, clients)
+    finally:
+        await clients.aclose()
+        await aclose()
+    return rows
+
+
+# -- the command ------------------------------------------------------------------------------------
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="python -m benchmarks.bench",
+        description="Benchmark the browser client against a direct aiohttp client on local replica sites.",
+    )
+    parser.add_argument("--repeat", type=int, default=None, help="runs per figure (default 7; 2 with --quick)")
+    parser.add_argument("--plugin", choices=[*PLUGINS, "both"], default="aipower", help="which site (default aipower)")
+    parser.add_argument("--quick", action="store_true", help="a smoke test: 2 runs per figure, well under a minute")
+    parser.add_argument("--json", metavar="PATH", help="also write the raw numbers as JSON")
+    parser.add_argument("--markdown", metavar="PATH", help="also write the table to a file")
+    parser.add_argument(
+        "--replica",
+        choices=["process", "thread"],
+        default="process",
+        help="serve the replica sites from a child process (default) or from threads of this one",
+    )
+    parser.add_argument(
+        "--max-pages", type=int, default=0, help="browser lanes per site in the concurrency runs (0: one per 6 chats)"
+    )
+    parser.add_argument("--timeout", type=float, default=60.0, help="seconds one chat may take (default 60)")
+    parser.add_argument("--serve-replica", metavar="PLUGINS", help=argparse.SUPPRESS)
+    return parser
+
+
+async def run(args: argparse.Namespace) -> tuple[list[Row], Context]:
+    import playwright.async_api  # noqa: F401  imported up front so a cold run times the launch, not the import
+
+    plugins = list(PLUGINS) if args.plugin == "both" else [args.plugin]
+    with Replicas(plugins, args.replica) as replicas:
+        ctx = Context(replicas, args.repeat, args.timeout, args.max_pages)
+        rows: list[Row] = []
+        for plugin in plugins:
+            rows += await bench_plugin(ctx, plugin)
+    return rows, ctx
+
+
+def report(rows: Sequence[Row], ctx: Context, args: argparse.Namespace, seconds: float) -> str:
+    where = ctx.meta.get("browser_path", "?")
+    head = (
+        f"scraper bench: {args.repeat} runs per figure, replica sites in a {args.replica} on 127.0.0.1, "
+        f"Chromium {ctx.meta.get('chromium', '?')} ({where}), Python {platform.python_version()}, "
+        f"{os.cpu_count()} CPUs, {seconds:.0f} s"
+    )
+    legend = [
+        "Figures are the median ± half the interquartile range; browser/direct divides the medians.",
+        "Cold: a new BrowserRuntime (or aiohttp client) per run, after one untimed run of each, so the "
+        "one-time imports of the process are left out; launch + page load is part of the first chunk.",
+        "Peak RSS: this process plus every process it started (Playwright's driver, Chromium), sampled every "
+        f"{SAMPLE_EVERY * 1000:.0f} ms; shared pages count once per process."
+        + ("" if os.path.isdir("/proc/self") else " n/a: needs Linux /proc."),
+        *ctx.notes,
+    ]
+    return "\n".join([head, "", table(rows), "", *legend]) + "\n"
+
+
+def raw(rows: Sequence[Row], ctx: Context, args: argparse.Namespace, seconds: float) -> dict[str, Any]:
+    return {
+        "meta": {
+            **ctx.meta,
+            "repeat": args.repeat,
+            "plugins": args.plugin,
+            "replica": args.replica,
+            "python": platform.python_version(),
+            "cpus": os.cpu_count(),
+            "seconds": seconds,
+            "prompt": PROMPT,
+            "notes": ctx.notes,
+        },
+        "rows": [{**asdict(row), "cells": dict(zip(HEADER, row.cells(), strict=True))} for row in rows],
+    }
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    if args.serve_replica:
+        return serve_replicas([p for p in args.serve_replica.split(",") if p in PLUGINS])
+    if args.repeat is None:
+        args.repeat = 2 if args.quick else 7
+    if args.repeat < 1:
+        print("python -m benchmarks.bench: --repeat must be at least 1", file=sys.stderr)
+        return 2
+    try:
+        import aiohttp  # noqa: F401
+    except ImportError:
+        print(f"python -m benchmarks.bench: {INSTALL_HINT}", file=sys.stderr)
+        return 2
+    try:
+        browser_path = find_browser().path
+    except ScraperError as exc:
+        print(f"python -m benchmarks.bench: {exc}", file=sys.stderr)
+        return 1
+    # A deadline for the whole run: a few minutes by default, well under one with --quick.
+    deadline = 240.0 if args.quick else 1200.0
+    started = time.perf_counter()
+    try:
+        rows, ctx = asyncio.run(asyncio.wait_for(run(args), deadline * (2 if args.plugin == "both" else 1)))
+    except (BenchError, ScraperError, asyncio.TimeoutError) as exc:
+        what = "the run took longer than its deadline" if isinstance(exc, asyncio.TimeoutError) else str(exc)
+        print(f"python -m benchmarks.bench: error: {type(exc).__name__}: {what}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        return 130
+    seconds = time.perf_counter() - started
+    ctx.meta["browser_path"] = browser_path
+    text = report(rows, ctx, args, seconds)
+    print(text, end="")
+    if args.markdown:
+        Path(args.markdown).write_text(text, encoding="utf-8")
+    if args.json:
+        Path(args.json).write_text(json.dumps(raw(rows, ctx, args, seconds), ensure_ascii=False, indent=2) + "\n")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,58 @@
+"""Chromium: finding, launching or connecting to it, warm site lanes, the in-page request, anti-bot
+waits, saved profiles, debug files and flow recording. Playwright is used here and nowhere else."""
+
+from __future__ import annotations
+
+from ._debug import debug_folder, save_artifacts
+from ._errors import playwright_error
+from ._fetch import StreamingResponse, open_stream
+from ._lanes import PER_PAGE, Lane, SitePool, SiteRegistry, origin_of, proxy_settings
+from ._profiles import Profile, cache_dir, clear_profiles, list_profiles, load_profile, save_profile
+from ._recording import ExchangeRecord, FlowRecorder, PageRecord
+from ._runtime import (
+    CHROMIUM_ARGS,
+    BrowserLocation,
+    BrowserOptions,
+    BrowserRuntime,
+    aclose,
+    close,
+    env_number,
+    find_browser,
+    get_runtime,
+    options_from_env,
+    reset_all,
+)
+
+__all__ = [
+    "CHROMIUM_ARGS",
+    "PER_PAGE",
+    "BrowserLocation",
+    "BrowserOptions",
+    "BrowserRuntime",
+    "ExchangeRecord",
+    "FlowRecorder",
+    "Lane",
+    "PageRecord",
+    "Profile",
+    "SitePool",
+    "SiteRegistry",
+    "StreamingResponse",
+    "aclose",
+    "cache_dir",
+    "clear_profiles",
+    "close",
+    "debug_folder",
+    "env_number",
+    "find_browser",
+    "get_runtime",
+    "list_profiles",
+    "load_profile",
+    "open_stream",
+    "options_from_env",
+    "origin_of",
+    "playwright_error",
+    "proxy_settings",
+    "reset_all",
+    "save_artifacts",
+    "save_profile",
+]

@@ -1,0 +1,269 @@
+"""The chat request, run as a ``fetch`` inside the site's own page.
+
+Running the request in the page gives it the browser's cookies (HttpOnly ones included), its
+User-Agent, Origin and Referer, and any anti-bot clearance the page earned. The body comes back by
+pull: each :meth:`StreamingResponse.aiter_bytes` step asks the page for everything that arrived since
+the last step, so order is kept, chunks coalesce while Python is busy, and nothing is lost.
+Bytes travel as base64 and are decoded in Python, so a UTF-8 character cut between network reads is
+joined by the one incremental decoder, not mangled per chunk.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import contextlib
+import itertools
+import logging
+from collections.abc import AsyncIterator, Callable
+from typing import Any
+
+from ..errors import ScraperTimeoutError, StreamError, TransportError
+from ..wire import HTTPRequest, Response, redact_url
+from ._errors import first_line, is_gone, playwright_error
+from ._recording import ExchangeRecord, FlowRecorder
+
+__all__ = ["StreamingResponse", "open_stream"]
+
+log = logging.getLogger("scraper.transport")
+
+# Each request's state lives in the page under a symbol (no names on `window`), keyed by an id, so
+# starting returns the status and headers in one round trip and every later call names the id.
+# Arguments travel as arguments: nothing here is built by string formatting.
+_START = """
+async (req) => {
+  const registry = (globalThis[Symbol.for("scraper.fetches")] ||= new Map());
+  const controller = new AbortController();
+  const queue = [];
+  let done = false, error = null, wake = null, aborted = false;
+  const notify = () => { if (wake) { const w = wake; wake = null; w(); } };
+  const encode = (chunks) => {
+    let size = 0;
+    for (const c of chunks) size += c.length;
+    const all = new Uint8Array(size);
+    let at = 0;
+    for (const c of chunks) { all.set(c, at); at += c.length; }
+    let bin = "";
+    for (let i = 0; i < all.length; i += 0x8000) bin += String.fromCharCode.apply(null, all.subarray(i, i + 0x8000));
+    return btoa(bin);
+  };
+  registry.set(req.id, {
+    async next() {
+      if (!queue.length && !done) await new Promise((r) => { wake = r; });
+      const chunks = queue.splice(0, queue.length);
+      if (done) registry.delete(req.id);
+      return { data: chunks.length ? encode(chunks) : "", done, error };
+    },
+    abort() { aborted = true; registry.delete(req.id); controller.abort(); return !done; },
+  });
+  let response;
+  let body = req.body;
+  if (req.form) {
+    body = new FormData();
+    for (const [name, value] of req.form) body.append(name, value);
+  }
+  try {
+    response = await fetch(req.url, {
+      method: req.method, headers: req.headers, body,
+      credentials: "include", cache: "no-store", redirect: "follow", signal: controller.signal,
+    });
+  } catch (e) {
+    registry.delete(req.id);
+    return { failed: String((e && e.message) || e) };
+  }
+  const reader = response.body ? response.body.getReader() : null;
+  if (reader) {
+    (async () => {
+      try {
+        for (;;) {
+          const r = await reader.read();
+          if (r.done) break;
+          queue.push(r.value);
+          notify();
+        }
+      } catch (e) {
+        if (!aborted) error = String((e && e.message) || e);
+      }
+      done = true;
+      notify();
+    })();
+  } else {
+    done = true;
+  }
+  const headers = {};
+  response.headers.forEach((v, k) => { headers[k] = v; });
+  return { status: response.status, statusText: response.statusText, url: response.url, headers };
+}
+"""
+_NEXT = """
+(id) => {
+  const state = globalThis[Symbol.for("scraper.fetches")]?.get(id);
+  return state ? state.next() : { data: "", done: true, error: "the page no longer holds this request" };
+}
+"""
+_ABORT = """
+(id) => {
+  const state = globalThis[Symbol.for("scraper.fetches")]?.get(id);
+  return state ? state.abort() : false;
+}
+"""
+_ids = itertools.count(1)
+
+
+def _as_js(request: HTTPRequest, request_id: int) -> dict[str, Any]:
+    return {
+        "id": request_id,
+        "method": request.method,
+        "url": request.url,
+        "headers": dict(request.headers),
+        "body": request.body,
+        "form": [list(pair) for pair in request.form] if request.form is not None else None,
+    }
+
+
+class StreamingResponse(Response):
+    """An HTTP response whose body is still arriving in the page."""
+
+    def __init__(
+        self,
+        page: Any,
+        request_id: int,
+        head: dict[str, Any],
+        request: HTTPRequest,
+        idle_timeout: float,
+        record: ExchangeRecord | None = None,
+    ) -> None:
+        self._page = page
+        self._id = request_id
+        self.record = record
+        self.status: int = int(head["status"])
+        self.reason: str = head.get("statusText", "")
+        self.url: str = head.get("url") or request.url
+        self.headers: dict[str, str] = {k.lower(): v for k, v in head.get("headers", {}).items()}
+        self.request = request
+        self.idle_timeout = idle_timeout
+        self.received = 0
+        self.on_close: Callable[[], None] | None = None  # told once, when the response is closed
+        self._done = False
+        self._closed = False
+
+    async def aiter_bytes(self) -> AsyncIterator[bytes]:
+        """The body as it arrives; raises :class:`StreamError` if the connection breaks."""
+        from playwright.async_api import Error as PlaywrightError
+
+        while not self._done:
+            try:
+                step = await asyncio.wait_for(self._page.evaluate(_NEXT, self._id), self.idle_timeout)
+            except asyncio.TimeoutError:
+                raise ScraperTimeoutError(
+                    f"No data from {self.url} for {self.idle_timeout:g} s; the reply stalled. "
+                    "Try again, or raise timeout=."
+                ) from None
+            except PlaywrightError as exc:
+                if is_gone(exc):
+                    raise playwright_error(exc, f"reading the reply from {self.url}") from exc
+                raise StreamError(
+                    f"The page lost the response from {self.url} mid-stream ({first_line(exc)}); "
+                    "the page navigated away. Try again."
+                ) from exc
+            if step["data"]:
+                chunk = base64.b64decode(step["data"])
+                self.received += len(chunk)
+                if self.record is not None:
+                    self.record.add_chunk(chunk)
+                yield chunk
+            if step["error"]:
+                self._done = True
+                if self.record is not None:
+                    self.record.error = step["error"]
+                raise StreamError(f"The connection to {self.url} broke after {self.received} bytes: {step['error']}.")
+            if step["done"]:
+                self._done = True
+                if self.record is not None:
+                    self.record.complete = True
+
+    async def aclose(self) -> None:
+        """Abort the in-page fetch if it is still running (the page forgets it either way)."""
+        if self._closed:
+            return
+        self._closed = True
+        try:
+            if not self._done and await _abort(self._page, self._id):
+                log.debug("aborted the in-page fetch of %s", redact_url(self.url))
+        finally:
+            if self.on_close is not None:
+                self.on_close()
+
+
+async def _abort(page: Any, request_id: int) -> bool:
+    """Abort a request in the page by id; False when it had already ended or the page is gone."""
+    try:
+        return bool(await page.evaluate(_ABORT, request_id))
+    except Exception:
+        return False
+
+
+def _pairs(headers: list[dict[str, str]]) -> list[tuple[str, str]]:
+    return [(h["name"], h["value"]) for h in headers]
+
+
+async def _raw_headers(waiter: asyncio.Task[Any], record: ExchangeRecord) -> None:
+    """The headers as sent and received on the wire (Cookie and Set-Cookie included), for a recording."""
+    with contextlib.suppress(Exception):
+        response = await asyncio.wait_for(waiter, 5)
+        record.response_headers = _pairs(await response.headers_array())
+        record.request_headers = _pairs(await response.request.headers_array())
+
+
+async def open_stream(
+    page: Any, request: HTTPRequest, *, timeout: float, recorder: FlowRecorder | None = None
+) -> StreamingResponse:
+    """Send ``request`` from ``page`` and return once the status and headers have arrived."""
+    from playwright.async_api import Error as PlaywrightError
+
+    log.debug("%s %s", request.method, redact_url(request.url))
+    request_id = next(_ids)
+    record = waiter = None
+    if recorder is not None:
+        form = list(request.form) if request.form is not None else None
+        record = recorder.exchange(request.method, request.url, list(request.headers.items()), request.body, form)
+        waiter = asyncio.ensure_future(
+            page.wait_for_event(
+                "response",
+                lambda r: r.url == request.url and r.request.method == request.method,
+                timeout=timeout * 1000,
+            )
+        )
+    try:
+        head = await asyncio.wait_for(page.evaluate(_START, _as_js(request, request_id)), timeout)
+    except (asyncio.TimeoutError, asyncio.CancelledError) as exc:
+        # The fetch may still be running in the page: abort it there, whatever happened here.
+        await asyncio.shield(_abort(page, request_id))
+        if waiter is not None:
+            waiter.cancel()
+        if isinstance(exc, asyncio.CancelledError):
+            raise
+        raise ScraperTimeoutError(
+            f"{request.url} sent no response headers within {timeout:g} s. Try again, or raise timeout=."
+        ) from None
+    except PlaywrightError as exc:
+        if waiter is not None:
+            waiter.cancel()
+        if is_gone(exc):
+            raise playwright_error(exc, f"sending the request to {request.url}") from exc
+        raise TransportError(f"The browser could not send the request to {request.url}: {first_line(exc)}") from exc
+    if "failed" in head:
+        if record is not None:
+            record.error = head["failed"]
+        if waiter is not None:
+            waiter.cancel()
+        raise TransportError(
+            f"The browser could not reach {request.url}: {head['failed']}. "
+            "Check the URL, the network or proxy, and that the site is up."
+        )
+    if record is not None and waiter is not None:
+        record.status = int(head["status"])
+        await _raw_headers(waiter, record)
+    response = StreamingResponse(page, request_id, head, request, idle_timeout=timeout, record=record)
+    log.debug("%s %s -> %s %s", request.method, redact_url(request.url), response.status, response.content_type)
+    return response

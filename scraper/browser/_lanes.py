@@ -1,0 +1,596 @@
+"""Warm sites: per site, lanes of a browser context and a loaded chat page; and the registry of sites.
+
+A lane is what a chat runs in: its page stays loaded between chats, so a second chat costs one
+request, not a page load. The HTML the server sent is kept, because some chat scripts (AI Engine)
+delete the attributes we need from the live DOM once they start.
+
+Chromium opens at most six HTTP/1.1 connections per host in one context, so a site gets several
+lanes (up to ``max_pages``) when many chats run at once. Each lane has its own cookies and its own
+plugin values: a lane that refreshes a nonce keeps the cookie that belongs to it (AI Engine ties its
+nonce to a session cookie), so values and cookies never diverge between lanes.
+
+A lane heals itself: a page whose load or value read failed is loaded again by the next chat (after a
+short pause, so a broken site is not hammered); a crashed or closed page is replaced; a context of a
+browser that died is dropped and made again on the next browser.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import os
+import time
+from collections import deque
+from collections.abc import Callable, Iterator, Mapping
+from typing import TYPE_CHECKING, Any, ClassVar, TypeVar
+from urllib.parse import unquote, urlsplit
+
+from ..errors import (
+    BrowserCrashedError,
+    ChallengeError,
+    HTTPError,
+    ScraperError,
+    ScraperTimeoutError,
+    TransportError,
+    excerpt,
+)
+from ..plugins import Detection, ValueCache
+from ..wire import Challenge, HTTPRequest, detect_challenge, redact_url
+from ._errors import first_line, playwright_error
+from ._fetch import StreamingResponse, open_stream
+from ._profiles import load_profile
+from ._recording import FlowRecorder
+
+if TYPE_CHECKING:
+    from ._runtime import BrowserRuntime
+
+__all__ = ["PER_PAGE", "Lane", "SitePool", "SiteRegistry", "origin_of", "proxy_settings"]
+
+log = logging.getLogger("scraper.session")
+T = TypeVar("T")
+
+# Chromium opens at most six HTTP/1.1 connections per host in one browser context: more chats than
+# that through one page would wait in waves.
+PER_PAGE = 6
+DEFAULT_MAX_PAGES = 8
+RETRY_PAUSE = 1.0  # seconds between a failed page load and the next attempt
+
+
+def proxy_settings(proxy: str | None) -> dict[str, str] | None:
+    """Playwright's proxy dict from a URL such as ``http://user:pass@host:3128``."""
+    if not proxy:
+        return None
+    parts = urlsplit(proxy if "://" in proxy else f"http://{proxy}")
+    server = f"{parts.scheme}://{parts.hostname}" + (f":{parts.port}" if parts.port else "")
+    settings = {"server": server}
+    if parts.username:
+        settings["username"] = unquote(parts.username)
+    if parts.password:
+        settings["password"] = unquote(parts.password)
+    return settings
+
+
+def origin_of(url: str) -> str:
+    parts = urlsplit(url)
+    return f"{parts.scheme}://{parts.netloc}"
+
+
+class Lane:
+    """A browser context plus the chat page of one site, loaded once and reused: a ``ChatSite``."""
+
+    def __init__(self, pool: SitePool, *, clone_of: Lane | None = None, use_profile: bool = True) -> None:
+        self.pool = pool
+        self.runtime = pool.runtime
+        self.page_url = pool.page_url
+        self.origin = origin_of(pool.page_url)
+        self.use_profile = use_profile
+        self.clone_of = clone_of
+        self.served_html = ""
+        self.page_status: int | None = None
+        self.page_loads = 0
+        self.values = ValueCache()
+        self.detections: list[Detection] | None = None
+        self.context: Any = None
+        self.page: Any = None
+        self.user_agent: str | None = None
+        self.profile_used: str | None = None
+        self.challenges: list[Challenge] = []
+        self.trace_path: str | None = None
+        self._browser_generation = 0
+        self._fresh = False  # the page is loaded and nothing since says it must be loaded again
+        self._failed_at: float | None = None
+        self._users: dict[Any, int] = {}  # page -> responses still being read from it
+        self._open_lock = asyncio.Lock()
+
+    def __repr__(self) -> str:
+        return f"<Lane {self.page_url} loads={self.page_loads}>"
+
+    # -- the ChatSite protocol ------------------------------------------------------------------------
+    def keep(self, name: str, make: Callable[[], T]) -> T:
+        return self.pool.keep(name, make)
+
+    async def send(self, request: HTTPRequest, timeout: float) -> StreamingResponse:
+        """Send a request from the page (see :mod:`scraper.browser._fetch`)."""
+        page = self.page
+        if page is None:
+            raise BrowserCrashedError(f"The page of {self.page_url} is gone (it crashed or closed); try again.")
+        self._users[page] = self._users.get(page, 0) + 1
+        try:
+            response = await open_stream(page, request, timeout=timeout, recorder=self.recorder)
+        except BaseException:
+            self._unuse(page)
+            raise
+        response.on_close = lambda: self._unuse(page)
+        return response
+
+    def _unuse(self, page: Any) -> None:
+        """A response read from ``page`` is done; a page replaced meanwhile closes with its last one."""
+        left = self._users.get(page, 1) - 1
+        if left > 0:
+            self._users[page] = left
+            return
+        self._users.pop(page, None)
+        if page is not self.page:
+            _background(_quietly(page.close()))
+
+    async def live_html(self, wait_for: str | None, timeout: float) -> str | None:
+        """The live DOM as HTML, read in Playwright's isolated world (page scripts do not see it)."""
+        from playwright.async_api import Error as PlaywrightError
+
+        if wait_for:
+            with contextlib.suppress(PlaywrightError):
+                await self.page.wait_for_selector(wait_for, state="attached", timeout=max(timeout, 0.001) * 1000)
+        try:
+            return await asyncio.wait_for(self.page.content(), max(timeout, 1.0))
+        except (asyncio.TimeoutError, PlaywrightError) as exc:
+            raise playwright_error(exc, f"reading {self.page_url}") from exc
+
+    # -- life --------------------------------------------------------------------------------------------
+    @property
+    def recorder(self) -> FlowRecorder | None:
+        return self.runtime.sites.recorder_for(self.origin)
+
+    def spoil(self) -> None:
+        """Something went wrong with the page's values or load: the next chat loads it again."""
+        self._fresh = False
+        self._failed_at = time.monotonic()
+
+    async def ensure_context(self) -> Any:
+        """The lane's browser context, created (again, after a browser died) when needed."""
+        browser = await self.runtime.browser()
+        if self.context is not None and self._browser_generation == self.runtime.launches:
+            return self.context
+        self.context = self.page = None
+        options: dict[str, Any] = {"proxy": proxy_settings(self.pool.proxy), "user_agent": self.runtime.user_agent}
+        if self.clone_of is not None and self.clone_of.context is not None and self.clone_of.page_loads:
+            # Another lane of the same site: start with its cookies (session, anti-bot clearance).
+            options["storage_state"] = await self.clone_of.context.storage_state()
+            options["user_agent"] = self.clone_of.user_agent or options["user_agent"]
+        elif self.use_profile and self.runtime.use_profiles and (profile := load_profile(self.origin)) is not None:
+            # A person passed this site's check before: same cookies, same User-Agent, or they do not hold.
+            log.info("using the saved profile for %s (%d cookies)", profile.site, len(profile.cookie_names))
+            options["storage_state"] = profile.storage_state
+            options["user_agent"] = profile.user_agent
+            self.profile_used = str(profile.path)
+        restriction = self.runtime.sites.allowed_hosts
+        if restriction is not None:
+            options["service_workers"] = "block"
+        self.user_agent = options["user_agent"]
+        self.context = await browser.new_context(**options)
+        self._browser_generation = self.runtime.launches
+        if restriction is not None:
+            await self.runtime.sites.restrict(self.context)
+        if self.trace_path:
+            await self.context.tracing.start(screenshots=True, snapshots=True, sources=True)
+        return self.context
+
+    def _page_usable(self) -> bool:
+        return self.page is not None and not self.page.is_closed() and self._browser_generation == self.runtime.launches
+
+    async def ready(self, timeout: float) -> None:
+        """Load the chat page unless it is loaded and sound."""
+        async with self._open_lock:
+            if self._fresh and self._page_usable():
+                return
+            if self._failed_at is not None:
+                pause = self._failed_at + RETRY_PAUSE - time.monotonic()
+                if pause > 0:
+                    await asyncio.sleep(min(pause, timeout / 2))
+            try:
+                await self.ensure_context()
+                if not self._page_usable() or self._users.get(self.page):
+                    # A page other chats still read from is left to them (it closes with their last
+                    # response); navigating it would break their streams.
+                    self.page = await self.context.new_page()
+                    self.page.on("crash", self._crashed)
+                await self._load(timeout)
+            except BaseException:
+                self.spoil()
+                raise
+            self._fresh = True
+            self._failed_at = None
+
+    def _crashed(self, page: Any) -> None:
+        log.warning("the page of %s crashed; the next chat opens a new one", self.page_url)
+        if page is self.page:
+            self._fresh = False
+            self.page = None
+        if not self._users.get(page):
+            _background(_quietly(page.close()))
+
+    async def _load(self, timeout: float) -> None:
+        from playwright.async_api import Error as PlaywrightError
+        from playwright.async_api import TimeoutError as PlaywrightTimeout
+
+        started = time.perf_counter()
+        self.values.clear()
+        self.detections = None
+        log.info("loading %s", redact_url(self.page_url))
+        try:
+            response = await self.page.goto(self.page_url, wait_until="domcontentloaded", timeout=timeout * 1000)
+        except PlaywrightTimeout:
+            raise ScraperTimeoutError(
+                f"{self.page_url} did not load within {timeout:g} s. Check that the site is up, or raise timeout=."
+            ) from None
+        except PlaywrightError as exc:
+            error = playwright_error(exc, f"loading {self.page_url}")
+            if isinstance(error, TransportError):
+                error = TransportError(
+                    f"Could not load {self.page_url}: {first_line(exc)}. Check the URL, the network or proxy."
+                )
+            raise error from exc
+        self.page_loads += 1
+        if response is None:  # same-document navigation; keep what we had
+            return
+        html = await self._served_text(response, timeout)
+        challenge = detect_challenge(response.url, response.headers, html)
+        if challenge is not None:
+            response, html = await pass_challenge(self.page, challenge, timeout, self.origin)
+            self.challenges.append(challenge)
+        self.page_status = response.status
+        self.served_html = html
+        if self.recorder is not None:
+            headers = [(h["name"], h["value"]) for h in await response.headers_array()]
+            self.recorder.page(response.url, response.status, headers, self.served_html)
+        log.info(
+            "loaded %s: HTTP %s, %d bytes in %.0f ms",
+            redact_url(self.page_url),
+            response.status,
+            len(self.served_html),
+            (time.perf_counter() - started) * 1000,
+        )
+        if response.status >= 400:
+            raise HTTPError(
+                f"The chat page {self.page_url} answered HTTP {response.status}: {excerpt(html, 160)}",
+                status=response.status,
+                url=self.page_url,
+                body=excerpt(html),
+            )
+
+    async def _served_text(self, response: Any, timeout: float) -> str:
+        """The HTML as the server sent it (scripts may have changed the DOM since)."""
+        from playwright.async_api import Error as PlaywrightError
+
+        try:
+            return await asyncio.wait_for(response.text(), timeout)
+        except (PlaywrightError, asyncio.TimeoutError):
+            return await asyncio.wait_for(self.page.content(), timeout)
+
+    async def pass_check(self, challenge: Challenge, timeout: float) -> None:
+        """Pass an anti-bot check met by a chat request without touching the chatting page: load the
+        page once more in a second tab of the same context, where the clearance cookie lands."""
+        context = await self.ensure_context()
+        page = await context.new_page()
+        try:
+            response = await page.goto(self.page_url, wait_until="domcontentloaded", timeout=timeout * 1000)
+            html = await asyncio.wait_for(response.text(), timeout) if response is not None else ""
+            found = detect_challenge(response.url, response.headers, html) if response is not None else None
+            if found is not None:
+                await pass_challenge(page, found, timeout, self.origin)
+                self.challenges.append(found)
+        except ScraperError:
+            raise
+        except Exception as exc:
+            raise playwright_error(exc, f"passing the check at {self.page_url}") from exc
+        finally:
+            await _quietly(page.close())
+
+    async def trace_to(self, path: str) -> None:
+        """Record a Playwright trace of this lane from now on, written to ``path`` after each chat."""
+        if self.trace_path == path:
+            return
+        started = self.trace_path is not None
+        self.trace_path = path
+        if self.context is not None and not started:
+            await self.context.tracing.start(screenshots=True, snapshots=True, sources=True)
+
+    async def save_trace(self) -> str | None:
+        """Write the trace of what happened since the last save (if tracing), and go on tracing."""
+        if not self.trace_path or self.context is None:
+            return None
+        from playwright.async_api import Error as PlaywrightError
+
+        try:
+            await self.context.tracing.stop_chunk(path=self.trace_path)
+            await self.context.tracing.start_chunk()
+        except PlaywrightError as exc:
+            log.warning("could not write the trace %s: %s", self.trace_path, first_line(exc))
+            return None
+        log.info("trace written to %s (open it with `playwright show-trace %s`)", self.trace_path, self.trace_path)
+        return self.trace_path
+
+    async def add_cookies(self, cookies: Mapping[str, str] | None) -> None:
+        """Put caller-given cookies into the context, for this site only."""
+        if not cookies:
+            return
+        context = await self.ensure_context()
+        await context.add_cookies(
+            [{"name": str(k), "value": str(v), "url": self.origin + "/"} for k, v in cookies.items()]
+        )
+
+    async def close(self) -> None:
+        if self.context is not None:
+            await _quietly(self.context.close())
+        self.context = self.page = None
+        self._fresh = False
+
+
+_tasks: set[asyncio.Task[Any]] = set()
+
+
+def _background(coro: Any) -> None:
+    """Run ``coro`` without waiting for it (a page closing), keeping the task until it is done."""
+    task = asyncio.ensure_future(coro)
+    _tasks.add(task)
+    task.add_done_callback(_tasks.discard)
+
+
+async def _quietly(awaitable: Any) -> None:
+    with contextlib.suppress(Exception):
+        await asyncio.wait_for(awaitable, 10)
+
+
+async def pass_challenge(page: Any, challenge: Challenge, timeout: float, origin: str) -> tuple[Any, str]:
+    """Wait for an anti-bot page to clear by itself (its script reloads the page with a clearance).
+
+    Returns the navigation response and HTML of the page behind it; raises :class:`ChallengeError`
+    for a block page, or when the page has not cleared within ``timeout`` seconds.
+    """
+    if challenge.kind == "block":
+        raise ChallengeError(
+            f"{challenge.vendor} blocks this browser at {challenge.url}; waiting or solving will not help. "
+            "Try another network, or a proxy (proxy=... / --proxy).",
+            vendor=challenge.vendor,
+            kind=challenge.kind,
+            url=challenge.url,
+        )
+    log.info("%s %s page at %s; waiting for it to clear", challenge.vendor, challenge.kind, challenge.url)
+    started = time.perf_counter()
+    arrived: asyncio.Queue[Any] = asyncio.Queue()
+
+    def on_response(response: Any) -> None:
+        if response.frame == page.main_frame and response.request.is_navigation_request():
+            arrived.put_nowait(response)
+
+    page.on("response", on_response)
+    try:
+        while (remaining := timeout - (time.perf_counter() - started)) > 0:
+            try:
+                response = await asyncio.wait_for(arrived.get(), min(remaining, 5.0))
+            except asyncio.TimeoutError:
+                log.info("still waiting for the %s check (%.0f s)", challenge.vendor, time.perf_counter() - started)
+                continue
+            try:
+                html = await asyncio.wait_for(response.text(), max(remaining, 1.0))
+            except Exception:  # navigated on before the body was read: wait for the next one
+                continue
+            if detect_challenge(response.url, response.headers, html) is None:
+                with contextlib.suppress(Exception):
+                    await page.wait_for_load_state("domcontentloaded", timeout=max(remaining, 1) * 1000)
+                challenge.cleared = True
+                challenge.seconds = time.perf_counter() - started
+                log.info("the %s check cleared after %.1f s", challenge.vendor, challenge.seconds)
+                return response, html
+    finally:
+        page.remove_listener("response", on_response)
+    person = " It needs a person." if challenge.kind == "interactive" else ""
+    raise ChallengeError(
+        f"The {challenge.vendor} check at {challenge.url} did not clear within {timeout:g} s.{person} "
+        f"Run `scraper solve {origin} --headed`, pass the check in the window, then retry "
+        "(later runs use the saved profile).",
+        vendor=challenge.vendor,
+        kind=challenge.kind,
+        url=challenge.url,
+    )
+
+
+class SitePool:
+    """The lanes of one site: up to ``max_pages`` contexts with a loaded page each.
+
+    A chat takes a slot in the least busy lane; a new lane opens only when every lane has
+    ``PER_PAGE`` chats in flight; beyond ``max_pages`` lanes, chats wait in arrival order. A slot is
+    given back when its chat ends, fails or is cancelled.
+    """
+
+    def __init__(self, runtime: BrowserRuntime, page_url: str, *, proxy: str | None, max_pages: int) -> None:
+        self.runtime = runtime
+        self.page_url = page_url
+        self.proxy = proxy
+        self.max_pages = max(1, max_pages)
+        self.lanes: list[Lane] = []
+        self.in_flight: dict[int, int] = {}
+        self._waiters: deque[asyncio.Future[Lane]] = deque()
+        self._kept: dict[str, Any] = {}
+
+    def keep(self, name: str, make: Callable[[], T]) -> T:
+        """A value that lives as long as the site's session, across lanes and reloads (like localStorage)."""
+        if name not in self._kept:
+            self._kept[name] = make()
+        return self._kept[name]
+
+    @property
+    def primary(self) -> Lane:
+        """The first lane, created on demand: the one a single chat at a time always uses."""
+        if not self.lanes:
+            self._open_lane()
+        return self.lanes[0]
+
+    def _open_lane(self) -> Lane:
+        clone_of = self.lanes[0] if self.lanes else None
+        lane = Lane(self, clone_of=clone_of)
+        self.lanes.append(lane)
+        self.in_flight[id(lane)] = 0
+        if clone_of is not None:
+            log.info("opening lane %d for %s (%d chats in flight)", len(self.lanes), self.page_url, self.busy)
+        return lane
+
+    @property
+    def busy(self) -> int:
+        return sum(self.in_flight.values())
+
+    def _free_lane(self) -> Lane | None:
+        lanes = [lane for lane in self.lanes if self.in_flight[id(lane)] < PER_PAGE]
+        return min(lanes, key=lambda lane: self.in_flight[id(lane)]) if lanes else None
+
+    async def acquire(self) -> Lane:
+        """A lane with a free slot; waits (first come, first served) when all are full."""
+        lane = self._free_lane() if not self._waiters else None
+        if lane is None and len(self.lanes) < self.max_pages and not self._waiters:
+            lane = self._open_lane()
+        if lane is None:
+            waiter: asyncio.Future[Lane] = asyncio.get_running_loop().create_future()
+            self._waiters.append(waiter)
+            log.info("all %d lanes of %s are busy; waiting for a slot", len(self.lanes), self.page_url)
+            try:
+                return await waiter  # the slot was handed over already counted
+            except asyncio.CancelledError:
+                if waiter.done() and not waiter.cancelled():
+                    self.release(waiter.result())  # handed over just as we were cancelled
+                else:
+                    with contextlib.suppress(ValueError):
+                        self._waiters.remove(waiter)
+                raise
+        self.in_flight[id(lane)] += 1
+        return lane
+
+    def release(self, lane: Lane) -> None:
+        """Give a slot back, straight to the longest-waiting chat if there is one."""
+        while self._waiters:
+            waiter = self._waiters.popleft()
+            if not waiter.done():
+                waiter.set_result(lane)  # the slot passes on: in_flight stays as it is
+                return
+        if id(lane) in self.in_flight:
+            self.in_flight[id(lane)] -= 1
+
+    async def close(self) -> None:
+        for lane in self.lanes:
+            await lane.close()
+        self.lanes.clear()
+        self.in_flight.clear()
+
+
+class SiteRegistry:
+    """The warm sites of one browser runtime, and what applies to them: recorders and host limits.
+
+    Every operation on it runs on the browser thread (``runtime.call``), except the context managers,
+    which only change what new contexts and requests see.
+    """
+
+    # Hosts every context of every runtime may reach while set (offline replay); process-wide on
+    # purpose: a chat that asks for another runtime (other browser options) must not escape it.
+    allowed_hosts: ClassVar[set[str] | None] = None
+    _recorders: ClassVar[dict[str, FlowRecorder]] = {}
+
+    def __init__(self, runtime: BrowserRuntime) -> None:
+        self.runtime = runtime
+        self._pools: dict[tuple[str, str | None], SitePool] = {}
+
+    def __len__(self) -> int:
+        return len(self._pools)
+
+    def __iter__(self) -> Iterator[SitePool]:
+        return iter(list(self._pools.values()))
+
+    def pool(self, page_url: str, *, proxy: str | None = None, max_pages: int | None = None) -> SitePool:
+        """The lanes of this chat page (and proxy), created on first use."""
+        from ._runtime import env_number
+
+        key = (page_url, proxy)
+        pool = self._pools.get(key)
+        if pool is None:
+            default = env_number("SCRAPER_MAX_PAGES", int, 1) if _env_set("SCRAPER_MAX_PAGES") else DEFAULT_MAX_PAGES
+            pool = self._pools[key] = SitePool(self.runtime, page_url, proxy=proxy, max_pages=max_pages or default)
+        elif max_pages:
+            pool.max_pages = max_pages
+        return pool
+
+    async def forget(self, url: str) -> int:
+        """Close the warm lanes of the site at ``url``; the next chat loads its page anew."""
+        origin = origin_of(url)
+        closed = 0
+        for key, pool in list(self._pools.items()):
+            if origin_of(key[0]) == origin:
+                del self._pools[key]
+                await pool.close()
+                closed += 1
+        return closed
+
+    async def close_all(self) -> None:
+        pools = list(self._pools.values())
+        self._pools.clear()
+        for pool in pools:
+            with contextlib.suppress(Exception):
+                await pool.close()
+
+    # -- recording ---------------------------------------------------------------------------------------
+    def recorder_for(self, origin: str) -> FlowRecorder | None:
+        return self._recorders.get(origin)
+
+    @classmethod
+    @contextlib.contextmanager
+    def recording(cls, url: str) -> Iterator[FlowRecorder]:
+        """Record every page load and in-page request of the site at ``url`` while the block runs (a
+        warm page is not loaded again: ``forget`` the site first to record its page too)."""
+        origin = origin_of(url)
+        recorder = FlowRecorder()
+        previous = cls._recorders.get(origin)
+        cls._recorders[origin] = recorder
+        try:
+            yield recorder
+        finally:
+            if previous is None:
+                cls._recorders.pop(origin, None)
+            else:
+                cls._recorders[origin] = previous
+
+    # -- host limits -------------------------------------------------------------------------------------
+    @classmethod
+    @contextlib.contextmanager
+    def only_hosts(cls, hosts: set[str]) -> Iterator[None]:
+        """While the block runs, browser contexts created from now on reach only ``hosts``."""
+        previous = cls.allowed_hosts
+        cls.allowed_hosts = set(hosts)
+        try:
+            yield
+        finally:
+            cls.allowed_hosts = previous
+
+    async def restrict(self, context: Any) -> None:
+        """Make ``context`` refuse requests to hosts not allowed."""
+        await context.route("**/*", self._allowed_or_abort)
+
+    async def _allowed_or_abort(self, route: Any) -> None:
+        url = route.request.url
+        host = urlsplit(url).hostname or ""
+        allowed = self.allowed_hosts
+        if allowed is None or host in allowed or url.startswith(("data:", "blob:", "about:")):
+            await route.continue_()
+        else:
+            log.warning("blocked a request to %s (only %s allowed)", host, ", ".join(sorted(allowed)))
+            await route.abort("blockedbyclient")
+
+
+def _env_set(name: str) -> bool:
+    return bool(os.environ.get(name, "").strip())

@@ -1,0 +1,478 @@
+"""Find, launch and own Chromium.
+
+Playwright runs on a private thread with its own event loop. That lets one browser serve every
+``asyncio.run`` a program makes (the seed examples call it once per question), and lets it be closed
+from ``atexit`` after the caller's loop is gone, so no Chromium outlives the program.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import atexit
+import contextlib
+import json
+import logging
+import os
+import shutil
+import sys
+import threading
+from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine
+from dataclasses import dataclass
+from typing import Any, Literal, TypedDict, TypeVar
+
+from ..errors import BrowserLaunchError, BrowserNotFoundError, ConfigError
+
+__all__ = [
+    "CHROMIUM_ARGS",
+    "BrowserLocation",
+    "BrowserOptions",
+    "BrowserRuntime",
+    "aclose",
+    "close",
+    "env_number",
+    "find_browser",
+    "get_runtime",
+    "reset_all",
+]
+
+log = logging.getLogger("scraper.browser")
+T = TypeVar("T")
+
+# Flags for a closed network: without them Chromium keeps dialling Google's hosts at start-up.
+CHROMIUM_ARGS: tuple[str, ...] = (
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--no-first-run",
+    "--no-default-browser-check",
+    "--disable-sync",
+    "--disable-default-apps",
+    "--disable-dev-shm-usage",
+    # Present as the browser it is: no navigator.webdriver flag for pages to read.
+    "--disable-blink-features=AutomationControlled",
+)
+SYSTEM_BROWSERS: tuple[str, ...] = (
+    "chromium",
+    "chromium-browser",
+    "google-chrome",
+    "google-chrome-stable",
+    "chrome",
+)
+INSTALL_HINT = (
+    "Install one: `sudo apt-get install -y chromium` (Debian/Ubuntu), or "
+    "`python -m playwright install chromium`, or point SCRAPER_BROWSER at a Chromium/Chrome executable."
+)
+
+
+class BrowserOptions(TypedDict, total=False):
+    """How to get a browser: launch one (headless or headed) or connect to a remote one."""
+
+    headless: bool
+    slow_mo: float
+    executable_path: str
+    args: list[str]
+    ws_endpoint: str
+    cdp_endpoint: str
+
+
+@dataclass(frozen=True)
+class BrowserLocation:
+    """Where the Chromium executable is and how it was found."""
+
+    path: str
+    source: Literal["SCRAPER_BROWSER", "playwright", "system"]
+
+
+def _playwright_managed() -> str | None:
+    """The path of a Playwright-managed Chromium, if `playwright install` put one there."""
+    cache = os.environ.get("PLAYWRIGHT_BROWSERS_PATH") or os.path.join(
+        os.path.expanduser("~"), ".cache", "ms-playwright"
+    )
+    if not os.path.isdir(cache):
+        return None
+    candidates = []
+    for entry in sorted(os.listdir(cache), reverse=True):
+        base = os.path.join(cache, entry)
+        if entry.startswith("chromium-"):
+            candidates += [os.path.join(base, "chrome-linux64", "chrome"), os.path.join(base, "chrome-linux", "chrome")]
+            candidates.append(os.path.join(base, "chrome-mac", "Chromium.app", "Contents", "MacOS", "Chromium"))
+            candidates.append(os.path.join(base, "chrome-win", "chrome.exe"))
+    return next((c for c in candidates if os.access(c, os.X_OK)), None)
+
+
+def find_browser() -> BrowserLocation:
+    """Pick a Chromium: SCRAPER_BROWSER if set, else Playwright's own, else a system one."""
+    explicit = os.environ.get("SCRAPER_BROWSER")
+    if explicit:
+        path = shutil.which(explicit) or explicit
+        if not os.access(path, os.X_OK):
+            raise BrowserNotFoundError(f"SCRAPER_BROWSER={explicit!r} is not an executable file. {INSTALL_HINT}")
+        return BrowserLocation(path, "SCRAPER_BROWSER")
+    managed = _playwright_managed()
+    if managed:
+        return BrowserLocation(managed, "playwright")
+    for name in SYSTEM_BROWSERS:
+        path = shutil.which(name)
+        if path:
+            return BrowserLocation(path, "system")
+    raise BrowserNotFoundError(f"No Chromium found on this machine. {INSTALL_HINT}")
+
+
+def options_from_env(options: BrowserOptions | None = None) -> BrowserOptions:
+    """Fill what the caller left out from the environment.
+
+    SCRAPER_WS_ENDPOINT / SCRAPER_CDP_ENDPOINT pick a remote browser; SCRAPER_HEADED=1 and
+    SCRAPER_SLOW_MO=<ms> show the flow at a human pace without touching code.
+    """
+    merged: BrowserOptions = dict(options or {})  # type: ignore[assignment]
+    if "headless" not in merged and os.environ.get("SCRAPER_HEADED", "") not in ("", "0"):
+        merged["headless"] = False
+    if "slow_mo" not in merged and os.environ.get("SCRAPER_SLOW_MO"):
+        merged["slow_mo"] = env_number("SCRAPER_SLOW_MO", float, 0)
+    if "ws_endpoint" not in merged and "cdp_endpoint" not in merged:
+        if os.environ.get("SCRAPER_WS_ENDPOINT"):
+            merged["ws_endpoint"] = os.environ["SCRAPER_WS_ENDPOINT"]
+        elif os.environ.get("SCRAPER_CDP_ENDPOINT"):
+            merged["cdp_endpoint"] = os.environ["SCRAPER_CDP_ENDPOINT"]
+    return merged
+
+
+N = TypeVar("N", int, float)
+
+
+def env_number(name: str, kind: type[N], minimum: N) -> N:
+    """A number from the environment, read when used; ConfigError saying what is wrong otherwise."""
+    raw = os.environ.get(name, "").strip()
+    try:
+        value = kind(raw)
+    except ValueError:
+        raise ConfigError(
+            f"{name}={raw!r} is not a{'n integer' if kind is int else ' number'}; unset it or fix it."
+        ) from None
+    if value < minimum:
+        raise ConfigError(f"{name}={raw!r} must be at least {minimum}.")
+    return value
+
+
+def normal_user_agent(version: str) -> str:
+    """The User-Agent a desktop Chrome of this version sends (headless Chromium says HeadlessChrome)."""
+    major = version.split(".")[0] or "0"
+    if sys.platform == "darwin":
+        system = "Macintosh; Intel Mac OS X 10_15_7"
+    elif sys.platform.startswith("win"):
+        system = "Windows NT 10.0; Win64; x64"
+    else:
+        system = "X11; Linux x86_64"
+    return f"Mozilla/5.0 ({system}) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/{major}.0.0.0 Safari/537.36"
+
+
+def _key(options: BrowserOptions) -> tuple[Any, ...]:
+    return tuple(sorted((k, tuple(v) if isinstance(v, list) else v) for k, v in options.items()))
+
+
+class BrowserRuntime:
+    """One Playwright driver and one browser, living on a private thread.
+
+    Every Playwright call runs on that thread's loop; :meth:`call` and :meth:`iterate` carry work
+    and results between it and the caller's loop.
+    """
+
+    def __init__(self, options: BrowserOptions | None = None) -> None:
+        self.options: BrowserOptions = options_from_env(options)
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._thread: threading.Thread | None = None
+        self._playwright: Any = None
+        self._browser: Any = None
+        self._start_lock: asyncio.Lock | None = None
+        self._state_lock = threading.Lock()
+        self._closed = False
+        self.location: BrowserLocation | None = None
+        self.launches = 0  # browsers launched or connected so far: a lane's context belongs to one of them
+        self.use_profiles = True
+        self.user_agent: str | None = None
+        from ._lanes import SiteRegistry
+
+        self.sites = SiteRegistry(self)
+
+    # -- the private loop -------------------------------------------------------------------
+    def _ensure_loop(self) -> asyncio.AbstractEventLoop:
+        with self._state_lock:
+            if self._closed:
+                raise BrowserLaunchError("This browser runtime was closed; create a new one.")
+            if self._loop is None:
+                loop = asyncio.new_event_loop()
+                ready = threading.Event()
+
+                def run() -> None:
+                    asyncio.set_event_loop(loop)
+                    loop.call_soon(ready.set)
+                    loop.run_forever()
+
+                self._thread = threading.Thread(target=run, name="scraper-browser", daemon=True)
+                self._thread.start()
+                ready.wait()
+                self._loop = loop
+            return self._loop
+
+    @property
+    def on_own_loop(self) -> bool:
+        try:
+            return asyncio.get_running_loop() is self._loop
+        except RuntimeError:
+            return False
+
+    async def call(self, coro: Coroutine[Any, Any, T]) -> T:
+        """Run ``coro`` on the browser thread and await its result from the caller's loop."""
+        loop = self._ensure_loop()
+        if self.on_own_loop:
+            return await coro
+        future = asyncio.run_coroutine_threadsafe(coro, loop)
+        return await asyncio.wrap_future(future)
+
+    def call_sync(self, coro: Coroutine[Any, Any, T], timeout: float | None = None) -> T:
+        """Run ``coro`` on the browser thread from synchronous code."""
+        loop = self._ensure_loop()
+        return asyncio.run_coroutine_threadsafe(coro, loop).result(timeout)
+
+    async def iterate(self, agen: AsyncIterator[T]) -> AsyncIterator[T]:
+        """Drive an async generator that lives on the browser thread from the caller's loop.
+
+        The browser thread runs ``agen`` and hands each item over as it comes (many per wake-up when
+        the caller is busy), so a long stream does not pay a cross-thread round trip per chunk.
+        Closing this iterator, or cancelling the task that reads it, cancels ``agen`` on the browser
+        thread and waits for its ``finally`` blocks (which abort the fetch) to finish.
+        """
+        loop = self._ensure_loop()
+        if self.on_own_loop:
+            async for item in agen:
+                yield item
+            return
+        caller = asyncio.get_running_loop()
+        inbox: asyncio.Queue[tuple[str, Any]] = asyncio.Queue()
+        cleaned_up = asyncio.Event()
+        started = threading.Event()
+
+        batch: list[tuple[str, Any]] = []
+        batch_lock = threading.Lock()
+
+        def deliver() -> None:  # on the caller's loop: everything posted since the last delivery
+            with batch_lock:
+                items = batch[:]
+                batch.clear()
+            for item in items:
+                inbox.put_nowait(item)
+
+        def post(kind: str, value: Any) -> None:
+            with batch_lock:
+                batch.append((kind, value))
+                if len(batch) > 1:
+                    return  # a delivery is already on its way and will take this one too
+            with contextlib.suppress(RuntimeError):  # the caller's loop is gone: nobody is listening
+                caller.call_soon_threadsafe(deliver)
+
+        async def pump() -> None:
+            started.set()
+            try:
+                async for item in agen:
+                    post("item", item)
+            except asyncio.CancelledError:
+                raise
+            except BaseException as exc:
+                post("error", exc)
+            else:
+                post("end", None)
+            finally:
+                try:
+                    await _aclose(agen)
+                finally:
+                    with contextlib.suppress(RuntimeError):
+                        caller.call_soon_threadsafe(cleaned_up.set)
+
+        pumping = asyncio.run_coroutine_threadsafe(pump(), loop)
+        try:
+            while True:
+                kind, value = await inbox.get()
+                if kind == "item":
+                    yield value
+                elif kind == "end":
+                    return
+                else:
+                    raise value
+        finally:
+            pumping.cancel()  # a no-op when it already ended
+            if started.is_set():  # cancelled before it began, it has nothing to clean up
+                with contextlib.suppress(asyncio.TimeoutError):
+                    await asyncio.wait_for(cleaned_up.wait(), 30)
+
+    # -- the browser ------------------------------------------------------------------------
+    async def browser(self) -> Any:
+        """The connected browser, launched on first use (runs on the browser thread)."""
+        if self._browser is not None and self._browser.is_connected():
+            return self._browser
+        if self._start_lock is None:
+            self._start_lock = asyncio.Lock()
+        async with self._start_lock:
+            if self._browser is not None and self._browser.is_connected():
+                return self._browser
+            self._browser = await self._launch()
+            self.user_agent = normal_user_agent(self._browser.version)
+            return self._browser
+
+    async def _launch(self) -> Any:
+        from playwright.async_api import Error as PlaywrightError
+        from playwright.async_api import async_playwright
+
+        if self._playwright is None:
+            self._playwright = await async_playwright().start()
+        chromium = self._playwright.chromium
+        opts = self.options
+        try:
+            if opts.get("ws_endpoint"):
+                log.info("connecting to a Playwright browser server at %s", opts["ws_endpoint"])
+                # The server launches the browser with the options the client sends; a path to the
+                # executable (on the server's machine) needs `playwright run-server --unsafe` there.
+                remote: dict[str, Any] = {
+                    "headless": opts.get("headless", True),
+                    "args": list(CHROMIUM_ARGS) + list(opts.get("args", [])),
+                }
+                if opts.get("executable_path"):
+                    remote["executablePath"] = opts["executable_path"]
+                browser = await chromium.connect(
+                    opts["ws_endpoint"],
+                    slow_mo=opts.get("slow_mo"),
+                    headers={"x-playwright-launch-options": json.dumps(remote)},
+                )
+            elif opts.get("cdp_endpoint"):
+                log.info("connecting to Chromium over CDP at %s", opts["cdp_endpoint"])
+                browser = await chromium.connect_over_cdp(opts["cdp_endpoint"], slow_mo=opts.get("slow_mo"))
+            else:
+                path = opts.get("executable_path")
+                self.location = BrowserLocation(path, "SCRAPER_BROWSER") if path else find_browser()
+                args = list(CHROMIUM_ARGS) + list(opts.get("args", []))
+                headless = opts.get("headless", True)
+                if not headless and sys.platform.startswith("linux") and not os.environ.get("DISPLAY"):
+                    raise BrowserLaunchError(
+                        "A visible browser needs a display, and DISPLAY is not set. Run this on a desktop, "
+                        "or under a virtual one: `xvfb-run -a scraper ...`."
+                    )
+                log.info(
+                    "launching %s Chromium (%s: %s)",
+                    "headless" if headless else "headed",
+                    self.location.source,
+                    self.location.path,
+                )
+                browser = await chromium.launch(
+                    executable_path=self.location.path,
+                    headless=headless,
+                    slow_mo=opts.get("slow_mo"),
+                    args=args,
+                )
+        except PlaywrightError as exc:
+            where = opts.get("ws_endpoint") or opts.get("cdp_endpoint") or (self.location and self.location.path)
+            first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+            raise BrowserLaunchError(
+                f"Could not start or reach the browser ({where}): {first}. "
+                "Check that it runs (`chromium --headless --version`), or set SCRAPER_BROWSER."
+            ) from exc
+        self.launches += 1
+        return browser
+
+    # -- closing ----------------------------------------------------------------------------
+    async def reset(self) -> None:
+        """Close every warm site (contexts and pages) but keep the browser running."""
+        await self.call(self.sites.close_all())
+
+    def reset_sync(self, timeout: float = 30) -> None:
+        """:meth:`reset` from synchronous code (a no-op before the browser thread started)."""
+        if self._loop is not None and not self._closed:
+            self.call_sync(self.sites.close_all(), timeout)
+
+    async def _shutdown(self) -> None:
+        await self.sites.close_all()
+        if self._browser is not None:
+            with contextlib.suppress(Exception):
+                await self._browser.close()
+            self._browser = None
+        if self._playwright is not None:
+            with contextlib.suppress(Exception):
+                await self._playwright.stop()
+            self._playwright = None
+
+    def close(self) -> None:
+        """Close the browser and stop the thread; safe to call twice and from ``atexit``."""
+        with self._state_lock:
+            if self._closed:
+                return
+            self._closed = True
+            loop, thread = self._loop, self._thread
+        if loop is None or thread is None:
+            return
+        if threading.current_thread() is thread:
+            raise RuntimeError("BrowserRuntime.close() cannot run on the browser thread; use aclose().")
+        if loop.is_running():
+            with contextlib.suppress(Exception):
+                asyncio.run_coroutine_threadsafe(self._shutdown(), loop).result(30)
+            loop.call_soon_threadsafe(loop.stop)
+        thread.join(10)
+        if not loop.is_running():
+            loop.close()
+
+    async def aclose(self) -> None:
+        """Close from async code without blocking the caller's loop."""
+        await asyncio.get_running_loop().run_in_executor(None, self.close)
+
+    @property
+    def closed(self) -> bool:
+        return self._closed
+
+
+async def _aclose(agen: AsyncIterator[Any]) -> None:
+    closer: Callable[[], Awaitable[None]] | None = getattr(agen, "aclose", None)
+    if closer is not None:
+        await closer()
+
+
+_runtimes: dict[tuple[Any, ...], BrowserRuntime] = {}
+_runtimes_lock = threading.Lock()
+
+
+def get_runtime(options: BrowserOptions | None = None) -> BrowserRuntime:
+    """The process-wide runtime for these options (one browser per distinct option set)."""
+    merged = options_from_env(options)
+    key = _key(merged)
+    with _runtimes_lock:
+        runtime = _runtimes.get(key)
+        if runtime is None or runtime.closed:
+            runtime = _runtimes[key] = BrowserRuntime(merged)
+        return runtime
+
+
+def reset_all(timeout: float = 60) -> None:
+    """Close the warm sites of every runtime of this process (their browsers keep running)."""
+    with _runtimes_lock:
+        runtimes = list(_runtimes.values())
+    for runtime in runtimes:
+        runtime.reset_sync(timeout)
+
+
+def close() -> None:
+    """Close every browser this process started (also runs at interpreter exit)."""
+    with _runtimes_lock:
+        runtimes = list(_runtimes.values())
+        _runtimes.clear()
+    for runtime in runtimes:
+        runtime.close()
+
+
+async def aclose() -> None:
+    """Async form of :func:`close`, for ``await scraper.aclose()``."""
+    await asyncio.get_running_loop().run_in_executor(None, close)
+
+
+def _close_at_exit() -> None:
+    try:
+        close()
+    except Exception as exc:  # pragma: no cover - last-chance cleanup
+        print(f"scraper: error while closing the browser at exit: {exc}", file=sys.stderr)
+
+
+atexit.register(_close_at_exit)

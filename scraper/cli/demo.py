@@ -1,0 +1,44 @@
+"""``scraper demo``: start the bundled replica sites and chat with each provider."""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+
+from ..client import Chatgpt4Online, ChatgptFree
+from ._common import add_browser_flags, add_debug_flags, stream_reply
+
+
+def add(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    parser = sub.add_parser("demo", help="start the bundled replica sites and chat with each provider")
+    parser.add_argument("--message", help="what to ask (default: Привет, как дела?)")
+    parser.add_argument("--model", help=argparse.SUPPRESS)
+    add_browser_flags(parser)
+    add_debug_flags(parser)
+    parser.set_defaults(run=run)
+
+
+async def run(args: argparse.Namespace) -> int:
+    from ..replica import Replica
+
+    with Replica() as replica:
+        os.environ[str(ChatgptFree.url_env)] = replica.aipower.url
+        os.environ[str(Chatgpt4Online.url_env)] = replica.aiengine.url
+        print(
+            f"scraper demo: local replica sites on 127.0.0.1 — AI Power {replica.aipower.url}, "
+            f"AI Engine {replica.aiengine.url}",
+            file=sys.stderr,
+        )
+        text = args.message or "Привет, как дела?"
+        runs = [("ChatgptFree", ChatgptFree, "cold"), ("Chatgpt4Online", Chatgpt4Online, "new site")]
+        runs.append(("ChatgptFree", ChatgptFree, "warm"))
+        for name, provider, state in runs:
+            print(f"\n── {name} · {provider.page_url()} · {state}", file=sys.stderr)
+            print(f"you> {text}", file=sys.stderr, flush=True)
+            times = await stream_reply(provider, args, text, sys.stdout, prefix="ai>  ")
+            print(
+                f"     first chunk after {times['first_chunk']:.2f} s, complete after {times['total']:.2f} s",
+                file=sys.stderr,
+            )
+    return 0

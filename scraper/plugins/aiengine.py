@@ -1,0 +1,220 @@
+"""AI Engine (Meow Apps): REST ``mwai`` / ``mwai-ui`` namespaces, ``live``/``end`` events.
+
+The page's ``data-system`` JSON names the bot, the REST root and (for older versions) the nonce. The
+plugin's script deletes these attributes once it starts, so they are read from the HTML as served.
+Guests get ``restNonce: null`` and must ask ``start_session`` for one.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import random
+import string
+import time
+from typing import Any
+
+from ..errors import MissingTokenError, PageError, ScraperError, SiteError, excerpt
+from ..wire import Document, HTTPRequest, ServerSentEvent, json_object
+from .base import Bot, ChatFlow, ChatPage, Event, NonceRotated, Plugin, Reader, Step, Values, Volatile
+
+__all__ = ["AIEnginePlugin", "AIEngineReader"]
+
+log = logging.getLogger("scraper.aiengine")
+
+CHATBOT_SELECTOR = ".mwai-chatbot-container[data-system], [data-system]"
+SUBMIT_PATH = "/mwai-ui/v1/chats/submit"
+START_SESSION_PATH = "/mwai/v1/start_session"
+_NONCE_CODES = ("rest_forbidden", "rest_cookie_invalid_nonce")
+
+
+def _chat_id() -> str:
+    return "".join(random.choices(string.ascii_lowercase + string.digits, k=11))
+
+
+def _json_attr(attrs: Any, name: str, url: str) -> dict[str, Any]:
+    raw = attrs.get(name)
+    if not raw:
+        return {}
+    value = json_object(raw)
+    if value is None:
+        raise PageError(
+            f"The AI Engine chatbot on {url} has a {name} attribute that is not valid JSON "
+            f"({excerpt(raw, 80)}). The page may be truncated or altered by a cache plugin.",
+            url=url,
+        )
+    return value
+
+
+class AIEngineReader(Reader):
+    """``live`` chunks are the text; ``end`` carries the full reply and closes it; ``error`` raises."""
+
+    terminator = "its end event"
+
+    def on_event(self, event: ServerSentEvent) -> list[Event]:
+        if self.final or not event.data.strip():
+            return []
+        message = self.parse_json(event.data, "An AI Engine stream event")
+        if not isinstance(message, dict):
+            return []
+        kind = message.get("type")
+        if kind == "live":
+            if message.get("subtype") in (None, "content"):
+                return self.emit(message.get("data"))
+            return []  # thinking, status, tool calls, heartbeats: not reply text
+        if kind == "error":
+            raise SiteError(
+                f"The site reported an error: {message.get('data') or 'unknown error'}", kind="upstream_error"
+            )
+        if kind == "end":
+            payload = message.get("data")
+            if isinstance(payload, str):
+                payload = self.parse_json(payload, "The AI Engine end event")
+            return self._end(payload if isinstance(payload, dict) else {})
+        return []
+
+    def _end(self, payload: dict[str, Any]) -> list[Event]:
+        if payload.get("success") is False:
+            raise SiteError(f"The site reported: {payload.get('message') or 'the chat failed'}", kind="error")
+        events: list[Event] = []
+        token = payload.get("new_token")
+        if isinstance(token, str) and token:
+            events.append(NonceRotated(token))
+        reply = payload.get("reply")
+        if isinstance(reply, str):
+            sent = self.text
+            if reply.startswith(sent):
+                events += self.emit(reply[len(sent) :])  # the live chunks fell short: add what they missed
+            else:
+                log.warning(
+                    "the streamed text (%d chars) differs from the final reply (%d chars); keeping the streamed text",
+                    len(sent),
+                    len(reply),
+                )
+        usage = payload.get("usage")
+        return events + self.finish(usage=usage if isinstance(usage, dict) else None, final=True)
+
+    def on_json(self, body: Any) -> list[Event]:
+        if not isinstance(body, dict):
+            raise SiteError(f"Unexpected AI Engine reply: {excerpt(json.dumps(body), 160)}", kind="unexpected_response")
+        return self._end(body)
+
+
+class AIEnginePlugin(Plugin):
+    """AI Engine's chatbot shortcode, guest visitors."""
+
+    name = "aiengine"
+    label = "AI Engine"
+    family = "aiengine"
+    slug = "ai-engine"
+    markers = ("mwai-chatbot-container", "mwai-chatbot")
+    bot_selector = CHATBOT_SELECTOR
+    ready_selector = ".mwai-chatbot-container[data-system]"
+    request_markers = ("/mwai-ui/", "/mwai/", "rest_route=%2Fmwai", "rest_route=/mwai")
+    message_field = "newMessage"
+    volatile = Volatile(
+        json_paths=(("chatId",), ("messages", "*", "id"), ("messages", "*", "timestamp"), ("messages", "*", "key"))
+    )
+
+    def __init__(self, api_endpoint: str = "/wp-json" + SUBMIT_PATH) -> None:
+        self.api_endpoint = api_endpoint
+
+    def find_bots(self, doc: Document) -> list[Bot]:
+        bots: list[Bot] = []
+        for position, attrs in doc.elements(CHATBOT_SELECTOR):
+            system = json_object(attrs.get("data-system")) or {}
+            params = json_object(attrs.get("data-params")) or {}
+            bot_id = str(system.get("customId") or system.get("botId") or "default")
+            name = str(params.get("aiName") or "").strip().rstrip(":").strip() or bot_id
+            bot = Bot(bot_id, name, "aiengine", attrs, position)
+            if all(b.key != bot.key for b in bots):
+                bots.append(bot)
+        return bots
+
+    async def read_values(self, page: ChatPage, bot: Bot, timeout: float) -> Values:
+        url = page.page_url
+        system = _json_attr(bot.attrs, "data-system", url)
+        params = _json_attr(bot.attrs, "data-params", url)
+        rest_url = str(system.get("restUrl") or "").rstrip("/")
+        submit_url = f"{rest_url}{SUBMIT_PATH}" if rest_url else page.origin + self.api_endpoint
+        values: Values = {
+            "bot_id": system.get("botId") or "default",
+            "custom_id": system.get("customId"),
+            "context_id": system.get("contextId"),
+            "rest_url": rest_url or page.origin + "/wp-json",
+            "submit_url": submit_url,
+            "stream": system.get("stream", True) is not False,
+            "nonce": system.get("restNonce"),
+            "session": system.get("sessionId"),
+            "start_sentence": params.get("startSentence") or "",
+            "ai_name": params.get("aiName") or "AI: ",
+        }
+        if not values["nonce"]:
+            values.update(await self.start_session(page, values["rest_url"], timeout))
+        return values
+
+    async def start_session(self, page: ChatPage, rest_url: str, timeout: float) -> Values:
+        """Ask the site for a guest nonce, as the plugin's script does (also sets its session cookie)."""
+        url = rest_url + START_SESSION_PATH
+        response = await page.send(HTTPRequest("POST", url, {"Content-Type": "application/json"}, None), timeout)
+        try:
+            body = (await response.aread(1 << 20)).decode("utf-8", "replace")
+        finally:
+            await response.aclose()
+        if response.status >= 400:
+            raise self.error_for(response.status, body, url)
+        data = json_object(body) or {}
+        nonce = data.get("restNonce")
+        if not nonce:
+            raise MissingTokenError(
+                f"{page.origin} gave no nonce: the page has restNonce null and start_session answered "
+                f"{excerpt(body, 120) or '(empty)'}. The site may have changed its AI Engine version.",
+                url=page.page_url,
+            )
+        return {"nonce": nonce, "session": data.get("sessionId")}
+
+    async def refresh_values(self, page: ChatPage, bot: Bot, stale: Values, timeout: float) -> Values:
+        return {**stale, **await self.start_session(page, stale["rest_url"], timeout)}
+
+    def chat(self, values: Values, prompt: str, state: dict[str, Any]) -> ChatFlow:
+        now = int(time.time() * 1000)
+        history = []
+        if values["start_sentence"]:
+            history.append(
+                {
+                    "id": _chat_id(),
+                    "role": "assistant",
+                    "content": values["start_sentence"],
+                    "who": values["ai_name"],
+                    "timestamp": now,
+                    "key": f"start-{now}",
+                }
+            )
+        body = {
+            "botId": values["bot_id"],
+            "customId": values["custom_id"],
+            "session": values["session"],
+            "chatId": _chat_id(),
+            "contextId": values["context_id"],
+            "messages": history,
+            "newMessage": prompt,
+            "newFileId": None,
+            "newFileIds": None,
+            "stream": values["stream"],
+        }
+        headers = {"Content-Type": "application/json", "X-WP-Nonce": values["nonce"]}
+        if values["stream"]:
+            headers["Accept"] = "text/event-stream"
+        request = HTTPRequest("POST", values["submit_url"], headers, json.dumps(body, ensure_ascii=False))
+        yield Step(request, AIEngineReader())
+
+    def nonce_rejected(self, status: int, body: str) -> bool:
+        if status not in (401, 403):
+            return False
+        return (json_object(body) or {}).get("code") in _NONCE_CODES
+
+    def error_for(self, status: int, body: str, url: str) -> ScraperError:
+        data = json_object(body)
+        if data and data.get("message"):
+            return SiteError(f"The site answered HTTP {status}: {data['message']}", kind="rejected", status=status)
+        return super().error_for(status, body, url)

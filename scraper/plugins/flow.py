@@ -1,0 +1,320 @@
+"""The one chat flow that drives every plugin: find the bot, read its values, run its exchanges.
+
+Every exchange passes the same checks: an anti-bot page, a rejected nonce, an HTTP error. The whole
+sequence starts again (once per cause) when a nonce or a check needs it, and only before any text
+was yielded, so a reply is never repeated. A reply that does not end with its plugin's terminator is
+a :class:`~scraper.StreamError`, never a silently short answer.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import AsyncIterator, Callable, Sequence
+from typing import Any
+
+from ..errors import (
+    BotNotFoundError,
+    ChallengeError,
+    MissingTokenError,
+    NonceError,
+    PageError,
+    ScraperError,
+    SiteError,
+    StreamError,
+    excerpt,
+)
+from ..wire import Document, Reply, Response, SSEDecoder, detect_challenge
+from .base import (
+    Bot,
+    ChatSite,
+    Detection,
+    Event,
+    Finish,
+    NonceRotated,
+    Plugin,
+    Reader,
+    Rejected,
+    Step,
+    TextDelta,
+    Values,
+)
+from .registry import detect
+
+__all__ = ["ChallengeMet", "all_bots", "choose_bot", "find_bots", "read_values", "run_chat"]
+
+log = logging.getLogger("scraper.chat")
+
+# After a reply is complete but before the stream's terminator, wait this long for the rest, so the
+# site sees the response read to its end rather than a dropped connection.
+DRAIN_SECONDS = 1.0
+# How long a page may take to write a chat box or a nonce after it loaded (scripts, sensors).
+LATE_VALUES_SECONDS = 10.0
+
+
+class ChallengeMet(Exception):
+    """Raised inside the flow when an exchange met an anti-bot page: the caller passes it (a browser
+    can) and the flow goes on, or it becomes a :class:`~scraper.ChallengeError`."""
+
+    def __init__(self, challenge: Any) -> None:
+        super().__init__(challenge)
+        self.challenge = challenge
+
+
+# -- which bot, with which values --------------------------------------------------------------------
+
+
+async def find_bots(site: ChatSite, plugins: Sequence[Plugin], timeout: float) -> list[Detection]:
+    """The plugins and bots on the site's page, detected once per page load.
+
+    The HTML as served is read first, then the live DOM; when neither shows a bot, the live DOM is
+    watched (up to ``timeout``, at most :data:`LATE_VALUES_SECONDS`) for a chat box a script builds.
+    """
+    if site.detections is not None:
+        return site.detections
+    served = Document(site.served_html)
+    live = await site.live_html(None, timeout)
+    found = detect([served, *([Document(live)] if live else [])], plugins)
+    if live is not None and not any(d.bots for d in found):
+        selector = ", ".join(p.bot_selector for p in plugins)
+        log.info("no chat box on the page yet; waiting for one to appear")
+        live = await site.live_html(selector, min(timeout, LATE_VALUES_SECONDS))
+        found = detect([served, *([Document(live)] if live else [])], plugins)
+    site.detections = found
+    return found
+
+
+def all_bots(found: Sequence[Detection]) -> list[Bot]:
+    """Every bot detected, in page order."""
+    return sorted((bot for d in found for bot in d.bots), key=lambda b: b.position)
+
+
+def choose_bot(found: Sequence[Detection], wanted: str | int | None, url: str, plugins: Sequence[Plugin]) -> Bot:
+    """The bot asked for (by id or name), or the first one on the page."""
+    bots = all_bots(found)
+    if not bots:
+        labels = " or ".join(dict.fromkeys(p.label for p in plugins))
+        seen = "; ".join(f"{d.plugin.label}: markers {', '.join(d.markers)} but no chat box" for d in found)
+        looked = "; ".join(f"{p.label}: {p.bot_selector}" for p in plugins)
+        raise PageError(
+            f"No {labels} chat box on {url} ({seen or 'looked for ' + looked}). Check the URL points at "
+            "the page with the chat, or run `scraper inspect URL`.",
+            url=url,
+        )
+    if wanted is None or wanted == "":
+        return bots[0]
+    for bot in bots:
+        if bot.matches(wanted):
+            return bot
+    offered = ", ".join(f"{b.id} {b.name!r} ({b.plugin})" for b in bots)
+    raise BotNotFoundError(f"No bot {str(wanted)!r} on {url}; the page has: {offered}.")
+
+
+async def read_values(site: ChatSite, plugin: Plugin, bot: Bot, timeout: float) -> Values:
+    """The values of ``bot``, read once per page load (single-flight across concurrent chats).
+
+    A nonce a page script writes late (after a check, say) is waited for in the live DOM.
+    """
+
+    async def read() -> Values:
+        try:
+            return await plugin.read_values(site, bot, timeout)
+        except MissingTokenError:
+            live = await site.live_html(plugin.ready_selector, min(timeout, LATE_VALUES_SECONDS))
+            if live is None:
+                raise
+            fresh = next((b for b in plugin.find_bots(Document(live)) if b.key == bot.key), None)
+            if fresh is None:
+                raise
+            log.info("read the values of %s bot %s from the live page", plugin.label, bot.id)
+            return await plugin.read_values(site, fresh, timeout)
+
+    return await site.values.get(bot, read)
+
+
+# -- the chat ------------------------------------------------------------------------------------------
+
+
+class _Restart(Exception):
+    def __init__(self, cause: str, detail: str, rejected: Rejected | None = None) -> None:
+        super().__init__(detail)
+        self.cause = cause
+        self.detail = detail
+        self.rejected = rejected
+
+
+async def run_chat(
+    plugin: Plugin,
+    site: ChatSite,
+    bot: Bot,
+    prompt: str,
+    *,
+    timeout: float,
+    pass_check: Callable[[Any], Any] | None = None,
+) -> AsyncIterator[TextDelta | Finish]:
+    """The reply's text as it streams, then one :class:`Finish`. Raises a ScraperError rather than end
+    a reply early. ``pass_check(challenge)`` is awaited when an exchange meets an anti-bot page."""
+    state: dict[str, Any] = {}
+    retries = {"nonce": 1, "check": 1, "again": 1}
+    values = await read_values(site, plugin, bot, timeout)
+    while True:
+        try:
+            async for event in _attempt(plugin, site, values, prompt, state, timeout):
+                if isinstance(event, NonceRotated):
+                    log.debug("the site handed over a new nonce")
+                    values["nonce"] = event.nonce
+                else:
+                    yield event
+            return
+        except ChallengeMet as met:
+            challenge = met.challenge
+            if pass_check is None or not retries["check"] or challenge.kind == "block":
+                raise ChallengeError(
+                    f"{challenge.vendor} answered the chat request with a {challenge.kind} page again. "
+                    f"Run `scraper solve {site.origin} --headed`, then retry.",
+                    vendor=challenge.vendor,
+                    kind=challenge.kind,
+                    url=challenge.url,
+                ) from None
+            retries["check"] -= 1
+            log.info("%s challenged the chat request; passing it in the browser", challenge.vendor)
+            await pass_check(challenge)
+        except _Restart as restart:
+            if not retries[restart.cause]:
+                if restart.cause == "nonce":
+                    raise NonceError(
+                        f"{site.origin} rejected a fresh nonce too ({restart.detail}). "
+                        "The site may require a login or block this browser; try `scraper inspect`.",
+                        status=403,
+                        url=site.page_url,
+                        body=restart.detail,
+                    ) from None
+                raise SiteError(f"The site refused the chat again: {restart.detail}", kind="rejected") from None
+            retries[restart.cause] -= 1
+            for key in restart.rejected.forget if restart.rejected else ():
+                state.pop(key, None)
+            if restart.cause == "nonce":
+                log.info("%s rejected the nonce; fetching a fresh one", site.origin)
+                stale = values
+
+                async def refresh(stale: Values = stale) -> Values:
+                    return await plugin.refresh_values(site, bot, stale, timeout)
+
+                values = await site.values.refresh(bot, stale, refresh)
+            else:
+                log.info("%s: %s; starting the chat again", site.origin, restart.detail)
+
+
+async def _attempt(
+    plugin: Plugin, site: ChatSite, values: Values, prompt: str, state: dict[str, Any], timeout: float
+) -> AsyncIterator[Event]:
+    """One pass through the plugin's exchanges."""
+    flow = plugin.chat(values, prompt, state)
+    try:
+        step: Step = next(flow)
+        while True:
+            response = await site.send(step.request, timeout)
+            try:
+                if response.status >= 400:
+                    body = await _error_body(response)
+                    challenge = detect_challenge(response.url, response.headers, body)
+                    if challenge is not None:
+                        raise ChallengeMet(challenge)
+                    if plugin.nonce_rejected(response.status, body):
+                        raise _Restart("nonce", f"HTTP {response.status}: {excerpt(body, 120)}")
+                    raise plugin.error_for(response.status, body, response.url)
+                if step.reader is not None:
+                    async for event in _read_reply(step.reader, response):
+                        if isinstance(event, Rejected):
+                            raise _Restart("nonce" if event.refresh else "again", event.reason, event)
+                        yield event
+                    return
+                text = (await response.aread()).decode("utf-8", "replace")
+                reply = Reply(response.status, response.url, response.headers, text)
+            finally:
+                await response.aclose()
+            step = flow.send(reply)
+    except StopIteration:
+        raise SiteError(f"The {plugin.label} chat ended without a reply step.", kind="unexpected_response") from None
+    finally:
+        flow.close()
+
+
+async def _error_body(response: Response) -> str:
+    try:
+        return (await response.aread(64 << 10)).decode("utf-8", "replace")
+    except ScraperError:
+        return ""
+
+
+async def _drain(reader: Reader, decoder: SSEDecoder, response: Response) -> None:
+    """Read what follows a complete reply (up to its terminator, briefly); its text is not used."""
+    response.idle_timeout = min(response.idle_timeout, DRAIN_SECONDS)
+    try:
+        async for chunk in response.aiter_bytes():
+            for event in decoder.feed(chunk):
+                reader.on_event(event)
+            if reader.final:
+                return
+    except ScraperError:
+        return  # the reply is already complete; a stalled or broken tail does not change it
+
+
+async def _once(data: bytes) -> AsyncIterator[bytes]:
+    yield data
+
+
+async def _read_events(reader: Reader, response: Response, chunks: AsyncIterator[bytes]) -> AsyncIterator[Event]:
+    """The events of an SSE body arriving as ``chunks``; raises unless the plugin's terminator came."""
+    decoder = SSEDecoder()
+    try:
+        async for chunk in chunks:
+            for event in decoder.feed(chunk):
+                for item in reader.on_event(event):
+                    yield item
+                if reader.final:
+                    break
+            if reader.final:
+                return
+            if reader.done:
+                await _drain(reader, decoder, response)
+                return
+        for event in decoder.flush():
+            for item in reader.on_event(event):
+                yield item
+    except StreamError as exc:
+        if reader.done:
+            return
+        exc.received = reader.text
+        raise
+    if reader.done:
+        return
+    raise StreamError(
+        f"The reply from {response.url} ended without {reader.terminator} after "
+        f"{len(reader.text)} characters: the stream was cut, the reply is incomplete. Try again.",
+        received=reader.text,
+    )
+
+
+async def _read_reply(reader: Reader, response: Response) -> AsyncIterator[Event]:
+    if response.content_type == "text/event-stream":
+        async for event in _read_events(reader, response, response.aiter_bytes()):
+            yield event
+        return
+    body = await response.aread()
+    text = body.decode("utf-8", "replace")
+    try:
+        parsed = json.loads(text)
+    except ValueError:
+        if not text.lstrip().startswith(("data:", "event:", ":")):
+            raise SiteError(
+                f"{response.url} answered {response.content_type or 'an unknown type'} that is neither a stream "
+                f"nor JSON: {excerpt(text, 160)}",
+                kind="unexpected_response",
+                status=response.status,
+            ) from None
+        async for event in _read_events(reader, response, _once(body)):  # SSE sent with another content type
+            yield event
+        return
+    for event in reader.on_json(parsed):
+        yield event

@@ -1,0 +1,47 @@
+"""Bytes and text in, facts out: the event-stream parser, HTML reading, requests and responses, and
+the one definition of what is secret. Nothing here knows about browsers or plugins."""
+
+from __future__ import annotations
+
+from ._antibot import MARKERS, Challenge, Marker
+from ._antibot import detect as detect_challenge
+from ._html import Document, json_object, script_object
+from ._http import HTTPRequest, Reply, Response
+from ._secrets import (
+    KINDS,
+    Kind,
+    RedactingFilter,
+    Scrubber,
+    redact,
+    redact_url,
+    remember,
+    scrub_page,
+    secret_kind,
+    shorten,
+)
+from ._sse import ServerSentEvent, SSEDecoder
+
+__all__ = [
+    "KINDS",
+    "MARKERS",
+    "Challenge",
+    "Document",
+    "HTTPRequest",
+    "Kind",
+    "Marker",
+    "RedactingFilter",
+    "Reply",
+    "Response",
+    "SSEDecoder",
+    "Scrubber",
+    "ServerSentEvent",
+    "detect_challenge",
+    "json_object",
+    "redact",
+    "redact_url",
+    "remember",
+    "script_object",
+    "scrub_page",
+    "secret_kind",
+    "shorten",
+]

@@ -1,0 +1,107 @@
+"""The benchmark runs end to end, and its floor speaks the same protocols as the browser client.
+
+No assertion here is about speed: these tests check that every figure is measured and sane, and
+that the direct client returns exactly the reply the browser client returns.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from scraper import AIEngineChat, AIPowerChat
+from scraper.client._direct import DirectChat
+
+pytest.importorskip("aiohttp", reason="the direct client needs aiohttp: pip install 'scraper[bench]'")
+
+ROOT = Path(__file__).resolve().parents[2]
+MESSAGE = "Привет, как дела?"
+REPLY = f"Echo: {MESSAGE} | Привет, мир! 🙂"
+METRICS = [
+    "launch + page load (direct: page GET)",
+    "first chunk",
+    "time to first chunk",
+    "total",
+    "first-chunk overhead (browser − direct)",
+    "events per second",
+    "1 at once: wall",
+    "4 at once: wall",
+    "16 at once: wall",
+    "64 at once: wall",
+    "1 at once: peak RSS",
+    "4 at once: peak RSS",
+    "16 at once: peak RSS",
+    "64 at once: peak RSS",
+    "wall(16) / wall(1)",
+    "memory per extra chat: (peak RSS 64 − peak RSS 1) / 63",
+]
+
+
+def test_quick_bench_prints_every_row_with_sane_numbers(tmp_path):
+    raw_path, table_path = tmp_path / "bench.json", tmp_path / "bench.md"
+    command = [
+        "-m",
+        "benchmarks.bench",
+        "--quick",
+        "--repeat",
+        "1",
+        "--json",
+        str(raw_path),
+        "--markdown",
+        str(table_path),
+    ]
+    result = subprocess.run(
+        [sys.executable, *command],
+        capture_output=True,
+        text=True,
+        timeout=240,
+        cwd=ROOT,
+        env={**os.environ, "PYTHONIOENCODING": "utf-8"},
+    )
+    assert result.returncode == 0, result.stderr
+    printed = result.stdout
+    assert table_path.read_text(encoding="utf-8") == printed
+    lines = [line for line in printed.splitlines() if line.startswith("| aipower |")]
+    for metric in METRICS:
+        assert any(f"| {metric} |" in line for line in lines), f"no row for {metric!r} in:\n{printed}"
+    assert "≤ 1.3× direct:" in printed and "≤ 1.5× direct:" in printed and "≤ 30 MB:" in printed
+
+    rows = json.loads(raw_path.read_text(encoding="utf-8"))["rows"]
+    assert {row["metric"] for row in rows} >= set(METRICS)
+    linux = os.path.isdir("/proc/self")
+    for row in rows:
+        metric = row["metric"]
+        for client in ("browser", "direct"):
+            samples = row[client]
+            if metric.startswith("first-chunk overhead"):  # a difference of two timings: any sign, browser column
+                assert samples if client == "browser" else samples == []
+                assert all(abs(value) < 60_000 for value in samples)
+            elif "RSS" in metric or "memory" in metric:
+                if not linux:
+                    assert samples is None
+                elif "per extra chat" in metric:  # a difference of two peaks: may be about zero
+                    assert samples and all(abs(value) < 10_000 for value in samples)
+                else:
+                    assert samples and all(value > 0 for value in samples), (metric, client, samples)
+            else:
+                assert samples and all(value > 0 for value in samples), (metric, client, samples)
+
+
+@pytest.mark.parametrize("plugin,chat_class", [("aipower", AIPowerChat), ("aiengine", AIEngineChat)])
+async def test_direct_client_yields_what_the_browser_client_yields(plugin, chat_class, request):
+    replica = request.getfixturevalue(plugin)  # the replica site fixture of that name
+    browser_chunks = [
+        chunk
+        async for chunk in chat_class(replica.url).create_async_generator("", [{"role": "user", "content": MESSAGE}])
+    ]
+    async with DirectChat(replica.url + "/", plugins=(plugin,)) as direct:
+        direct_chunks = [chunk async for chunk in direct.stream(MESSAGE)]
+        again = await direct.collect(MESSAGE)  # warm: the page is not fetched again
+        assert direct.site is not None and direct.site.page_loads == 1
+    assert "".join(browser_chunks) == "".join(direct_chunks) == again == REPLY
+    assert all(direct_chunks)
