@@ -27,7 +27,7 @@ from .antibot import AntiBot
 from .config import RecordedRequest, ReplicaStats, SiteConfig
 from .exchange import ClientGone, Exchange
 from .httpbase import CloseDelimitedHandler, LoopbackServer
-from .wordpress import SUBFOLDER, MultiPluginApp, WordPressApp
+from .wordpress import MultiPluginApp, WordPressApp, site_path
 
 __all__ = ["PLUGINS", "Replica", "ReplicaSite"]
 
@@ -329,7 +329,7 @@ class ReplicaSite:
 
     def serve(self, ex: Exchange) -> None:
         """Answer one request: static files, control calls, the anti-bot front, or the WordPress site."""
-        static = ex.path[len(SUBFOLDER) :] if ex.path.startswith(SUBFOLDER + "/") else ex.path
+        static = site_path(ex.path)
         if static in STATIC_FILES and ex.method in ("GET", "HEAD"):
             self._static(ex, static)
             return
@@ -350,7 +350,7 @@ class ReplicaSite:
         ex.respond(200, [("Content-Type", content_type), ("Content-Length", str(len(data)))], data)
 
     def _control(self, ex: Exchange) -> None:
-        """``/__replica__/``: state, log, config, reset, rotate_nonce, expire_nonces, revoke_clearances."""
+        """``/__replica__/``: state, log, history, config, reset, rotate_nonce, expire_nonces, revoke_clearances."""
         action = ex.path[len(CONTROL_PREFIX) :].strip("/")
         status = 200
         result: Any
@@ -359,6 +359,9 @@ class ReplicaSite:
         elif ex.method == "GET" and action == "log":
             with self._lock:
                 result = [record.to_dict() for record in self._log]
+        elif ex.method == "GET" and action == "history":
+            with self._lock:
+                result = [{"key": list(key), "messages": list(messages)} for key, messages in self.chat_history.items()]
         elif ex.method == "POST" and action == "config":
             values = ex.json if ex.json_ok else None
             try:

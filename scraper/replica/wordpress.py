@@ -46,6 +46,7 @@ __all__ = [
     "rest_headers",
     "sanitize_key",
     "script_builder",
+    "site_path",
     "uniqid",
 ]
 
@@ -177,6 +178,11 @@ def rest_headers(site_url: str, origin: str | None) -> Headers:
             ("Vary", "Origin"),
         ]
     return headers
+
+
+def site_path(path: str) -> str:
+    """``path`` with WordPress's subfolder taken off: the files and admin-ajax.php below it are the root's ones."""
+    return path[len(SUBFOLDER) :] if path.startswith(SUBFOLDER + "/") else path
 
 
 def uniqid(more_entropy: bool = False) -> str:

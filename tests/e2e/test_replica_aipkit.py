@@ -812,6 +812,11 @@ def test_control_endpoint_sets_bots_and_reports_the_counters(site: ReplicaSite) 
     stream(site, cache_key(site, bot_id=11), bot_id=11)
     stats = send(site, "GET", "/__replica__/state").json()["stats"]
     assert stats["stream_bot_ids"] == [11] and stats["cache_keys_issued"] == stats["cache_keys_consumed"] == 1
+    [conversation] = send(site, "GET", "/__replica__/history").json()
+    assert conversation == {
+        "key": [11, SESSION, CONVERSATION],
+        "messages": [{"role": "user", "content": MESSAGE}, {"role": "assistant", "content": REPLY}],
+    }
     site.reset()
     assert site.stats.stream_bot_ids == [] and site.chat_history == {}
 
@@ -966,3 +971,33 @@ def test_browser_chats_in_a_subfolder_site_with_two_plugins(page: Page) -> None:
         page.locator(".mwai-input textarea").fill("Привет")
         page.locator(".mwai-input-submit").click()
         expect(page.locator(".mwai-reply.mwai-ai .mwai-text").last).to_have_text(BROWSER_REPLY)
+
+
+@pytest.mark.parametrize(
+    ("plugin", "box", "field", "send_button", "reply"),
+    [
+        (
+            "aipower",
+            "wpaicg-chat-shortcode",
+            ".wpaicg-chat-shortcode-typing",
+            ".wpaicg-chat-shortcode-send",
+            ".wpaicg-ai-message .wpaicg-chat-message",
+        ),
+        (
+            "aiengine",
+            "mwai-chatbot-container",
+            ".mwai-input textarea",
+            ".mwai-input-submit",
+            ".mwai-reply.mwai-ai .mwai-text",
+        ),
+    ],
+)
+def test_browser_script_built_page_of_the_other_plugins(
+    page: Page, plugin: str, box: str, field: str, send_button: str, reply: str
+) -> None:
+    with ReplicaSite(plugin, SiteConfig(chunk_delay=0.005, page="script_built")) as replica:
+        response = page.goto(replica.url + "/")
+        assert box not in response.text()
+        page.locator(field).fill("Привет")
+        page.locator(send_button).click()
+        expect(page.locator(reply).last).to_have_text(BROWSER_REPLY)
