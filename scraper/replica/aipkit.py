@@ -54,6 +54,7 @@ CONVERSATION_MISSING = "Conversation ID is missing."
 SESSION_MISSING = "Session ID is missing for guest."
 UPSTREAM_ERROR = f"API Error: {upstream.UPSTREAM_ERROR} (Code: lab_forced_error)"
 WARNING = "Lab forced upstream warning: the reply goes on."
+POPUP_HINT = "Need help? Ask me!"
 
 # wp_send_json as this site's WordPress (6.1.9) orders the headers.
 JSON_HEADERS: Headers = [
@@ -225,9 +226,7 @@ CHAT_ICON = (
 )
 
 
-def bot_config(
-    bot: Bot, *, ajax_url: str, nonce: str | None, post_id: int, hint: str = "Need help? Ask me!"
-) -> dict[str, Any]:
+def bot_config(bot: Bot, *, ajax_url: str, nonce: str | None, post_id: int) -> dict[str, Any]:
     """The ``data-config`` object of one bot: the 67 keys of the real page, in its order (``nonce`` left out
     when None)."""
     config: dict[str, Any] = {"botId": bot.id, "ajaxUrl": ajax_url, "nonce": nonce, "postId": post_id}
@@ -245,7 +244,7 @@ def bot_config(
             "popupIconSize": "medium",
             "customThemePresetKey": "ocean",
             "popupLabelEnabled": True,
-            "popupLabelText": hint,
+            "popupLabelText": POPUP_HINT,
             "popupLabelMode": "on_delay",
             "popupLabelDelaySeconds": 1,
             "popupLabelAutoHideSeconds": 0,
@@ -437,7 +436,7 @@ class AIPKitApp(WordPressApp):
             '<div class="aipkit_popup_hint aipkit_popup_position-bottom-right aipkit_popup_hint--size-large" '
             f'id="aipkit_popup_hint_{bot.id}" role="status" aria-live="polite" aria-atomic="true" '
             f'aria-hidden="true" data-bot-id="{bot.id}" hidden>\n'
-            '<span class="aipkit_popup_hint_text">Need help? Ask me!</span>\n'
+            f'<span class="aipkit_popup_hint_text">{POPUP_HINT}</span>\n'
             '<button type="button" class="aipkit_popup_hint_close" aria-label="Dismiss">&times;</button>\n'
             "</div>\n"
             '<div class="aipkit_chat_container aipkit_popup_content aipkit-theme-custom  '
