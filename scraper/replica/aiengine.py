@@ -14,11 +14,10 @@ from . import upstream
 from .exchange import Exchange
 from .wordpress import (
     NOCACHE_HEADERS,
-    POST_ID,
     Headers,
+    PageParts,
     WordPressApp,
     esc_attr,
-    page_shell,
     php_json,
     php_session_id,
     rest_headers,
@@ -100,6 +99,7 @@ class AIEngineApp(WordPressApp):
     plugin = "aiengine"
     slug = "aiengine-chat"
     title = "AI Engine Chat"
+    page_text = PAGE_TEXT
 
     def rest_namespaces(self) -> list[str]:
         """AI Engine's two namespaces."""
@@ -107,14 +107,12 @@ class AIEngineApp(WordPressApp):
 
     # -- page ------------------------------------------------------------------------------------
 
-    def page(self, ex: Exchange) -> None:
-        """The page with the chatbot shortcode, shaped by ``config.page``."""
+    def page_parts(self, ex: Exchange) -> PageParts:
+        """The chatbot container with its settings, shaped by ``config.page``, and the plugin's script."""
         site = self.site
         mode = site.config.page
-        if mode == "no_chatbox":
-            self.plain_page(ex, f"<p>{PAGE_TEXT}</p>\n<p>The chat is closed for now.</p>")
-            return
         url = site.url
+        core = self.core_url
         extra: Headers = []
         session_id = None
         nonce = None
@@ -129,8 +127,8 @@ class AIEngineApp(WordPressApp):
             "userData": None,
             "sessionId": session_id,
             "restNonce": nonce,
-            "contextId": POST_ID,
-            "pluginUrl": f"{url}{PLUGIN_PATH}",
+            "contextId": self.post_id,
+            "pluginUrl": f"{core}{PLUGIN_PATH}",
             "restUrl": f"{url}/wp-json",
             "stream": site.config.stream,
             "debugMode": False,
@@ -149,7 +147,7 @@ class AIEngineApp(WordPressApp):
             "themeId": "chatgpt",
             "settings": [],
             "style": "",
-            "cssUrl": f"{url}{PLUGIN_PATH}/themes/chatgpt.css",
+            "cssUrl": f"{core}{PLUGIN_PATH}/themes/chatgpt.css",
         }
         system_json = php_json(system)
         if mode == "malformed":  # cut short, as a broken cache or optimiser leaves it
@@ -162,10 +160,13 @@ class AIEngineApp(WordPressApp):
             f"<link rel='stylesheet' id='mwai_chatbot_theme_chatgpt-css' href='{theme['cssUrl']}?ver={VERSION}' "
             "media='all' />\n"
         )
-        footer = f"<script src='{url}{PLUGIN_PATH}/app/chatbot.js?ver={VERSION}' id='mwai_chatbot-js'></script>"
-        content = f"<p>{PAGE_TEXT}</p>\n{element}"
-        html = page_shell(url, title=self.title, slug=self.slug, content=content, head=head, footer=footer)
-        ex.respond(200, self.page_headers() + extra, html.encode("utf-8"))
+        return PageParts(
+            before=f"<p>{PAGE_TEXT}</p>",
+            box=element,
+            head=head,
+            scripts=[(f"{core}{PLUGIN_PATH}/app/chatbot.js?ver={VERSION}", "mwai_chatbot-js")],
+            headers=extra,
+        )
 
     def session_from(self, ex: Exchange) -> str:
         """The session id the request's cookie names, or a new one."""

@@ -13,7 +13,7 @@ from typing import Any
 
 from . import upstream
 from .exchange import Exchange
-from .wordpress import AJAX_JSON_HEADERS, AJAX_STREAM_HEADERS, POST_ID, WordPressApp, esc_attr, page_shell, php_json
+from .wordpress import AJAX_JSON_HEADERS, AJAX_STREAM_HEADERS, PageParts, WordPressApp, esc_attr, php_json
 
 __all__ = ["AIPowerApp"]
 
@@ -103,29 +103,27 @@ class AIPowerApp(WordPressApp):
     plugin = "aipower"
     slug = "aipower-chat"
     title = "AI Power Chat"
+    page_text = PAGE_TEXT
+    ajax_actions = tuple(CHAT_ACTIONS)
 
     # -- page ------------------------------------------------------------------------------------
 
-    def page(self, ex: Exchange) -> None:
-        """The page with the chat shortcode (or the floating widget), shaped by ``config.page``."""
+    def page_parts(self, ex: Exchange) -> PageParts:
+        """The chat shortcode (or the floating widget), its settings script and the plugin's script."""
         mode = self.site.config.page
-        if mode == "no_chatbox":
-            self.plain_page(ex, f"<p>{PAGE_TEXT}</p>\n<p>The chat is closed for now.</p>")
-            return
-        url = self.site.url
-        script = f"{url}{PLUGIN_PATH}/public/js/wpaicg-chat.js?ver={VERSION}"
-        style = f"{url}{PLUGIN_PATH}/public/css/wpaicg-chat.css?ver={VERSION}"
-        head = f"<link rel='stylesheet' id='wpaicg-chat-css' href='{style}' media='all' />\n"
-        content = (
-            f"<p>{PAGE_TEXT}</p>\n{self.chatbox(mode)}\n<script>\nvar wpaicgParams = {self.params(mode)};\n</script>"
+        core = self.core_url
+        style = f"{core}{PLUGIN_PATH}/public/css/wpaicg-chat.css?ver={VERSION}"
+        return PageParts(
+            before=f"<p>{PAGE_TEXT}</p>",
+            box=self.chatbox(mode),
+            after=f"<script>\nvar wpaicgParams = {self.params(mode)};\n</script>",
+            head=f"<link rel='stylesheet' id='wpaicg-chat-css' href='{style}' media='all' />\n",
+            scripts=[(f"{core}{PLUGIN_PATH}/public/js/wpaicg-chat.js?ver={VERSION}", "wpaicg-init-js")],
         )
-        footer = f"<script src='{script}' id='wpaicg-init-js'></script>"
-        html = page_shell(url, title=self.title, slug=self.slug, content=content, head=head, footer=footer)
-        ex.respond(200, self.page_headers(), html.encode("utf-8"))
 
     def params(self, mode: str) -> str:
         """The ``wpaicgParams`` object literal (``wp_localize_script``)."""
-        params: dict[str, Any] = {"ajax_url": f"{self.site.url}/wp-admin/admin-ajax.php"}
+        params: dict[str, Any] = {"ajax_url": f"{self.core_url}/wp-admin/admin-ajax.php"}
         if mode != "no_nonce":
             params["search_nonce"] = self.site.nonce
         params.update({"logged_in": "0", "languages": WPAICG_LANGUAGES, "katex_enabled": "0"})
@@ -134,7 +132,7 @@ class AIPowerApp(WordPressApp):
     def chatbox(self, mode: str) -> str:
         """The chat box element with every data attribute the plugin prints, and its inner UI."""
         widget = mode == "widget"
-        post_id = {"no_post_id": None, "lt_post_id": f"<{POST_ID}"}.get(mode, str(POST_ID))
+        post_id = {"no_post_id": None, "lt_post_id": f"<{self.post_id}"}.get(mode, str(self.post_id))
         attrs: list[tuple[str, str | None]] = [
             ("data-ai-bg-color", "#d1e8ff"),
             ("data-assistant-enabled", "false"),

@@ -27,6 +27,7 @@ from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
 from .config import ANTIBOT_MODES
+from .wordpress import site_path
 
 if TYPE_CHECKING:
     from .exchange import Exchange
@@ -93,9 +94,10 @@ def _script(name: str, settings: dict[str, Any]) -> str:
 
 
 def is_chat_request(ex: Exchange) -> bool:
-    """Whether ``ex`` is a chat call of either plugin (what the chat-only challenge watches for)."""
-    if ex.path == "/wp-admin/admin-ajax.php":
-        return ex.method == "POST"
+    """Whether ``ex`` is a chat call of any plugin (what the chat-only challenge watches for): an admin-ajax
+    POST (at the root or in WordPress's subfolder), AIPKit's stream GET, or AI Engine's REST routes."""
+    if site_path(ex.path) == "/wp-admin/admin-ajax.php":
+        return ex.method == "POST" or ex.query.get("action") == "aipkit_frontend_chat_stream"
     if ex.path.startswith("/wp-json/mwai"):
         return True
     route = ex.query.get("rest_route", "").lstrip("/")

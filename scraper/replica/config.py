@@ -3,6 +3,9 @@
 Tests change :class:`SiteConfig` fields between requests, so every field has a default and values the
 site does not know (a failure mode of the other plugin, say) are simply ignored. The one exception is
 ``antibot``: a misspelt mode would silently leave the site unprotected, so it is checked.
+
+AIPKit pages carry several chatbots; :class:`Bot` describes one of them, and ``SiteConfig.bots`` lists
+the bots an AIPKit site has (its page shows each, its stream step accepts only their ids).
 """
 
 from __future__ import annotations
@@ -15,10 +18,14 @@ from typing import Any
 
 __all__ = [
     "AIENGINE_FAILURES",
+    "AIPKIT_FAILURES",
     "AIPOWER_FAILURES",
     "ANTIBOT_MODES",
     "COMMON_FAILURES",
+    "DEFAULT_BOTS",
+    "NONCE_MODES",
     "PAGE_MODES",
+    "Bot",
     "RecordedRequest",
     "ReplicaStats",
     "SiteConfig",
@@ -35,7 +42,21 @@ AIPOWER_FAILURES = (
     "error_object",
 )
 AIENGINE_FAILURES = (*COMMON_FAILURES, "rejected")
-PAGE_MODES = ("ok", "no_nonce", "no_post_id", "lt_post_id", "widget", "no_chatbox", "nonce_in_page", "malformed")
+AIPKIT_FAILURES = (*COMMON_FAILURES, "warning")
+PAGE_MODES = (
+    "ok",
+    "no_nonce",
+    "no_post_id",
+    "lt_post_id",
+    "widget",
+    "no_chatbox",
+    "nonce_in_page",
+    "malformed",
+    "script_built",
+    "subfolder",
+)
+# "stream_reject_once" only touches a stream step's check (AIPKit step 2), so its in-band refusal can be tested.
+NONCE_MODES = ("ok", "reject_once", "always_reject", "stream_reject_once")
 ANTIBOT_MODES = (
     "js_challenge",
     "js_challenge_never",
@@ -46,6 +67,49 @@ ANTIBOT_MODES = (
     "sucuri",
     "incapsula",
 )
+
+
+@dataclass
+class Bot:
+    """One AIPKit chatbot: its post id, its title (the box's header; on multi-bot sites, the model's name),
+    whether it sits in a popup, and the provider its ``data-config`` names (the stream has the OpenAI shape
+    the recordings show, whatever the provider)."""
+
+    id: int
+    name: str
+    popup: bool = False
+    provider: str = "OpenAI"
+
+    @classmethod
+    def from_value(cls, value: Any) -> Bot:
+        """A Bot from itself or from its ``to_dict`` form (as the config endpoint receives it), else ValueError."""
+        if isinstance(value, Bot):
+            return value
+        names = {f.name for f in dataclasses.fields(cls)}
+        if not isinstance(value, dict) or not {"id", "name"} <= set(value) <= names:
+            raise ValueError(f"a bot is an object with id, name and optionally popup, provider; not {value!r}")
+        bot = cls(**value)
+        kinds = {"id": int, "name": str, "popup": bool, "provider": str}
+        for name, kind in kinds.items():
+            field_value = getattr(bot, name)
+            if not isinstance(field_value, kind) or (kind is int and isinstance(field_value, bool)):
+                raise ValueError(f"Bot.{name} cannot be {field_value!r}")
+        if bot.id <= 0:
+            raise ValueError(f"Bot.id must be positive, not {bot.id}")
+        return bot
+
+
+# The two bots of an AIPKit site unless a test gives others: one inline, one behind a popup launcher,
+# like the bots chatgptfree.ai shows on its /chat/ page (one per model).
+DEFAULT_BOTS = (
+    Bot(25874, "Gemini", popup=False),
+    Bot(25875, "GPT-4o mini", popup=True),
+)
+
+
+def _default_bots() -> list[Bot]:
+    """A fresh list of the default bots, so one site's changes never reach another's."""
+    return [dataclasses.replace(bot) for bot in DEFAULT_BOTS]
 
 
 @dataclass
@@ -66,10 +130,14 @@ class SiteConfig:
     utf8_split: bool = True
     antibot: str | None = None  # the front the site sits behind: None or one of ANTIBOT_MODES
     challenge_delay: float = 1.0  # seconds Cloudflare's JS challenge takes before it hands out cf_clearance
+    bots: list[Bot] = dataclasses.field(default_factory=_default_bots)  # AIPKit's chatbots, in page order
+    cache_lifetime: float = 60.0  # seconds an AIPKit cache key stays readable
+    build_delay: float = 0.3  # page "script_built": seconds after load before the page script builds the chat box
 
     def __post_init__(self) -> None:
-        """Refuse an unknown anti-bot mode at construction, as ``update`` does."""
+        """Refuse an unknown anti-bot mode or a malformed bot at construction, as ``update`` does."""
         _check_antibot(self.antibot)
+        self.bots = _coerce("bots", list[Bot], self.bots)
 
     def to_dict(self) -> dict[str, Any]:
         """The fields as plain JSON-ready values (for the state endpoint)."""
@@ -97,6 +165,13 @@ def _check_antibot(mode: str | None) -> None:
 
 def _coerce(name: str, hint: Any, value: Any) -> Any:
     """``value`` made to fit the annotated type of a field, or ValueError."""
+    if typing.get_origin(hint) is list and typing.get_args(hint) == (Bot,):
+        if not isinstance(value, (list, tuple)):
+            raise ValueError(f"SiteConfig.{name} must be a list of bots, not {value!r}")
+        bots = [Bot.from_value(item) for item in value]
+        if len({bot.id for bot in bots}) != len(bots):
+            raise ValueError(f"SiteConfig.{name}: each bot id may appear once")
+        return bots
     allowed = typing.get_args(hint) if isinstance(hint, types.UnionType) else (hint,)
     if value is None and type(None) in allowed:
         return None
@@ -145,7 +220,7 @@ class ReplicaStats:
     """Counters a test asserts on; the site updates them under its lock."""
 
     page_loads: int = 0
-    chat_requests: int = 0
+    chat_requests: int = 0  # AI Power and AI Engine: chat calls; AIPKit: step 1 (cache POSTs)
     streams_started: int = 0
     streams_completed: int = 0
     streams_aborted: int = 0
@@ -153,13 +228,27 @@ class ReplicaStats:
     session_starts: int = 0
     challenges_served: int = 0
     clearances_issued: int = 0
+    cache_keys_issued: int = 0  # AIPKit step 1 answered with a key
+    cache_keys_consumed: int = 0  # AIPKit step 2 read (and so deleted) a key
+    nonce_refreshes: int = 0  # AIPKit's aipkit_get_frontend_chat_nonce handed out a nonce
+    stream_bot_ids: list[int] = dataclasses.field(default_factory=list)  # AIPKit: the bot of each reply streamed
 
-    def to_dict(self) -> dict[str, int]:
-        """The counters as a plain dict."""
-        return {f.name: getattr(self, f.name) for f in dataclasses.fields(self)}
+    def to_dict(self) -> dict[str, Any]:
+        """The counters as a plain dict (lists copied)."""
+        return {f.name: _copy(getattr(self, f.name)) for f in dataclasses.fields(self)}
 
     def clear(self) -> None:
         """Zero every counter except the streams still running, which are still running."""
         for f in dataclasses.fields(self):
-            if f.name != "active_streams":
+            if f.name == "active_streams":
+                continue
+            value = getattr(self, f.name)
+            if isinstance(value, list):
+                value.clear()
+            else:
                 setattr(self, f.name, 0)
+
+
+def _copy(value: Any) -> Any:
+    """A list copied (so a snapshot does not change under the caller), anything else as it is."""
+    return list(value) if isinstance(value, list) else value

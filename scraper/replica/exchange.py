@@ -28,7 +28,7 @@ if TYPE_CHECKING:
 
     from .server import ReplicaSite
 
-__all__ = ["ClientGone", "Exchange", "parse_form"]
+__all__ = ["POWERED_BY", "ClientGone", "Exchange", "parse_form"]
 
 POWERED_BY = "PHP/8.2.35"
 _PAUSE_SLICE = 0.05  # how often a waiting stream looks at the stop flag
@@ -107,6 +107,7 @@ class Exchange:
         self._peer_talks = False  # the client sent more bytes: stop watching for EOF, rely on writes
         # headers a front (a CDN the site sits behind) adds to whatever the site answers
         self.edge_headers: list[tuple[str, str]] = []
+        self.powered_by = POWERED_BY  # the PHP build the site reports (the recordings' sites ran different ones)
 
     @property
     def host(self) -> str:
@@ -152,7 +153,7 @@ class Exchange:
                 f"Host: {self.host}",
                 f"Date: {formatdate(usegmt=True)}",
                 "Connection: close",
-                f"X-Powered-By: {POWERED_BY}",
+                f"X-Powered-By: {self.powered_by}",
             ]
         else:
             lines.append(f"Date: {formatdate(usegmt=True)}")
@@ -182,14 +183,22 @@ class Exchange:
             self.write(body)
 
     def stream(
-        self, status: int, headers: Iterable[tuple[str, str]], events: Iterable[bytes], *, split_utf8: bool = False
+        self,
+        status: int,
+        headers: Iterable[tuple[str, str]],
+        events: Iterable[bytes],
+        *,
+        split_utf8: bool = False,
+        head: bytes = b"",
     ) -> None:
-        """Send ``events`` paced by the config's delays, counting the stream in the site's stats."""
+        """Send ``head`` right after the headers (what a plugin writes before it calls the model), then
+        ``events`` paced by the config's delays, counting the stream in the site's stats."""
         config = self.site.config
         self.begin(status, headers)
         self.site.stream_started()
         aborted = True
         try:
+            self.write(head)
             for index, event in enumerate(events):
                 self.pause(config.first_delay if index == 0 else config.chunk_delay)
                 self._write_event(event, split_utf8)

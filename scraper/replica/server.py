@@ -3,6 +3,9 @@
 Each site runs in a daemon thread on 127.0.0.1 (a free port by default), so tests, a demo and a
 benchmark can start one in-process. Control endpoints under ``/__replica__/`` let another process
 read and change a running site.
+
+A site runs one plugin (``ReplicaSite("aipkit")``) or several on the same page and WordPress
+(``ReplicaSite("aipkit+aiengine")``, or the names as a tuple).
 """
 
 from __future__ import annotations
@@ -12,23 +15,27 @@ import json
 import logging
 import secrets
 import threading
+from collections.abc import Sequence
 from pathlib import Path
 from types import TracebackType
 from typing import Any
 
 from .aiengine import AIEngineApp
+from .aipkit import AIPKitApp
 from .aipower import AIPowerApp
 from .antibot import AntiBot
 from .config import RecordedRequest, ReplicaStats, SiteConfig
 from .exchange import ClientGone, Exchange
 from .httpbase import CloseDelimitedHandler, LoopbackServer
+from .wordpress import MultiPluginApp, WordPressApp, site_path
 
 __all__ = ["PLUGINS", "Replica", "ReplicaSite"]
 
 log = logging.getLogger("scraper.replica")
 log.addHandler(logging.NullHandler())  # silent unless the application configures logging
 
-PLUGINS = ("aipower", "aiengine")
+PLUGINS = ("aipower", "aiengine", "aipkit")
+APPS: dict[str, type[WordPressApp]] = {"aipower": AIPowerApp, "aiengine": AIEngineApp, "aipkit": AIPKitApp}
 CONTROL_PREFIX = "/__replica__/"
 STATIC_DIR = Path(__file__).with_name("static")
 _JS = "text/javascript; charset=UTF-8"
@@ -38,6 +45,8 @@ STATIC_FILES = {
     "/wp-content/plugins/gpt3-ai-content-generator/public/css/wpaicg-chat.css": ("wpaicg-chat.css", _CSS),
     "/wp-content/plugins/ai-engine/app/chatbot.js": ("chatbot.js", _JS),
     "/wp-content/plugins/ai-engine/themes/chatgpt.css": ("chatgpt.css", _CSS),
+    "/wp-content/plugins/gpt3-ai-content-generator/dist/js/public-main.bundle.js": ("aipkit-chat.js", _JS),
+    "/wp-content/plugins/gpt3-ai-content-generator/dist/css/public-main.bundle.css": ("aipkit-chat.css", _CSS),
     "/wp-content/themes/corner/style.css": ("style.css", _CSS),
     "/wp-content/themes/corner/icon.svg": ("icon.svg", "image/svg+xml"),
 }
@@ -47,6 +56,15 @@ _BAD_REQUEST = b"HTTP/1.1 400 Bad Request\r\nConnection: close\r\nContent-Type: 
 def _new_nonce() -> str:
     """Ten lowercase hex characters, the shape of a WordPress nonce."""
     return secrets.token_hex(5)
+
+
+def plugin_names(plugin: str | Sequence[str]) -> tuple[str, ...]:
+    """The plugins a site runs: one name, names joined by "+", or a sequence of names; ValueError if unknown."""
+    names = tuple(plugin.split("+")) if isinstance(plugin, str) else tuple(plugin)
+    unknown = [name for name in names if name not in PLUGINS]
+    if not names or unknown or len(set(names)) != len(names):
+        raise ValueError(f"plugin must be one of {', '.join(PLUGINS)} (or several joined by '+'), not {plugin!r}")
+    return names
 
 
 class _Server(LoopbackServer):
@@ -85,12 +103,18 @@ class _Handler(CloseDelimitedHandler):
 
 
 class ReplicaSite:
-    """One local WordPress site with one chat plugin ("aipower" or "aiengine"), started on demand."""
+    """One local WordPress site with one chat plugin ("aipower", "aiengine" or "aipkit"), or several on one
+    page ("aipkit+aiengine" or ``("aipkit", "aiengine")``), started on demand."""
 
-    def __init__(self, plugin: str, config: SiteConfig | None = None, host: str = "127.0.0.1", port: int = 0) -> None:
-        if plugin not in PLUGINS:
-            raise ValueError(f"plugin must be one of {', '.join(PLUGINS)}, not {plugin!r}")
-        self.plugin = plugin
+    def __init__(
+        self,
+        plugin: str | Sequence[str],
+        config: SiteConfig | None = None,
+        host: str = "127.0.0.1",
+        port: int = 0,
+    ) -> None:
+        self.plugins = plugin_names(plugin)
+        self.plugin = "+".join(self.plugins)
         self.config = config if config is not None else SiteConfig()
         self.host = host
         self._port = port
@@ -102,7 +126,11 @@ class ReplicaSite:
         self._stopping = threading.Event()
         self._server: _Server | None = None
         self._thread: threading.Thread | None = None
-        self._app = AIPowerApp(self) if plugin == "aipower" else AIEngineApp(self)
+        # what plugins that keep the conversation server-side recorded: AIPKit, keyed by
+        # (bot_id, session_id, conversation_uuid), the messages in order
+        self.chat_history: dict[tuple[Any, ...], list[dict[str, str]]] = {}
+        apps = [APPS[name](self) for name in self.plugins]
+        self._app = apps[0] if len(apps) == 1 else MultiPluginApp(self, apps)
         self._antibot = AntiBot(self)
 
     def __repr__(self) -> str:
@@ -198,13 +226,16 @@ class ReplicaSite:
             self._previous, self._nonce = None, _new_nonce()
             return self._nonce
 
-    def nonce_verdict(self, value: str) -> str | None:
-        """Judge a nonce a chat request carried: "current", "previous" or None (rejected), after ``nonce_mode``."""
+    def nonce_verdict(self, value: str, *, stream: bool = False) -> str | None:
+        """Judge a nonce a chat request carried: "current", "previous" or None (rejected), after ``nonce_mode``.
+
+        ``stream`` marks the check of a stream step (AIPKit's step 2), the only one "stream_reject_once" refuses.
+        """
         with self._lock:
             mode = self.config.nonce_mode
             if mode == "always_reject":
                 return None
-            if mode == "reject_once":
+            if mode == "reject_once" or (stream and mode == "stream_reject_once"):
                 self.config.nonce_mode = "ok"
                 self.expire_nonces()
                 return None
@@ -242,16 +273,28 @@ class ReplicaSite:
         return self._stats
 
     def reset(self) -> None:
-        """Clear the log, the counters and the chat-challenge flag (the config, nonces and clearances stay)."""
+        """Clear the log, the counters, the chat history and the chat-challenge flag (the config, nonces and
+        clearances stay)."""
         with self._lock:
             self._log.clear()
             self._stats.clear()
+            self.chat_history.clear()
         self._antibot.unflag()
 
     def count(self, name: str, delta: int = 1) -> None:
         """Add ``delta`` to one counter, under the lock."""
         with self._lock:
             setattr(self._stats, name, getattr(self._stats, name) + delta)
+
+    def note(self, name: str, value: Any) -> None:
+        """Append ``value`` to one list of the stats, under the lock."""
+        with self._lock:
+            getattr(self._stats, name).append(value)
+
+    def remember(self, key: tuple[Any, ...], *messages: dict[str, str]) -> None:
+        """Add ``messages`` to the conversation ``key`` of ``chat_history``, under the lock."""
+        with self._lock:
+            self.chat_history.setdefault(key, []).extend(messages)
 
     def stream_started(self) -> None:
         """A stream's headers are out."""
@@ -286,8 +329,9 @@ class ReplicaSite:
 
     def serve(self, ex: Exchange) -> None:
         """Answer one request: static files, control calls, the anti-bot front, or the WordPress site."""
-        if ex.path in STATIC_FILES and ex.method in ("GET", "HEAD"):
-            self._static(ex)
+        static = site_path(ex.path)
+        if static in STATIC_FILES and ex.method in ("GET", "HEAD"):
+            self._static(ex, static)
             return
         if ex.path.startswith(CONTROL_PREFIX):
             self._control(ex)
@@ -299,14 +343,14 @@ class ReplicaSite:
             return
         self._app.dispatch(ex)
 
-    def _static(self, ex: Exchange) -> None:
-        """A file of the plugin or theme, as PHP's server sends static files (with a length)."""
-        name, content_type = STATIC_FILES[ex.path]
+    def _static(self, ex: Exchange, path: str) -> None:
+        """A file of the plugin or theme (also below ``SUBFOLDER``), as PHP's server sends static files."""
+        name, content_type = STATIC_FILES[path]
         data = (STATIC_DIR / name).read_bytes()
         ex.respond(200, [("Content-Type", content_type), ("Content-Length", str(len(data)))], data)
 
     def _control(self, ex: Exchange) -> None:
-        """``/__replica__/``: state, log, config, reset, rotate_nonce, expire_nonces, revoke_clearances."""
+        """``/__replica__/``: state, log, history, config, reset, rotate_nonce, expire_nonces, revoke_clearances."""
         action = ex.path[len(CONTROL_PREFIX) :].strip("/")
         status = 200
         result: Any
@@ -315,6 +359,9 @@ class ReplicaSite:
         elif ex.method == "GET" and action == "log":
             with self._lock:
                 result = [record.to_dict() for record in self._log]
+        elif ex.method == "GET" and action == "history":
+            with self._lock:
+                result = [{"key": list(key), "messages": list(messages)} for key, messages in self.chat_history.items()]
         elif ex.method == "POST" and action == "config":
             values = ex.json if ex.json_ok else None
             try:

@@ -23,6 +23,7 @@ __all__ = [
     "created",
     "php_trim",
     "reply_pieces",
+    "response_id",
     "sanitize_text_field",
     "split_words",
     "usage",
@@ -86,6 +87,11 @@ def reply_pieces(config: SiteConfig, message: str) -> list[str]:
 def completion_id() -> str:
     """An id in the shape the recorded upstream used."""
     return "chatcmpl-lab" + secrets.token_hex(6)
+
+
+def response_id() -> str:
+    """A Responses-API id in the shape the recorded upstream used (what AIPKit relays as ``response_id``)."""
+    return "resp_lab" + secrets.token_hex(12)
 
 
 def created() -> int:
