@@ -45,6 +45,7 @@ ANTIBOT_MODES = (
     "ddos_guard",
     "sucuri",
     "incapsula",
+    "sensor",
 )
 
 
@@ -66,6 +67,8 @@ class SiteConfig:
     utf8_split: bool = True
     antibot: str | None = None  # the front the site sits behind: None or one of ANTIBOT_MODES
     challenge_delay: float = 1.0  # seconds Cloudflare's JS challenge takes before it hands out cf_clearance
+    sensor_delay: float = 0.3  # seconds after the load event before the sensor writes the nonce into the page
+    sensor_required: str | None = None  # checks gating the nonce, comma-separated; None: sensor.DEFAULT_REQUIRED
 
     def __post_init__(self) -> None:
         """Refuse an unknown anti-bot mode at construction, as ``update`` does."""

@@ -22,6 +22,7 @@ from .antibot import AntiBot
 from .config import RecordedRequest, ReplicaStats, SiteConfig
 from .exchange import ClientGone, Exchange
 from .httpbase import CloseDelimitedHandler, LoopbackServer
+from .sensor import Sensor
 
 __all__ = ["PLUGINS", "Replica", "ReplicaSite"]
 
@@ -104,6 +105,7 @@ class ReplicaSite:
         self._thread: threading.Thread | None = None
         self._app = AIPowerApp(self) if plugin == "aipower" else AIEngineApp(self)
         self._antibot = AntiBot(self)
+        self.sensor = Sensor(self)  # the "sensor" front: its reports, verdicts and counters
 
     def __repr__(self) -> str:
         state = self.url if self._server is not None else "stopped"
@@ -229,6 +231,11 @@ class ReplicaSite:
         """Whether ``chat_challenge`` has put the whole site behind the challenge (a chat came uncleared)."""
         return self._antibot.flagged
 
+    @property
+    def sensor_reports(self) -> list[dict[str, Any]]:
+        """Every report the "sensor" front received, oldest first (a snapshot; see ``sensor.Sensor``)."""
+        return self.sensor.reports
+
     # -- log and counters ------------------------------------------------------------------------
 
     @property
@@ -247,6 +254,7 @@ class ReplicaSite:
             self._log.clear()
             self._stats.clear()
         self._antibot.unflag()
+        self.sensor.reset()
 
     def count(self, name: str, delta: int = 1) -> None:
         """Add ``delta`` to one counter, under the lock."""
@@ -306,7 +314,7 @@ class ReplicaSite:
         ex.respond(200, [("Content-Type", content_type), ("Content-Length", str(len(data)))], data)
 
     def _control(self, ex: Exchange) -> None:
-        """``/__replica__/``: state, log, config, reset, rotate_nonce, expire_nonces, revoke_clearances."""
+        """``/__replica__/``: state, log, sensor, config, reset, rotate_nonce, expire_nonces, revoke_clearances."""
         action = ex.path[len(CONTROL_PREFIX) :].strip("/")
         status = 200
         result: Any
@@ -334,6 +342,8 @@ class ReplicaSite:
         elif ex.method == "POST" and action == "expire_nonces":
             self.expire_nonces()
             result = self.state()
+        elif ex.method == "GET" and action == "sensor":
+            result = self.sensor.snapshot()
         elif ex.method == "POST" and action == "revoke_clearances":
             self.revoke_clearances()
             result = self.state()
