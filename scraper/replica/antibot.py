@@ -219,6 +219,8 @@ class AntiBot:
             self._served(ex, 403, ddos_guard_headers(), ddos_guard_page(ex))
         elif mode == "sucuri":
             self._served(ex, 403, sucuri_headers(), sucuri_page(ex))
+        elif mode == "sensor":
+            return self.site.sensor.screen(ex)
         elif ex.path == INCAPSULA_RESOURCE:
             self._incapsula_resource(ex)
         else:

@@ -66,6 +66,7 @@ ANTIBOT_MODES = (
     "ddos_guard",
     "sucuri",
     "incapsula",
+    "sensor",
 )
 
 
@@ -133,6 +134,8 @@ class SiteConfig:
     bots: list[Bot] = dataclasses.field(default_factory=_default_bots)  # AIPKit's chatbots, in page order
     cache_lifetime: float = 60.0  # seconds an AIPKit cache key stays readable
     build_delay: float = 0.3  # page "script_built": seconds after load before the page script builds the chat box
+    sensor_delay: float = 0.3  # seconds after the load event before the sensor writes the nonce into the page
+    sensor_required: str | None = None  # checks gating the nonce, comma-separated; None: sensor.DEFAULT_REQUIRED
 
     def __post_init__(self) -> None:
         """Refuse an unknown anti-bot mode or a malformed bot at construction, as ``update`` does."""

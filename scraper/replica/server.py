@@ -26,7 +26,8 @@ from .aipower import AIPowerApp
 from .antibot import AntiBot
 from .config import RecordedRequest, ReplicaStats, SiteConfig
 from .exchange import ClientGone, Exchange
-from .httpbase import CloseDelimitedHandler, LoopbackServer
+from .httpbase import CloseDelimitedHandler, LoopbackServer, ServerThread
+from .sensor import Sensor
 from .wordpress import MultiPluginApp, WordPressApp, site_path
 
 __all__ = ["PLUGINS", "Replica", "ReplicaSite"]
@@ -102,7 +103,7 @@ class _Handler(CloseDelimitedHandler):
     do_GET = do_POST = do_HEAD = do_OPTIONS = do_PUT = do_PATCH = do_DELETE = _handle
 
 
-class ReplicaSite:
+class ReplicaSite(ServerThread):
     """One local WordPress site with one chat plugin ("aipower", "aiengine" or "aipkit"), or several on one
     page ("aipkit+aiengine" or ``("aipkit", "aiengine")``), started on demand."""
 
@@ -113,25 +114,23 @@ class ReplicaSite:
         host: str = "127.0.0.1",
         port: int = 0,
     ) -> None:
+        super().__init__(host, port)
         self.plugins = plugin_names(plugin)
         self.plugin = "+".join(self.plugins)
+        self.thread_name = f"replica-{self.plugin}"
         self.config = config if config is not None else SiteConfig()
-        self.host = host
-        self._port = port
         self._lock = threading.RLock()
         self._stats = ReplicaStats()
         self._log: list[RecordedRequest] = []
         self._nonce = _new_nonce()
         self._previous: str | None = None
-        self._stopping = threading.Event()
-        self._server: _Server | None = None
-        self._thread: threading.Thread | None = None
         # what plugins that keep the conversation server-side recorded: AIPKit, keyed by
         # (bot_id, session_id, conversation_uuid), the messages in order
         self.chat_history: dict[tuple[Any, ...], list[dict[str, str]]] = {}
         apps = [APPS[name](self) for name in self.plugins]
         self._app = apps[0] if len(apps) == 1 else MultiPluginApp(self, apps)
         self._antibot = AntiBot(self)
+        self.sensor = Sensor(self)  # the "sensor" front: its reports, verdicts and counters
 
     def __repr__(self) -> str:
         state = self.url if self._server is not None else "stopped"
@@ -139,66 +138,11 @@ class ReplicaSite:
 
     # -- life cycle ------------------------------------------------------------------------------
 
-    def start(self) -> ReplicaSite:
-        """Bind (a free port unless one was given) and serve in a daemon thread; returns self."""
-        with self._lock:
-            if self._server is not None:
-                return self
-            self._stopping.clear()
-            server = _Server((self.host, self._port), self)
-            self._port = server.server_address[1]
-            self._server = server
-            self._thread = threading.Thread(
-                target=server.serve_forever,
-                kwargs={"poll_interval": 0.05},
-                name=f"replica-{self.plugin}-{self._port}",
-                daemon=True,
-            )
-            self._thread.start()
+    def make_server(self, address: tuple[str, int]) -> _Server:
+        return _Server(address, self)
+
+    def started(self) -> None:
         log.debug("%s replica serving at %s", self.plugin, self.url)
-        return self
-
-    def stop(self) -> None:
-        """Stop serving, end running streams, release the port. Safe to call twice."""
-        with self._lock:
-            server, thread = self._server, self._thread
-            self._server = self._thread = None
-        if server is None:
-            return
-        self._stopping.set()
-        server.shutdown()
-        server.server_close()
-        if thread is not None:
-            thread.join(timeout=5)
-        log.debug("%s replica stopped", self.plugin)
-
-    def __enter__(self) -> ReplicaSite:
-        """Start on entering a ``with`` block."""
-        return self.start()
-
-    def __exit__(
-        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
-    ) -> None:
-        """Stop on leaving the block, however it is left."""
-        self.stop()
-
-    @property
-    def stopping(self) -> bool:
-        """Whether the site is shutting down (running streams end at their next step)."""
-        return self._stopping.is_set()
-
-    @property
-    def port(self) -> int:
-        """The bound port (0 before start when none was asked for)."""
-        return self._port
-
-    @property
-    def url(self) -> str:
-        """``http://host:port`` without a trailing slash; the chat page is ``url + "/"``."""
-        host = "127.0.0.1" if self.host in ("", "0.0.0.0") else self.host
-        if ":" in host:
-            host = f"[{host}]"
-        return f"http://{host}:{self._port}"
 
     # -- nonces ----------------------------------------------------------------------------------
 
@@ -260,6 +204,11 @@ class ReplicaSite:
         """Whether ``chat_challenge`` has put the whole site behind the challenge (a chat came uncleared)."""
         return self._antibot.flagged
 
+    @property
+    def sensor_reports(self) -> list[dict[str, Any]]:
+        """Every report the "sensor" front received, oldest first (a snapshot; see ``sensor.Sensor``)."""
+        return self.sensor.reports
+
     # -- log and counters ------------------------------------------------------------------------
 
     @property
@@ -280,6 +229,7 @@ class ReplicaSite:
             self._stats.clear()
             self.chat_history.clear()
         self._antibot.unflag()
+        self.sensor.reset()
 
     def count(self, name: str, delta: int = 1) -> None:
         """Add ``delta`` to one counter, under the lock."""
@@ -350,7 +300,8 @@ class ReplicaSite:
         ex.respond(200, [("Content-Type", content_type), ("Content-Length", str(len(data)))], data)
 
     def _control(self, ex: Exchange) -> None:
-        """``/__replica__/``: state, log, history, config, reset, rotate_nonce, expire_nonces, revoke_clearances."""
+        """``/__replica__/``: state, log, history, sensor, config, reset, rotate_nonce, expire_nonces,
+        revoke_clearances."""
         action = ex.path[len(CONTROL_PREFIX) :].strip("/")
         status = 200
         result: Any
@@ -381,6 +332,8 @@ class ReplicaSite:
         elif ex.method == "POST" and action == "expire_nonces":
             self.expire_nonces()
             result = self.state()
+        elif ex.method == "GET" and action == "sensor":
+            result = self.sensor.snapshot()
         elif ex.method == "POST" and action == "revoke_clearances":
             self.revoke_clearances()
             result = self.state()

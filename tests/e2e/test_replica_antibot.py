@@ -315,7 +315,7 @@ def test_click_challenge_markup_and_what_cannot_clear_it(make_site: Any) -> None
 
 def test_config_fields_and_control_endpoint(make_site: Any) -> None:
     assert SiteConfig().antibot is None and SiteConfig().challenge_delay == 1.0
-    assert len(ANTIBOT_MODES) == 8
+    assert len(ANTIBOT_MODES) == 9
     with pytest.raises(ValueError):
         SiteConfig(antibot="captcha")
     site = make_site("aiengine", None)
