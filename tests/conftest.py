@@ -66,6 +66,16 @@ def aiengine(monkeypatch: pytest.MonkeyPatch) -> Iterator[ReplicaSite]:
     yield from _site("aiengine", monkeypatch)
 
 
+def wait_until(condition: Callable[[], bool], timeout: float = 10.0) -> bool:
+    """Block until ``condition`` holds (a server-side effect lands a moment after the client acts)."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if condition():
+            return True
+        time.sleep(0.005)
+    return condition()
+
+
 async def wait_for(condition: Callable[[], bool], timeout: float = 10.0) -> bool:
     """Poll until ``condition`` holds (server-side effects arrive a moment after the client acts)."""
     deadline = time.monotonic() + timeout

@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import logging
 import os
 import re
 import shutil
@@ -22,7 +21,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 from urllib.parse import urlsplit
 
-from ..wire import scrub_page, secret_kind
+from ..wire import logger, scrub_page, secret_kind
 from ._profiles import cache_dir
 
 if TYPE_CHECKING:
@@ -30,7 +29,7 @@ if TYPE_CHECKING:
 
 __all__ = ["ARTIFACT_SECONDS", "KEEP", "debug_folder", "save_artifacts"]
 
-log = logging.getLogger("scraper.debug")
+log = logger("scraper.debug")
 ARTIFACT_SECONDS = 3.0  # the whole budget for a screenshot and the HTML
 KEEP = 50  # failure folders kept; older ones are removed
 

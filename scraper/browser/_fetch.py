@@ -14,18 +14,17 @@ import asyncio
 import base64
 import contextlib
 import itertools
-import logging
 from collections.abc import AsyncIterator, Callable
 from typing import Any
 
 from ..errors import ScraperTimeoutError, StreamError, TransportError
-from ..wire import HTTPRequest, Response, redact_url
+from ..wire import HTTPRequest, Response, logger, redact_url
 from ._errors import first_line, is_gone, playwright_error
 from ._recording import ExchangeRecord, FlowRecorder
 
 __all__ = ["StreamingResponse", "open_stream"]
 
-log = logging.getLogger("scraper.transport")
+log = logger("scraper.transport")
 
 # Each request's state lives in the page under a symbol (no names on `window`), keyed by an id, so
 # starting returns the status and headers in one round trip and every later call names the id.
@@ -137,7 +136,6 @@ class StreamingResponse(Response):
         self._id = request_id
         self.record = record
         self.status: int = int(head["status"])
-        self.reason: str = head.get("statusText", "")
         self.url: str = head.get("url") or request.url
         self.headers: dict[str, str] = {k.lower(): v for k, v in head.get("headers", {}).items()}
         self.request = request

@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import logging
 import os
 import time
 from collections import deque
@@ -29,14 +28,12 @@ from urllib.parse import unquote, urlsplit
 from ..errors import (
     BrowserCrashedError,
     ChallengeError,
-    HTTPError,
     ScraperError,
     ScraperTimeoutError,
     TransportError,
-    excerpt,
 )
-from ..plugins import Detection, ValueCache
-from ..wire import Challenge, HTTPRequest, detect_challenge, redact_url
+from ..plugins import Detection, ValueCache, check_page
+from ..wire import Challenge, HTTPRequest, detect_challenge, logger, redact_url
 from ._errors import first_line, playwright_error
 from ._fetch import StreamingResponse, open_stream
 from ._profiles import load_profile
@@ -47,7 +44,7 @@ if TYPE_CHECKING:
 
 __all__ = ["PER_PAGE", "Lane", "SitePool", "SiteRegistry", "origin_of", "proxy_settings"]
 
-log = logging.getLogger("scraper.session")
+log = logger("scraper.session")
 T = TypeVar("T")
 
 # Chromium opens at most six HTTP/1.1 connections per host in one browser context: more chats than
@@ -260,13 +257,7 @@ class Lane:
             len(self.served_html),
             (time.perf_counter() - started) * 1000,
         )
-        if response.status >= 400:
-            raise HTTPError(
-                f"The chat page {self.page_url} answered HTTP {response.status}: {excerpt(html, 160)}",
-                status=response.status,
-                url=self.page_url,
-                body=excerpt(html),
-            )
+        check_page(self.page_url, response.status, html)
 
     async def _served_text(self, response: Any, timeout: float) -> str:
         """The HTML as the server sent it (scripts may have changed the DOM since)."""
@@ -447,7 +438,13 @@ class SitePool:
 
     @property
     def busy(self) -> int:
+        """Chats holding a slot."""
         return sum(self.in_flight.values())
+
+    @property
+    def waiting(self) -> int:
+        """Chats waiting for a slot."""
+        return sum(1 for waiter in self._waiters if not waiter.done())
 
     def _free_lane(self) -> Lane | None:
         lanes = [lane for lane in self.lanes if self.in_flight[id(lane)] < PER_PAGE]

@@ -11,7 +11,6 @@ import asyncio
 import atexit
 import contextlib
 import json
-import logging
 import os
 import shutil
 import sys
@@ -20,7 +19,8 @@ from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine
 from dataclasses import dataclass
 from typing import Any, Literal, TypedDict, TypeVar
 
-from ..errors import BrowserLaunchError, BrowserNotFoundError, ConfigError
+from ..errors import BrowserError, BrowserLaunchError, BrowserNotFoundError, ConfigError
+from ..wire import logger
 
 __all__ = [
     "CHROMIUM_ARGS",
@@ -35,7 +35,7 @@ __all__ = [
     "reset_all",
 ]
 
-log = logging.getLogger("scraper.browser")
+log = logger("scraper.browser")
 T = TypeVar("T")
 
 # Flags for a closed network: without them Chromium keeps dialling Google's hosts at start-up.
@@ -407,7 +407,7 @@ class BrowserRuntime:
         if loop is None or thread is None:
             return
         if threading.current_thread() is thread:
-            raise RuntimeError("BrowserRuntime.close() cannot run on the browser thread; use aclose().")
+            raise BrowserError("BrowserRuntime.close() cannot run on the browser thread; use aclose().")
         if loop.is_running():
             with contextlib.suppress(Exception):
                 asyncio.run_coroutine_threadsafe(self._shutdown(), loop).result(30)

@@ -11,14 +11,13 @@ import base64
 import datetime
 import html
 import json
-import logging
 import re
 from typing import Any, Literal
 from urllib.parse import parse_qsl, urlencode, urlsplit
 
 from ..browser import ExchangeRecord, FlowRecorder, PageRecord
 from ..plugins import Volatile, plugin_of_request, volatile_of
-from ..wire import Scrubber, secret_kind
+from ..wire import Scrubber, logger, secret_kind
 from ._format import (
     ANY,
     FORMAT,
@@ -35,7 +34,7 @@ from ._format import (
 
 __all__ = ["BodyKind", "from_flow", "parse_body"]
 
-log = logging.getLogger("scraper.cassette")
+log = logger("scraper.cassette")
 
 # Request headers worth keeping: what the server looks at. The rest is the browser's own.
 KEPT_REQUEST_HEADERS = ("content-type", "accept", "x-wp-nonce", "authorization", "proxy-authorization", "cookie")

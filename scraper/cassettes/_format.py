@@ -17,7 +17,6 @@ from __future__ import annotations
 import base64
 import ipaddress
 import json
-import logging
 import os
 import re
 import shutil
@@ -27,6 +26,7 @@ from pathlib import Path
 from typing import Any, TypedDict
 
 from ..errors import CassetteError
+from ..wire import logger
 
 __all__ = [
     "ANY",
@@ -47,7 +47,7 @@ __all__ = [
     "is_loopback_host",
 ]
 
-log = logging.getLogger("scraper.cassette")
+log = logger("scraper.cassette")
 
 FORMAT = "scraper-cassette"
 FORMAT_VERSION = 1

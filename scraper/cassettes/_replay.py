@@ -14,7 +14,6 @@ match; and neither plugin ever answers 409, so it can never be mistaken for the 
 from __future__ import annotations
 
 import contextlib
-import logging
 import os
 import re
 import socket
@@ -27,8 +26,10 @@ from pathlib import Path
 from typing import Literal
 from urllib.parse import urlsplit
 
+from ..errors import ConfigError
 from ..plugins import volatile_of
 from ..replica.httpbase import CloseDelimitedHandler, LoopbackServer, ServerThread
+from ..wire import logger
 from ..wire._secrets import origin_values
 from ._format import Cassette, ExchangeData, chunk_bytes
 from ._match import Received, differences
@@ -36,7 +37,7 @@ from ._match import received as _received
 
 __all__ = ["MISMATCH_STATUS", "Mismatch", "ReplayServer", "ServedRequest"]
 
-log = logging.getLogger("scraper.replay")
+log = logger("scraper.replay")
 
 MISMATCH_STATUS = 409
 _SHORT = 40
@@ -117,13 +118,15 @@ class ReplayServer(ServerThread):
         super().__init__(host, port)
         self.cassette = cassette if isinstance(cassette, Cassette) else Cassette.load(Path(cassette))
         if speed < 0:
-            raise ValueError("speed must be 0 (all at once) or more (1.0 = as recorded)")
+            raise ConfigError("speed must be 0 (all at once) or more (1.0 = as recorded)")
         self.speed = float(speed)
         self._lock = threading.Lock()
         self._used: set[int] = set()
         self._page_hits: dict[str, int] = {}
         self.mismatches: list[Mismatch] = []
         self.served: list[ServedRequest] = []
+        # exchange index -> when each chunk was due, in seconds after the headers (recorded time / speed)
+        self.schedule: dict[int, list[float]] = {}
         self._values: dict[str, str] = {}
         self._volatile = volatile_of(self.cassette.plugin)
 
@@ -222,9 +225,12 @@ class ReplayServer(ServerThread):
             return
         self._write_head(handler, int(response["status"]), response["headers"])
         started = time.monotonic()
-        for chunk in response["chunks"]:
-            if self.speed > 0:
-                delay = started + float(chunk.get("t", 0.0)) / self.speed - time.monotonic()
+        offsets = [float(chunk.get("t", 0.0)) / self.speed if self.speed > 0 else 0.0 for chunk in response["chunks"]]
+        with self._lock:
+            self.schedule[exchange["index"]] = offsets
+        for chunk, offset in zip(response["chunks"], offsets, strict=True):
+            if offset > 0:
+                delay = started + offset - time.monotonic()
                 if delay > 0 and self._stopping.wait(delay):
                     _reset(handler)
                     return

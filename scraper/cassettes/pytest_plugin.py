@@ -31,7 +31,6 @@ from __future__ import annotations
 
 import asyncio
 import inspect
-import logging
 import threading
 import warnings
 from collections.abc import Coroutine, Generator, Iterator
@@ -42,13 +41,15 @@ from urllib.parse import urlsplit
 
 import pytest
 
+from ..wire import logger
+
 if TYPE_CHECKING:
     from ..browser import FlowRecorder
     from ._replay import ReplayServer
 
 __all__ = ["CassetteFixture", "cassette", "cassette_url"]
 
-log = logging.getLogger("scraper.cassette")
+log = logger("scraper.cassette")
 
 RecordMode = Literal["none", "once", "rewrite"]
 RECORD_MODES: tuple[RecordMode, ...] = ("none", "once", "rewrite")

@@ -18,12 +18,13 @@ import secrets
 from collections.abc import AsyncIterator, Callable
 from typing import TYPE_CHECKING, Any, TypeVar
 
-from ..errors import HTTPError, ScraperTimeoutError, StreamError, TransportError, excerpt
+from ..errors import ConfigError, HTTPError, ScraperTimeoutError, StreamError, TransportError
 from ..plugins import (
     Detection,
     Finish,
     TextDelta,
     ValueCache,
+    check_page,
     choose_bot,
     find_bots,
     get_plugin,
@@ -46,7 +47,7 @@ def _aiohttp() -> Any:
     try:
         import aiohttp
     except ImportError as exc:
-        raise ImportError(INSTALL_HINT) from exc
+        raise ConfigError(INSTALL_HINT) from exc
     return aiohttp
 
 
@@ -135,13 +136,7 @@ class DirectSite:
             self.page_loads += 1
             self.values.clear()
             self.detections = None
-            if response.status >= 400:
-                raise HTTPError(
-                    f"The chat page {self.page_url} answered HTTP {response.status}: {excerpt(html, 160)}",
-                    status=response.status,
-                    url=self.page_url,
-                    body=excerpt(html),
-                )
+            check_page(self.page_url, response.status, html)
             self.served_html = html
             self._loaded = True
 

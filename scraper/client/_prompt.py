@@ -5,6 +5,8 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Literal, TypedDict
 
+from ..errors import ConfigError
+
 __all__ = ["Message", "Messages", "format_prompt"]
 
 
@@ -25,7 +27,7 @@ def format_prompt(messages: Messages, add_special_tokens: bool = False) -> str:
     lines followed by ``Assistant:``, so the site's model still sees the whole conversation.
     """
     if not messages:
-        raise ValueError("messages is empty: give at least one {'role': 'user', 'content': ...}.")
+        raise ConfigError("messages is empty: give at least one {'role': 'user', 'content': ...}.")
     if len(messages) == 1 and not add_special_tokens:
         return str(messages[0]["content"])
     lines = [f"{str(m['role']).capitalize()}: {m['content']}" for m in messages]

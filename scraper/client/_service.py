@@ -7,7 +7,6 @@ OpenAI-compatible server all chat through it.
 
 from __future__ import annotations
 
-import logging
 from collections.abc import AsyncIterator, Callable, Mapping
 from dataclasses import dataclass
 from typing import Any, TypedDict
@@ -27,10 +26,11 @@ from ..plugins import (
     plugins_named,
     run_chat,
 )
+from ..wire import logger
 
 __all__ = ["ChatOptions", "ChatService", "ChatTarget"]
 
-log = logging.getLogger("scraper.chat")
+log = logger("scraper.chat")
 # Errors about one reply: the page and its values are still sound, so the lane stays warm.
 _ABOUT_THE_REPLY = (StreamError, SiteError, ScraperTimeoutError)
 

@@ -2,14 +2,14 @@
 
 from __future__ import annotations
 
-import logging
 from typing import Any
 
 from ..browser import BrowserOptions, Lane, Profile, SitePool, get_runtime, save_profile
+from ..wire import logger
 
 __all__ = ["solve"]
 
-log = logging.getLogger("scraper.solve")
+log = logger("scraper.solve")
 
 
 async def solve(

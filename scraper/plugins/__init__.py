@@ -25,7 +25,7 @@ from .base import (
     Values,
     Volatile,
 )
-from .flow import ChallengeMet, all_bots, choose_bot, find_bots, read_values, run_chat
+from .flow import ChallengeMet, all_bots, check_page, choose_bot, find_bots, read_reply, read_values, run_chat
 from .registry import PLUGINS, detect, get_plugin, plugin_of_request, plugins_named, volatile_of
 
 __all__ = [
@@ -49,12 +49,14 @@ __all__ = [
     "Values",
     "Volatile",
     "all_bots",
+    "check_page",
     "choose_bot",
     "detect",
     "find_bots",
     "get_plugin",
     "plugin_of_request",
     "plugins_named",
+    "read_reply",
     "read_values",
     "run_chat",
     "volatile_of",

@@ -8,19 +8,18 @@ Guests get ``restNonce: null`` and must ask ``start_session`` for one.
 from __future__ import annotations
 
 import json
-import logging
 import random
 import string
 import time
 from typing import Any
 
 from ..errors import MissingTokenError, PageError, ScraperError, SiteError, excerpt
-from ..wire import Document, HTTPRequest, ServerSentEvent, json_object
+from ..wire import Document, HTTPRequest, ServerSentEvent, json_object, logger
 from .base import Bot, ChatFlow, ChatPage, Event, NonceRotated, Plugin, Reader, Step, Values, Volatile
 
 __all__ = ["AIEnginePlugin", "AIEngineReader"]
 
-log = logging.getLogger("scraper.aiengine")
+log = logger("scraper.aiengine")
 
 CHATBOT_SELECTOR = ".mwai-chatbot-container[data-system], [data-system]"
 SUBMIT_PATH = "/mwai-ui/v1/chats/submit"

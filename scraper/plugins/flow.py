@@ -9,13 +9,13 @@ a :class:`~scraper.StreamError`, never a silently short answer.
 from __future__ import annotations
 
 import json
-import logging
 from collections.abc import AsyncIterator, Callable, Sequence
 from typing import Any
 
 from ..errors import (
     BotNotFoundError,
     ChallengeError,
+    HTTPError,
     MissingTokenError,
     NonceError,
     PageError,
@@ -24,7 +24,7 @@ from ..errors import (
     StreamError,
     excerpt,
 )
-from ..wire import Document, Reply, Response, SSEDecoder, detect_challenge
+from ..wire import Document, Reply, Response, SSEDecoder, detect_challenge, logger
 from .base import (
     Bot,
     ChatSite,
@@ -41,9 +41,18 @@ from .base import (
 )
 from .registry import detect
 
-__all__ = ["ChallengeMet", "all_bots", "choose_bot", "find_bots", "read_values", "run_chat"]
+__all__ = [
+    "ChallengeMet",
+    "all_bots",
+    "check_page",
+    "choose_bot",
+    "find_bots",
+    "read_reply",
+    "read_values",
+    "run_chat",
+]
 
-log = logging.getLogger("scraper.chat")
+log = logger("scraper.chat")
 
 # After a reply is complete but before the stream's terminator, wait this long for the rest, so the
 # site sees the response read to its end rather than a dropped connection.
@@ -59,6 +68,17 @@ class ChallengeMet(Exception):
     def __init__(self, challenge: Any) -> None:
         super().__init__(challenge)
         self.challenge = challenge
+
+
+def check_page(url: str, status: int, html: str) -> None:
+    """An error page where the chat page should be is an :class:`HTTPError` showing what it says."""
+    if status >= 400:
+        raise HTTPError(
+            f"The chat page {url} answered HTTP {status}: {excerpt(html, 160)}",
+            status=status,
+            url=url,
+            body=excerpt(html),
+        )
 
 
 # -- which bot, with which values --------------------------------------------------------------------
@@ -224,7 +244,7 @@ async def _attempt(
                         raise _Restart("nonce", f"HTTP {response.status}: {excerpt(body, 120)}")
                     raise plugin.error_for(response.status, body, response.url)
                 if step.reader is not None:
-                    async for event in _read_reply(step.reader, response):
+                    async for event in read_reply(step.reader, response):
                         if isinstance(event, Rejected):
                             raise _Restart("nonce" if event.refresh else "again", event.reason, event)
                         yield event
@@ -296,7 +316,8 @@ async def _read_events(reader: Reader, response: Response, chunks: AsyncIterator
     )
 
 
-async def _read_reply(reader: Reader, response: Response) -> AsyncIterator[Event]:
+async def read_reply(reader: Reader, response: Response) -> AsyncIterator[Event]:
+    """The events of one reply body, streamed (SSE) or whole (JSON); raises unless it is complete."""
     if response.content_type == "text/event-stream":
         async for event in _read_events(reader, response, response.aiter_bytes()):
             yield event

@@ -31,7 +31,7 @@ __all__ = [
     "SiteConfig",
 ]
 
-COMMON_FAILURES = ("upstream_error", "cut_stream", "no_terminator", "http_500")
+COMMON_FAILURES = ("upstream_error", "cut_stream", "no_terminator", "http_500", "stall")
 AIPOWER_FAILURES = (
     *COMMON_FAILURES,
     "token_limit",
@@ -54,6 +54,7 @@ PAGE_MODES = (
     "malformed",
     "script_built",
     "subfolder",
+    "stall",
 )
 # "stream_reject_once" only touches a stream step's check (AIPKit step 2), so its in-band refusal can be tested.
 NONCE_MODES = ("ok", "reject_once", "always_reject", "stream_reject_once")
@@ -228,6 +229,7 @@ class ReplicaStats:
     streams_completed: int = 0
     streams_aborted: int = 0
     active_streams: int = 0
+    peak_streams: int = 0  # the most streams that were running at once
     session_starts: int = 0
     challenges_served: int = 0
     clearances_issued: int = 0

@@ -23,7 +23,7 @@ from typing import Any
 from .aiengine import AIEngineApp
 from .aipkit import AIPKitApp
 from .aipower import AIPowerApp
-from .antibot import AntiBot
+from .antibot import AntiBot, is_chat_request
 from .config import RecordedRequest, ReplicaStats, SiteConfig
 from .exchange import ClientGone, Exchange
 from .httpbase import CloseDelimitedHandler, LoopbackServer, ServerThread
@@ -38,6 +38,7 @@ log.addHandler(logging.NullHandler())  # silent unless the application configure
 PLUGINS = ("aipower", "aiengine", "aipkit")
 APPS: dict[str, type[WordPressApp]] = {"aipower": AIPowerApp, "aiengine": AIEngineApp, "aipkit": AIPKitApp}
 CONTROL_PREFIX = "/__replica__/"
+STALL_SECONDS = 24 * 3600.0
 STATIC_DIR = Path(__file__).with_name("static")
 _JS = "text/javascript; charset=UTF-8"
 _CSS = "text/css; charset=UTF-8"
@@ -251,6 +252,7 @@ class ReplicaSite(ServerThread):
         with self._lock:
             self._stats.streams_started += 1
             self._stats.active_streams += 1
+            self._stats.peak_streams = max(self._stats.peak_streams, self._stats.active_streams)
 
     def stream_ended(self, *, aborted: bool) -> None:
         """A stream finished: written to its end, or cut short because the client left."""
@@ -291,7 +293,16 @@ class ReplicaSite(ServerThread):
             self._log.append(record)
         if self._antibot.screen(ex):
             return
+        if self._stalled(ex):
+            ex.pause(STALL_SECONDS)  # ends when the client gives up or the site stops
+            return
         self._app.dispatch(ex)
+
+    def _stalled(self, ex: Exchange) -> bool:
+        """A site that never answers: its pages (``page="stall"``) or its chat calls (``failure="stall"``)."""
+        if self.config.failure == "stall" and is_chat_request(ex):
+            return True
+        return self.config.page == "stall" and ex.method in ("GET", "HEAD") and not is_chat_request(ex)
 
     def _static(self, ex: Exchange, path: str) -> None:
         """A file of the plugin or theme (also below ``SUBFOLDER``), as PHP's server sends static files."""

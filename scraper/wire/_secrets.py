@@ -427,15 +427,13 @@ def scrub_page(html_text: str, origin: str, *, extra: Iterable[str] = (), cookie
     """A page (or any document) with every secret it holds replaced by a placeholder, as a cassette
     would have it; ``extra`` and ``cookies`` are values known to be secret from elsewhere."""
     scrubber = Scrubber(origin)
-    for value in cookies:
-        scrubber.note(value, "COOKIE")
-    for value in extra:
-        scrubber.note(value, "NONCE")
+    scrubber.discover_text(html_text)
     with _known_lock:
         known = list(_known)
-    for value in known:
-        scrubber.note(value, "NONCE")
-    scrubber.discover_text(html_text)
+    for kind, values in (("COOKIE", cookies), ("NONCE", [*extra, *known])):
+        for value in values:
+            if value and value in html_text:
+                scrubber.note(value, kind)  # type: ignore[arg-type]
     scrubber.discover_text(html.unescape(html_text))
     scrubber.finish()
     return scrubber.page(html_text)
@@ -450,3 +448,14 @@ class RedactingFilter(logging.Filter):
         if cleaned != message:
             record.msg, record.args = cleaned, None
         return True
+
+
+_FILTER = RedactingFilter()
+
+
+def logger(name: str) -> logging.Logger:
+    """The package's logger ``name``, whose records never show a secret (whatever handler reads them)."""
+    log = logging.getLogger(name)
+    if _FILTER not in log.filters:
+        log.addFilter(_FILTER)
+    return log

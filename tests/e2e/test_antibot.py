@@ -79,11 +79,9 @@ async def test_headless_browser_presents_as_a_normal_one(aipower):
 
 async def test_challenge_that_never_clears_names_vendor_and_what_to_do(aipower):
     aipower.config.antibot = "js_challenge_never"
-    started = time.monotonic()
     with pytest.raises(ChallengeError) as info:
-        await AIPowerChat(aipower.url).create_async_generator("", HELLO, timeout=2).collect()
+        await asyncio.wait_for(AIPowerChat(aipower.url).create_async_generator("", HELLO, timeout=2).collect(), 30)
     error = info.value
-    assert time.monotonic() - started < 30
     assert error.vendor == "Cloudflare" and error.kind == "challenge"
     assert f"scraper solve {aipower.url} --headed" in str(error)
     assert error.screenshot and Path(error.screenshot).stat().st_size > 0

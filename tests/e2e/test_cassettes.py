@@ -51,6 +51,10 @@ def cassette_mark(*args: Any, **kwargs: Any) -> pytest.MarkDecorator:
 
 
 async def chat(target: Any, message: str = HELLO[0]["content"], **kwargs: Any) -> tuple[list[str], float]:
+    return await chat_with(target, message, **kwargs)
+
+
+async def chat_with(target: Any, message: str = HELLO[0]["content"], **kwargs: Any) -> tuple[list[str], float]:
     """The reply's chunks, and how long after the call the first one came."""
     started = time.perf_counter()
     first: float | None = None
@@ -96,18 +100,17 @@ async def test_round_trip_same_chunks_in_order_and_recorded_timing(plugin, tmp_p
     assert first_t >= 0.4 and len(stream["chunks"]) > 3
 
     with ReplayServer(cassette, speed=0) as fast:
-        fast_chunks, fast_first = await chat(CHATS[plugin](fast.url))
-    with ReplayServer(cassette, speed=1.0) as paced:
-        started = time.perf_counter()
-        paced_chunks, paced_first = await chat(CHATS[plugin](paced.url))
-        paced_total = time.perf_counter() - started
+        fast_chunks, _ = await chat(CHATS[plugin](fast.url))
+    with ReplayServer(cassette, speed=2.0) as paced:
+        paced_chunks, _ = await chat(CHATS[plugin](paced.url))
     assert fast_chunks == recorded.chunks, "speed 0: the same chunks in the same order"
-    assert paced_chunks == recorded.chunks, "speed 1: the same chunks in the same order"
+    assert paced_chunks == recorded.chunks, "speed 2: the same chunks in the same order"
     for server in (fast, paced):
         assert server.mismatches == [] and server.unused == []
-    assert paced_first > fast_first, "speed 1 keeps the recorded wait for the first chunk; speed 0 does not"
-    assert paced_first >= first_t
-    assert paced_total >= stream["chunks"][-1]["t"]
+    last = cassette.exchanges[-1]["index"]
+    recorded_times = [chunk["t"] for chunk in stream["chunks"]]
+    assert fast.schedule[last] == [0.0] * len(recorded_times), "speed 0: everything at once"
+    assert paced.schedule[last] == [t / 2 for t in recorded_times], "speed 2: the recorded timing, twice as fast"
 
 
 @pytest.mark.parametrize("plugin", ["aipower", "aiengine"])
@@ -346,6 +349,65 @@ def test_plugin_records_once_then_replays(inner):
     # The site is gone: "once" now replays what it recorded.
     result = pytester.runpytest_subprocess(*PLUGIN_ARGS, "--record-mode=once", "--cassette-dir=cassettes")
     result.assert_outcomes(passed=1)
+
+
+def test_plugin_rewrite_mode_records_again_over_a_cassette(inner):
+    pytester = inner
+    with ReplicaSite("aipower") as site:
+        site.config.chunk_delay = 0
+        pytester.makepyfile(
+            INNER_HELPERS
+            + textwrap.dedent(
+                f"""
+                @pytest.mark.cassette("again", url={site.url!r})
+                def test_hello(cassette_url):
+                    assert ask(cassette_url) == REPLY
+                """
+            )
+        )
+        for _ in range(2):
+            result = pytester.runpytest_subprocess(*PLUGIN_ARGS, "--record-mode=rewrite", "--cassette-dir=cassettes")
+            result.assert_outcomes(passed=1)
+        assert site.stats.page_loads == 2 and site.stats.streams_completed == 2, "recorded both times"
+    assert Cassette.load(pytester.path / "cassettes" / "again").meta["plugin"] == "aipower"
+
+
+def test_plugin_runs_only_the_async_tests_that_are_its_own(inner):
+    pytester = inner
+    pytester.makepyfile(
+        """
+        import pytest
+
+        async def test_someone_elses():
+            raise AssertionError("the plugin ran a test that is not its own")
+
+        @pytest.mark.scraper
+        async def test_marked():
+            assert True
+        """
+    )
+    result = pytester.runpytest_subprocess(*PLUGIN_ARGS, "-p", "no:asyncio", "-rA")
+    outcomes = result.parseoutcomes()
+    assert outcomes.get("passed") == 1, result.stdout.str()
+    result.stdout.fnmatch_lines(["*_ test_someone_elses _*", "async def functions are not natively supported*"])
+    result.stdout.no_fnmatch_line("*the plugin ran a test that is not its own*")
+
+
+@cassette_mark("chatgptfree-hello")
+async def test_replaying_refuses_a_request_to_any_other_host(cassette_url, cassette):
+    # A host Chromium resolves to 127.0.0.1 (like any name a page may use), but that is not loopback by
+    # name: nothing may reach it while replaying, from a runtime of other browser options too.
+    with ReplicaSite("aipower") as elsewhere:
+        chat = AIPowerChat(cassette_url, browser={"args": ["--host-resolver-rules=MAP elsewhere.test 127.0.0.1"]})
+        chunks, _ = await chat_with(chat)
+        assert "".join(chunks) == REPLY
+        lane = await chat.session()
+        target = f"http://elsewhere.test:{elsewhere.port}/"
+        outcome = await lane.runtime.call(
+            lane.page.evaluate("(u) => fetch(u).then(r => 'reached ' + r.status, e => 'refused: ' + e.message)", target)
+        )
+        assert outcome.startswith("refused"), outcome
+        assert elsewhere.stats.page_loads == 0 and elsewhere.log == []
 
 
 # -- the command line -------------------------------------------------------------------------------------

@@ -13,7 +13,6 @@ from scraper import (
     Chatgpt4Online,
     ChatgptFree,
     MissingTokenError,
-    ModelNotSupportedError,
     NonceError,
     PageError,
     ScraperError,
@@ -31,24 +30,6 @@ async def collect(stream) -> list[str]:
 
 
 # -- the seed surface -------------------------------------------------------------------------------
-
-
-def test_seed_attributes():
-    assert ChatgptFree.url == "https://chatgptfree.ai"
-    assert ChatgptFree.working is False
-    assert ChatgptFree._post_id is None or isinstance(ChatgptFree._post_id, str)
-    assert ChatgptFree.default_model == "gpt-4o-mini-2024-07-18"
-    assert ChatgptFree.models == ["gpt-4o-mini-2024-07-18"]
-    assert ChatgptFree.model_aliases == {"gpt-4o-mini": "gpt-4o-mini-2024-07-18"}
-    assert ChatgptFree.get_model("gpt-4o-mini") == "gpt-4o-mini-2024-07-18"
-    assert ChatgptFree.get_model("") == "gpt-4o-mini-2024-07-18"
-    assert Chatgpt4Online.url == "https://chatgpt4online.org"
-    assert Chatgpt4Online.api_endpoint == "/wp-json/mwai-ui/v1/chats/submit"
-    assert Chatgpt4Online.default_model == "gpt-4"
-    assert Chatgpt4Online.models == ["gpt-4"]
-    assert issubclass(ChatgptFree, AIPowerChat) and issubclass(Chatgpt4Online, AIEngineChat)
-    with pytest.raises(ModelNotSupportedError):
-        ChatgptFree.get_model("claude-9")
 
 
 async def test_chatgptfree_streams_exact_text(aipower):

@@ -15,7 +15,7 @@ import socket
 import subprocess
 import sys
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass
 from html.parser import HTMLParser
 from pathlib import Path
@@ -27,6 +27,7 @@ from playwright.sync_api import Page, expect
 
 from scraper.replica import DEFAULT_BOTS, Bot, ReplicaSite, SiteConfig
 from scraper.replica.__main__ import build_parser
+from tests.conftest import wait_until
 
 ROOT = Path(__file__).resolve().parents[2]
 AJAX = "/wp-admin/admin-ajax.php"
@@ -377,16 +378,6 @@ def page_html(site: ReplicaSite, path: str = "/") -> str:
     return reply.body.decode("utf-8")
 
 
-def wait_for(predicate: Callable[[], bool], timeout: float = 3.0) -> bool:
-    """Poll a server-side effect that lands a moment after the client acts."""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if predicate():
-            return True
-        time.sleep(0.005)
-    return predicate()
-
-
 @pytest.fixture
 def site() -> Iterator[ReplicaSite]:
     """An AIPKit replica with its default bots and no pause between events."""
@@ -545,7 +536,7 @@ def test_stream_is_the_recording(site: ReplicaSite) -> None:
     response_ids = {json.loads(e["data"]).get("response_id") or json.loads(e["data"]).get("id") for e in events[1:3]}
     assert response_ids == {json.loads(events[-2]["data"])["id"]}  # one response id throughout
     assert site.stats.cache_keys_consumed == 1 and site.stats.stream_bot_ids == [INLINE]
-    assert wait_for(lambda: site.stats.streams_completed == 1)
+    assert wait_until(lambda: site.stats.streams_completed == 1)
     assert site.chat_history[(INLINE, SESSION, CONVERSATION)] == [
         {"role": "user", "content": MESSAGE},
         {"role": "assistant", "content": REPLY},
@@ -676,9 +667,9 @@ def test_aborted_stream_is_counted() -> None:
         sock = socket.create_connection(("127.0.0.1", replica.port), timeout=5)
         sock.sendall(f"GET {AJAX}?{query} HTTP/1.1\r\nHost: x\r\n\r\n".encode())
         assert sock.recv(4096).startswith(b"HTTP/1.1 200 OK")
-        assert wait_for(lambda: replica.stats.active_streams == 1)
+        assert wait_until(lambda: replica.stats.active_streams == 1)
         sock.close()
-        assert wait_for(lambda: replica.stats.streams_aborted == 1)
+        assert wait_until(lambda: replica.stats.streams_aborted == 1)
         assert replica.stats.active_streams == 0 and replica.stats.streams_completed == 0
 
 

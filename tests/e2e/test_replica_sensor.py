@@ -23,8 +23,8 @@ from urllib.parse import urlencode
 
 import pytest
 from playwright.sync_api import Browser, BrowserContext, BrowserType, Page, expect
-from scraper.browser._runtime import CHROMIUM_ARGS, find_browser, normal_user_agent
 
+from scraper.browser._runtime import CHROMIUM_ARGS, find_browser, normal_user_agent
 from scraper.replica import ANTIBOT_MODES, ReplicaSite, SiteConfig
 from scraper.replica.sensor import CHECKS, DEFAULT_REQUIRED, SCRIPT_PATH, Sensor
 

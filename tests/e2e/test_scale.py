@@ -35,15 +35,6 @@ def free_port() -> int:
         return sock.getsockname()[1]
 
 
-async def peak_active(site, stop: asyncio.Event) -> int:
-    """Sample the server's in-flight streams until ``stop``; return the highest count seen."""
-    peak = 0
-    while not stop.is_set():
-        peak = max(peak, site.stats.active_streams)
-        await asyncio.sleep(0.01)
-    return peak
-
-
 async def test_warm_chats_reuse_page_and_values(aipower, aiengine):
     for chat, site in ((AIPowerChat(aipower.url), aipower), (AIEngineChat(aiengine.url), aiengine)):
         for n in range(3):
@@ -58,13 +49,10 @@ async def test_max_pages_bounds_lanes_and_queues_in_order(aipower):
     aipower.config.reply_events = 12
     chat = AIPowerChat(aipower.url)
     total = 2 * PER_PAGE + 4
-    stop = asyncio.Event()
-    sampler = asyncio.create_task(peak_active(aipower, stop))
     texts = await asyncio.gather(
         *[chat.create_async_generator("", ask(f"q{n:02d}"), max_pages=2).collect() for n in range(total)]
     )
-    stop.set()
-    peak = await sampler
+    peak = aipower.stats.peak_streams
     assert len(set(texts)) == 1 and texts[0].startswith("w0 ")  # reply_events replaces the echo
     assert PER_PAGE < peak <= 2 * PER_PAGE, f"two lanes of {PER_PAGE} at most, saw {peak}"
     assert aipower.stats.page_loads == 2 and aipower.stats.streams_completed == total
@@ -119,8 +107,8 @@ async def test_cancel_frees_the_slot_for_a_waiting_chat(aipower):
 
     waiting = asyncio.create_task(chat.create_async_generator("", ask("next"), max_pages=1).collect())
     abandoned = asyncio.create_task(chat.create_async_generator("", ask("gives up"), max_pages=1).collect())
-    await asyncio.sleep(0.3)
-    assert not waiting.done() and pool.busy == PER_PAGE, "the lane is full: the 7th chat waits"
+    assert await wait_for(lambda: pool.waiting == 2), "the lane is full: the 7th and 8th chats wait"
+    assert not waiting.done() and pool.busy == PER_PAGE
 
     abandoned.cancel()  # cancelled while waiting: must not take or leak a slot
     holders[0].cancel()  # cancelled mid-stream: its slot goes to the longest-waiting chat

@@ -14,10 +14,9 @@ import socket
 import subprocess
 import sys
 import threading
-import time
 import urllib.error
 import urllib.request
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass
 from html.parser import HTMLParser
 from pathlib import Path
@@ -27,6 +26,7 @@ from urllib.parse import urlencode
 import pytest
 
 from scraper.replica import Replica, ReplicaSite, SiteConfig
+from tests.conftest import wait_until
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -373,16 +373,6 @@ def element(html: str, class_name: str) -> list[tuple[str, str | None]] | None:
         if class_name in (dict(attrs).get("class") or "").split():
             return attrs
     return None
-
-
-def wait_for(predicate: Callable[[], bool], timeout: float = 3.0) -> bool:
-    """Poll a server-side effect that lands a moment after the client acts."""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if predicate():
-            return True
-        time.sleep(0.005)
-    return predicate()
 
 
 @pytest.fixture
@@ -820,9 +810,9 @@ def test_aborted_stream_is_counted(plugin: str) -> None:
         sock = socket.create_connection(("127.0.0.1", site.port), timeout=5)
         sock.sendall(request)
         assert sock.recv(4096).startswith(b"HTTP/1.1 200 OK")
-        assert wait_for(lambda: site.stats.active_streams == 1)
+        assert wait_until(lambda: site.stats.active_streams == 1)
         sock.close()
-        assert wait_for(lambda: site.stats.streams_aborted == 1, timeout=1.0)
+        assert wait_until(lambda: site.stats.streams_aborted == 1)
         assert site.stats.active_streams == 0 and site.stats.streams_completed == 0
 
 
@@ -837,7 +827,7 @@ def test_aborted_during_first_delay_is_noticed_promptly(aipower: ReplicaSite) ->
     )
     assert sock.recv(4096).startswith(b"HTTP/1.1 200 OK")  # headers go out before the first event
     sock.close()
-    assert wait_for(lambda: aipower.stats.streams_aborted == 1, timeout=1.0)
+    assert wait_until(lambda: aipower.stats.streams_aborted == 1)
     assert aipower.stats.active_streams == 0
 
 
@@ -856,13 +846,12 @@ def test_twenty_concurrent_streams() -> None:
                 results[i] = json.loads(aiengine_chat(both.aiengine).events()[-1])["type"] == "end"
 
         threads = [threading.Thread(target=run, args=(i,)) for i in range(40)]
-        started = time.monotonic()
         for thread in threads:
             thread.start()
         for thread in threads:
             thread.join(10)
         assert sum(results.values()) == 40
-        assert time.monotonic() - started < 3  # they ran side by side, not one after another
+        assert all(site.stats.peak_streams > 1 for site in both.sites), "they ran side by side"
         for site in both.sites:
             assert site.stats.streams_completed == 20 and site.stats.active_streams == 0
 

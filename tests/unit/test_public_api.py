@@ -1,0 +1,93 @@
+"""The public surface: what ``scraper`` exports, and the one exception tree."""
+
+from __future__ import annotations
+
+import inspect
+
+import pytest
+
+import scraper
+from scraper import AIEngineChat, AIPowerChat, Chatgpt4Online, ChatgptFree, ModelNotSupportedError, errors
+
+PUBLIC = {
+    "AIEngineChat",
+    "AIPowerChat",
+    "AsyncGeneratorProvider",
+    "Bot",
+    "BotNotFoundError",
+    "BrowserCrashedError",
+    "BrowserError",
+    "BrowserLaunchError",
+    "BrowserNotFoundError",
+    "BrowserOptions",
+    "BrowserRuntime",
+    "BusyError",
+    "CassetteError",
+    "ChallengeError",
+    "ChatService",
+    "ChatStream",
+    "Chatgpt4Online",
+    "ChatgptFree",
+    "ConfigError",
+    "HTTPError",
+    "Message",
+    "Messages",
+    "MissingTokenError",
+    "ModelNotSupportedError",
+    "NonceError",
+    "PageError",
+    "Profile",
+    "ProviderModelMixin",
+    "ScraperError",
+    "ScraperTimeoutError",
+    "SiteError",
+    "StreamError",
+    "TransportError",
+    "WordPressChat",
+    "__version__",
+    "aclose",
+    "clear_profiles",
+    "close",
+    "find_browser",
+    "format_prompt",
+    "get_runtime",
+    "inspect",
+    "list_profiles",
+    "solve",
+}
+
+
+def test_the_public_names_are_exactly_these():
+    assert set(scraper.__all__) == PUBLIC
+    for name in PUBLIC:
+        assert hasattr(scraper, name), name
+
+
+def test_every_error_is_a_scraper_error_with_a_status():
+    classes = [obj for _, obj in inspect.getmembers(errors, inspect.isclass) if issubclass(obj, Exception)]
+    assert len(classes) >= 19
+    for cls in classes:
+        assert issubclass(cls, scraper.ScraperError), cls
+        assert 400 <= cls.http_status < 600, cls
+    assert issubclass(scraper.MissingTokenError, RuntimeError), "the seed's contract: RuntimeError"
+    assert issubclass(scraper.ScraperTimeoutError, TimeoutError)
+    assert scraper.ScraperTimeoutError.http_status == 504 and scraper.BusyError.http_status == 429
+    assert scraper.ChallengeError.http_status == 503 and scraper.StreamError.http_status == 502
+
+
+def test_seed_attributes():
+    assert ChatgptFree.url == "https://chatgptfree.ai"
+    assert ChatgptFree.working is False
+    assert ChatgptFree._post_id is None or isinstance(ChatgptFree._post_id, str)
+    assert ChatgptFree.default_model == "gpt-4o-mini-2024-07-18"
+    assert ChatgptFree.models == ["gpt-4o-mini-2024-07-18"]
+    assert ChatgptFree.model_aliases == {"gpt-4o-mini": "gpt-4o-mini-2024-07-18"}
+    assert ChatgptFree.get_model("gpt-4o-mini") == "gpt-4o-mini-2024-07-18"
+    assert ChatgptFree.get_model("") == "gpt-4o-mini-2024-07-18"
+    assert Chatgpt4Online.url == "https://chatgpt4online.org"
+    assert Chatgpt4Online.api_endpoint == "/wp-json/mwai-ui/v1/chats/submit"
+    assert Chatgpt4Online.default_model == "gpt-4"
+    assert Chatgpt4Online.models == ["gpt-4"]
+    assert issubclass(ChatgptFree, AIPowerChat) and issubclass(Chatgpt4Online, AIEngineChat)
+    with pytest.raises(ModelNotSupportedError):
+        ChatgptFree.get_model("claude-9")
