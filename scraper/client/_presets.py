@@ -11,9 +11,12 @@ __all__ = ["PRESETS", "Chatgpt4Online", "ChatgptFree", "preset_env"]
 
 
 class ChatgptFree(AIPowerChat):
-    """chatgptfree.ai, an AI Power chat box. ``SCRAPER_CHATGPTFREE_URL`` points it elsewhere."""
+    """chatgptfree.ai, AI Power chat boxes on ``/chat/`` (AIPKit since 2025, one bot per model; the legacy
+    shortcode before), or on the front page. ``SCRAPER_CHATGPTFREE_URL`` points it elsewhere."""
 
     url = "https://chatgptfree.ai"
+    chat_path = "/chat/"
+    fallback_paths = ("/",)
     preset_url = url
     url_env = "SCRAPER_CHATGPTFREE_URL"
     working = False

@@ -251,6 +251,7 @@ class Plugin(abc.ABC):
 
     name: ClassVar[PluginName]
     label: ClassVar[str]
+    generation: ClassVar[str]  # which generation of the plugin, and how it speaks (for inspect)
     family: ClassVar[str]  # plugins a user knows by one name share it ("aipower": both AI Power generations)
     slug: ClassVar[str]  # its folder under wp-content/plugins, where a page shows its version
     markers: ClassVar[tuple[str, ...]]  # text that shows the plugin on a page
