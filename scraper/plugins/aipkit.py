@@ -78,9 +78,11 @@ class AIPKitReader(Reader):
 
     def on_event(self, event: ServerSentEvent) -> list[Event]:
         kind = event.event
+        if self.final:
+            return []
         if kind == "done":
             return self.finish(final=True)
-        if self.final or not event.data.strip():
+        if not event.data.strip():
             return []
         if kind == "message":
             data = self.parse_json(event.data, "An AIPKit stream event")
@@ -97,8 +99,10 @@ class AIPKitReader(Reader):
         lowered = message.lower()
         if not self.parts:
             if any(marker in lowered for marker in _BAD_NONCE):
+                self.final = True  # nothing of this reply will come: the flow tries again
                 return [Rejected(message, refresh=True)]
             if self.key_reused and any(marker in lowered for marker in _KEY_GONE):
+                self.final = True
                 return [Rejected(message, refresh=False, forget=("cache_key",))]
         raise SiteError(f"The site reported an error: {message}", kind="upstream_error")
 
@@ -133,6 +137,7 @@ class AIPKitPlugin(Plugin):
     volatile = Volatile(
         form_fields=frozenset({"user_client_message_id"}),
         query_params=frozenset({"_ts", "session_id", "conversation_uuid", "cache_key"}),
+        ids=(r"aipkit_sse_[A-Za-z0-9]{32}", r"aipkit-msg-[0-9a-f]{14}\.\d{8}"),
     )
 
     def find_bots(self, doc: Document) -> list[Bot]:

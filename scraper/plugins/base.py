@@ -226,17 +226,21 @@ class Detection:
 @dataclass(frozen=True)
 class Volatile:
     """What a plugin's requests carry that changes on every run (ids, timestamps, one-use keys): a
-    replayed request is matched with these taken as anything. JSON paths use ``*`` for any key/index."""
+    replayed request is matched with these taken as anything. JSON paths use ``*`` for any key/index.
+    ``ids`` are patterns of values the site makes up per run (one-use keys, message ids): a cassette
+    names them ``ID_n`` so that recording twice gives the same files."""
 
     form_fields: frozenset[str] = frozenset()
     query_params: frozenset[str] = frozenset()
     json_paths: tuple[tuple[str, ...], ...] = ()
+    ids: tuple[str, ...] = ()
 
     def __or__(self, other: Volatile) -> Volatile:
         return Volatile(
             self.form_fields | other.form_fields,
             self.query_params | other.query_params,
             self.json_paths + other.json_paths,
+            self.ids + other.ids,
         )
 
     def json_path(self, path: tuple[str | int, ...]) -> bool:
