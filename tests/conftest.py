@@ -73,35 +73,23 @@ def aiengine(monkeypatch: pytest.MonkeyPatch) -> Iterator[ReplicaSite]:
     yield from _site("aiengine", monkeypatch)
 
 
-def _parent(pid: int) -> int:
-    try:
-        status = Path(f"/proc/{pid}/status").read_text("utf-8")
-    except OSError:
-        return 0
-    return int(status.split("PPid:", 1)[1].split()[0])
-
-
-def foreign_chromium_pids() -> set[int]:
-    """Live Chromium processes that are not this test process's own (its browsers start and end renderer
-    processes at any time): what a program run as a child may have left behind."""
-    ours = os.getpid()
+def marked_chromium_pids(marker: str) -> set[int]:
+    """Live Chromium processes started by a program run with ``SCRAPER_TEST_RUN=<marker>`` in its
+    environment (every process it starts inherits it): what that program may have left behind, whatever
+    else runs on the machine."""
     found = set()
+    needle = f"SCRAPER_TEST_RUN={marker}".encode()
     for entry in os.listdir("/proc"):
         if not entry.isdigit():
             continue
-        pid = int(entry)
         try:
-            comm = Path(f"/proc/{pid}/comm").read_text("utf-8").strip()
-            state = Path(f"/proc/{pid}/stat").read_text("utf-8").rsplit(")", 1)[1].split()[0]
+            comm = Path(f"/proc/{entry}/comm").read_text("utf-8").strip()
+            state = Path(f"/proc/{entry}/stat").read_text("utf-8").rsplit(")", 1)[1].split()[0]
+            environ = Path(f"/proc/{entry}/environ").read_bytes()
         except OSError:
             continue
-        if "chrom" not in comm or state == "Z":
-            continue
-        ancestor = pid
-        while ancestor > 1 and ancestor != ours:
-            ancestor = _parent(ancestor)
-        if ancestor != ours:
-            found.add(pid)
+        if "chrom" in comm and state != "Z" and needle in environ.split(b"\0"):
+            found.add(int(entry))
     return found
 
 

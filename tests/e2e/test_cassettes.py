@@ -98,7 +98,7 @@ async def test_round_trip_same_chunks_in_order_and_recorded_timing(plugin, tmp_p
     stream = cassette.exchanges[-1]["response"]
     # the reply's first text (AIPKit sends its preamble and message_start before the model answers)
     first_t = next(c["t"] for c in stream["chunks"] if b"Echo" in chunk_bytes(c))
-    assert first_t >= 0.4 and len(stream["chunks"]) > 3
+    assert first_t >= 0.4
 
     with ReplayServer(cassette, speed=0) as fast:
         fast_chunks, _ = await chat(CHATS[plugin](fast.url))

@@ -6,13 +6,14 @@ import os
 import subprocess
 import sys
 import textwrap
+import uuid
 from pathlib import Path
 
 import pytest
 
 from scraper import BrowserNotFoundError, format_prompt
 from scraper.browser import find_browser
-from tests.conftest import foreign_chromium_pids, wait_until
+from tests.conftest import marked_chromium_pids, wait_until
 
 ROOT = Path(__file__).resolve().parents[2]
 REPLY = "Echo: Привет, как дела? | Привет, мир! 🙂"
@@ -131,12 +132,12 @@ SCRIPT = textwrap.dedent(
 @pytest.mark.parametrize("mode", ["complete", "raise", "cancel", "exit"])
 def test_no_chromium_outlives_the_program(aipower, mode):
     aipower.config.chunk_delay = 0.05
-    before = foreign_chromium_pids()
-    result = run(["-c", SCRIPT, mode], env={"SCRAPER_CHATGPTFREE_URL": aipower.url})
+    marker = uuid.uuid4().hex
+    result = run(["-c", SCRIPT, mode], env={"SCRAPER_CHATGPTFREE_URL": aipower.url, "SCRAPER_TEST_RUN": marker})
     assert "PID-CHUNK" in result.stdout, result.stderr
     if mode == "complete":
         assert result.returncode == 0, result.stderr
     else:
         assert result.returncode != 0 or mode == "exit"
-    assert wait_until(lambda: not (foreign_chromium_pids() - before)), "a Chromium process outlived the program"
+    assert wait_until(lambda: not marked_chromium_pids(marker)), "a Chromium process outlived the program"
     assert "Event loop is closed" not in result.stderr and "Task was destroyed" not in result.stderr
