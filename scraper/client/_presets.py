@@ -1,10 +1,12 @@
-"""The two seed providers: presets of the generic chats, with the seed's exact attributes."""
+"""The two seed providers: presets of the generic chats, with the seed's exact attributes (their sites
+come from :data:`~scraper.client._catalog.PRESET_SITES`)."""
 
 from __future__ import annotations
 
 from typing import Any, ClassVar
 
 from ..plugins import Bot, Values
+from ._catalog import PRESET_SITES
 from ._providers import AIEngineChat, AIPowerChat, hybridmethod
 
 __all__ = ["PRESETS", "Chatgpt4Online", "ChatgptFree", "preset_env"]
@@ -13,9 +15,11 @@ __all__ = ["PRESETS", "Chatgpt4Online", "ChatgptFree", "preset_env"]
 class ChatgptFree(AIPowerChat):
     """chatgptfree.ai, an AI Power chat box. ``SCRAPER_CHATGPTFREE_URL`` points it elsewhere."""
 
-    url = "https://chatgptfree.ai"
+    url = PRESET_SITES["chatgptfree"].url
     preset_url = url
-    url_env = "SCRAPER_CHATGPTFREE_URL"
+    url_env = PRESET_SITES["chatgptfree"].url_env
+    plugins = PRESET_SITES["chatgptfree"].plugins
+    chat_path = PRESET_SITES["chatgptfree"].chat_path
     working = False
     _post_id: ClassVar[str | None] = None
     _nonce: ClassVar[str | None] = None
@@ -33,9 +37,11 @@ class ChatgptFree(AIPowerChat):
 class Chatgpt4Online(AIEngineChat):
     """chatgpt4online.org, an AI Engine chatbot. ``SCRAPER_CHATGPT4ONLINE_URL`` points it elsewhere."""
 
-    url = "https://chatgpt4online.org"
+    url = PRESET_SITES["chatgpt4online"].url
     preset_url = url
-    url_env = "SCRAPER_CHATGPT4ONLINE_URL"
+    url_env = PRESET_SITES["chatgpt4online"].url_env
+    plugins = PRESET_SITES["chatgpt4online"].plugins
+    chat_path = PRESET_SITES["chatgpt4online"].chat_path
     api_endpoint = "/wp-json/mwai-ui/v1/chats/submit"
     working = False
     default_model = "gpt-4"
