@@ -156,10 +156,9 @@ class ChatResponse:
                         async for event in events:
                             builder.chunk(event)
                         await self._start(send, 200, _JSON_HEADERS)
-                        await send({"type": "http.response.body", "body": _json(builder.completion().to_dict())})
+                        await self._last(send, _json(builder.completion().to_dict()))
                 finally:
                     await events.aclose()  # type: ignore[attr-defined]
-            state.served += 1
         except asyncio.CancelledError:
             raise
         except Exception as exc:
@@ -181,7 +180,12 @@ class ChatResponse:
             await send(
                 {"type": "http.response.body", "body": _event(builder.chunk(Finish()).to_dict()), "more_body": True}
             )
-        await send({"type": "http.response.body", "body": _event(b"[DONE]")})
+        await self._last(send, _event(b"[DONE]"))
+
+    async def _last(self, send: Send, body: bytes) -> None:
+        """The answer's last bytes: the chat counts as served before its client can see the end."""
+        self.state.served += 1
+        await send({"type": "http.response.body", "body": body})
 
     async def _start(self, send: Send, status: int, headers: list[tuple[bytes, bytes]]) -> None:
         self.started = True
