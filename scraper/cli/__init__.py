@@ -6,7 +6,7 @@ piped. Exit status: 0 on a complete reply, 1 on a scraper error (one line saying
 usage error, 130 when interrupted.
 
 Command modules import only the standard library at the top (the rest where it is used), so a command
-that needs little, such as ``scraper chat`` through a running server, starts in milliseconds.
+that needs little, such as ``scraper chat`` through a running server, starts fast.
 """
 
 from __future__ import annotations
@@ -57,7 +57,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         print("\nscraper: interrupted", file=sys.stderr)
         return 130
     finally:
-        if "scraper.browser" in sys.modules:  # a browser may have started: close it (never import it to)
+        if "scraper.browser" in sys.modules:  # only then can a browser have started
             with contextlib.suppress(Exception):
                 from ..browser import close
 

@@ -1,7 +1,7 @@
 """What the commands share: flags, the chat target, a progress note on stderr, printing a reply.
 
-Only the standard library at import: ``scraper chat`` through a running server must start in a few tens
-of milliseconds, so the browser layer, the plugins and the HTML parser are imported where they are used.
+Only the standard library (and the preset table) at import: ``scraper chat`` through a running server
+must start fast, so the browser layer, the plugins and the HTML parser are imported where they are used.
 """
 
 from __future__ import annotations

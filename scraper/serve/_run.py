@@ -4,6 +4,7 @@ are cancelled past it, and the browser is closed, leaving no process behind."""
 
 from __future__ import annotations
 
+import os
 import signal
 import socket
 import sys
@@ -29,8 +30,9 @@ def bind(host: str, port: int) -> socket.socket:
     try:
         return socket.create_server((host.strip("[]"), port), family=family)
     except OSError as exc:
+        reason = os.strerror(exc.errno) if exc.errno else str(exc)
         raise ConfigError(
-            f"Cannot listen on {host}:{port}: {exc.strerror or exc}. Is another `scraper serve` running? "
+            f"Cannot listen on {host}:{port}: {reason}. Is another `scraper serve` running? "
             "Pick another port with --port."
         ) from None
 
