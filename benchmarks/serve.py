@@ -21,6 +21,7 @@ import platform
 import re
 import subprocess
 import sys
+import threading
 import time
 import urllib.request
 from collections.abc import Callable, Sequence
@@ -47,11 +48,16 @@ class Server:
             [sys.executable, "-m", "scraper", "serve", "--port", "0"], stderr=subprocess.PIPE, text=True, env=env
         )
         assert self.process.stderr is not None
-        found = re.search(r"(http://127\.0\.0\.1:\d+)/v1", self.process.stderr.readline())
+        found = None
+        for line in self.process.stderr:  # its first words say where it listens
+            found = re.search(r"(http://127\.0\.0\.1:\d+)/v1", line)
+            if found:
+                break
         if found is None:
             self.stop()
             raise BenchError("scraper serve did not start")
         self.url = found.group(1)
+        threading.Thread(target=self.process.stderr.read, daemon=True).start()  # never let its pipe fill up
         deadline = time.monotonic() + 30
         while not self._healthy():
             if time.monotonic() > deadline:

@@ -413,6 +413,15 @@ def alive(pids: set[int]) -> set[int]:
     return {int(pid) for pid, stat in (line.split() for line in out.splitlines()) if "Z" not in stat} & pids
 
 
+def served_url(process: subprocess.Popen) -> str:
+    """The address a ``scraper serve --port 0`` process says it listens on (its first words on stderr)."""
+    for line in process.stderr:
+        found = re.search(r"(http://127\.0\.0\.1:\d+)/v1", line)
+        if found:
+            return found.group(1)
+    raise AssertionError(f"scraper serve ended without saying where it listens (exit {process.wait()})")
+
+
 def test_sigterm_ends_streams_closes_chromium_and_leaves_no_process(aipower):
     process = subprocess.Popen(
         [sys.executable, "-m", "scraper", "serve", "--port", "0"],
@@ -422,8 +431,7 @@ def test_sigterm_ends_streams_closes_chromium_and_leaves_no_process(aipower):
         env={**os.environ, "PYTHONIOENCODING": "utf-8"},
     )
     try:
-        started = process.stderr.readline()
-        url = re.search(r"(http://127\.0\.0\.1:\d+)/v1", started).group(1)
+        url = served_url(process)
         client = OpenAI(base_url=f"{url}/v1", api_key="unused", max_retries=0)
         assert client.chat.completions.create(model="gpt-4o-mini", messages=HELLO).choices[0].message.content == REPLY
         aipower.config.reply_events = 2000
