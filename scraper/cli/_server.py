@@ -13,6 +13,7 @@ import http.client
 import json
 import logging
 import os
+import socket
 import sys
 from collections.abc import Iterator
 from typing import Any, TextIO
@@ -58,6 +59,9 @@ def _connect(url: str) -> http.client.HTTPConnection | None:
     connection = kind(parts.hostname or "", parts.port, timeout=CONNECT_SECONDS)
     try:
         connection.connect()
+        # The chat request follows the health check on this connection in two writes (headers, body):
+        # without TCP_NODELAY the second waits for the server's delayed ACK, some 40 ms.
+        connection.sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         connection.sock.settimeout(HEALTH_SECONDS)
         connection.request("GET", "/health", headers=_headers())
         response = connection.getresponse()

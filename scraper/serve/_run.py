@@ -25,11 +25,21 @@ class _Stopped(Exception):
 
 
 def bind(host: str, port: int) -> socket.socket:
-    """A listening socket on ``host:port``; ConfigError saying so when the port is taken."""
+    """A listening socket on ``host:port``; ConfigError saying so when the port is taken.
+
+    Made with the protocol named (IPPROTO_TCP): asyncio sets TCP_NODELAY only on connections of such a
+    socket, and without it a chunk written right after the headers waits for the client's delayed ACK.
+    """
     family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    sock = socket.socket(family, socket.SOCK_STREAM, socket.IPPROTO_TCP)
     try:
-        return socket.create_server((host.strip("[]"), port), family=family)
+        if os.name == "posix":
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        sock.bind((host.strip("[]"), port))
+        sock.listen()
+        return sock
     except OSError as exc:
+        sock.close()
         reason = os.strerror(exc.errno) if exc.errno else str(exc)
         raise ConfigError(
             f"Cannot listen on {host}:{port}: {reason}. Is another `scraper serve` running? "
