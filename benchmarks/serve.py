@@ -19,6 +19,7 @@ import json
 import os
 import platform
 import re
+import socket
 import subprocess
 import sys
 import threading
@@ -85,6 +86,8 @@ def through_http(url: str) -> float:
     """Seconds from sending a streamed chat request to its first text, the reply read to the end."""
     host, port = url.removeprefix("http://").split(":")
     connection = http.client.HTTPConnection(host, int(port), timeout=60)
+    connection.connect()
+    connection.sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)  # headers and body go in two writes
     message = {"model": "gpt-4o-mini", "messages": [{"role": "user", "content": MESSAGE}], "stream": True}
     body = json.dumps(message).encode("utf-8")  # bytes: sent with the headers in one write
     started = time.perf_counter()
