@@ -138,7 +138,7 @@ def chat_through_server(args: argparse.Namespace, choice: SiteChoice, text: str,
             for data in _payloads(response):
                 if data == "[DONE]":
                     break
-                chunk = _json(data.encode("utf-8"))
+                chunk = _json(data)
                 if "error" in chunk:
                     raise _reported(chunk["error"])
                 piece = (chunk.get("choices") or [{}])[0].get("delta", {}).get("content")
@@ -157,7 +157,8 @@ def chat_through_server(args: argparse.Namespace, choice: SiteChoice, text: str,
     return True
 
 
-def _json(data: bytes) -> dict[str, Any]:
+def _json(data: str | bytes) -> dict[str, Any]:
+    """A JSON object, or {} for anything else (the caller then reports what is missing)."""
     try:
         value = json.loads(data)
     except ValueError:
