@@ -64,8 +64,14 @@ def _site(plugin: str, monkeypatch: pytest.MonkeyPatch) -> Iterator[ReplicaSite]
 
 @pytest.fixture
 def aipower(monkeypatch: pytest.MonkeyPatch) -> Iterator[ReplicaSite]:
-    """A replica AI Power site; ChatgptFree points at it."""
+    """A replica AI Power 2.2 (legacy shortcode) site; ChatgptFree points at it."""
     yield from _site("aipower", monkeypatch)
+
+
+@pytest.fixture
+def aipkit(monkeypatch: pytest.MonkeyPatch) -> Iterator[ReplicaSite]:
+    """A replica AI Power 2.3+ (AIPKit) site with two bots, as chatgptfree.ai runs today; ChatgptFree points at it."""
+    yield from _site("aipkit", monkeypatch)
 
 
 @pytest.fixture

@@ -36,6 +36,7 @@ from ..plugins import Detection, ValueCache, check_page
 from ..wire import Challenge, HTTPRequest, detect_challenge, logger, redact_url
 from ._errors import first_line, playwright_error
 from ._fetch import StreamingResponse, open_stream
+from ._page_script import APPEARED, CAPTURED, captured_html, page_script
 from ._profiles import load_profile
 from ._recording import FlowRecorder
 
@@ -137,11 +138,15 @@ class Lane:
 
         if wait_for:
             with contextlib.suppress(PlaywrightError):
-                await self.page.wait_for_selector(wait_for, state="attached", timeout=max(timeout, 0.001) * 1000)
+                await self.page.wait_for_function(APPEARED, arg=wait_for, timeout=max(timeout, 0.001) * 1000)
         try:
-            return await asyncio.wait_for(self.page.content(), max(timeout, 1.0))
+            live = await asyncio.wait_for(self.page.content(), max(timeout, 1.0))
+            boxes = await asyncio.wait_for(self.page.evaluate(CAPTURED), max(timeout, 1.0))
         except (asyncio.TimeoutError, PlaywrightError) as exc:
             raise playwright_error(exc, f"reading {self.page_url}") from exc
+        # Chat boxes as they first appeared, after the DOM as it is now (a box a script stripped of its
+        # settings is only complete there).
+        return live + "\n" + captured_html(boxes) if boxes else live
 
     # -- life --------------------------------------------------------------------------------------------
     @property
@@ -176,6 +181,7 @@ class Lane:
         self.user_agent = options["user_agent"]
         self.context = await browser.new_context(**options)
         self._browser_generation = self.runtime.launches
+        await self.context.add_init_script(page_script())
         if restriction is not None:
             await self.runtime.sites.restrict(self.context)
         if self.trace_path:
@@ -225,7 +231,7 @@ class Lane:
         self.detections = None
         log.info("loading %s", redact_url(self.page_url))
         try:
-            response = await self.page.goto(self.page_url, wait_until="domcontentloaded", timeout=timeout * 1000)
+            response, html, challenge = await navigate(self.page, self.page_url, timeout, self.origin)
         except PlaywrightTimeout:
             raise ScraperTimeoutError(
                 f"{self.page_url} did not load within {timeout:g} s. Check that the site is up, or raise timeout=."
@@ -238,13 +244,10 @@ class Lane:
                 )
             raise error from exc
         self.page_loads += 1
+        if challenge is not None:
+            self.challenges.append(challenge)
         if response is None:  # same-document navigation; keep what we had
             return
-        html = await self._served_text(response, timeout)
-        challenge = detect_challenge(response.url, response.headers, html)
-        if challenge is not None:
-            response, html = await pass_challenge(self.page, challenge, timeout, self.origin)
-            self.challenges.append(challenge)
         self.page_status = response.status
         self.served_html = html
         if self.recorder is not None:
@@ -259,26 +262,14 @@ class Lane:
         )
         check_page(self.page_url, response.status, html)
 
-    async def _served_text(self, response: Any, timeout: float) -> str:
-        """The HTML as the server sent it (scripts may have changed the DOM since)."""
-        from playwright.async_api import Error as PlaywrightError
-
-        try:
-            return await asyncio.wait_for(response.text(), timeout)
-        except (PlaywrightError, asyncio.TimeoutError):
-            return await asyncio.wait_for(self.page.content(), timeout)
-
     async def pass_check(self, challenge: Challenge, timeout: float) -> None:
         """Pass an anti-bot check met by a chat request without touching the chatting page: load the
         page once more in a second tab of the same context, where the clearance cookie lands."""
         context = await self.ensure_context()
         page = await context.new_page()
         try:
-            response = await page.goto(self.page_url, wait_until="domcontentloaded", timeout=timeout * 1000)
-            html = await asyncio.wait_for(response.text(), timeout) if response is not None else ""
-            found = detect_challenge(response.url, response.headers, html) if response is not None else None
+            _, _, found = await navigate(page, self.page_url, timeout, self.origin)
             if found is not None:
-                await pass_challenge(page, found, timeout, self.origin)
                 self.challenges.append(found)
         except ScraperError:
             raise
@@ -342,7 +333,46 @@ async def _quietly(awaitable: Any) -> None:
         await asyncio.wait_for(awaitable, 10)
 
 
-async def pass_challenge(page: Any, challenge: Challenge, timeout: float, origin: str) -> tuple[Any, str]:
+async def navigate(page: Any, url: str, timeout: float, origin: str) -> tuple[Any, str, Challenge | None]:
+    """Load ``url`` in ``page``; when an anti-bot page answers, wait for it to clear by itself.
+
+    Returns the navigation response, the HTML as the server sent it (scripts may change the DOM
+    later), and the check met on the way, if any. Every navigation of the page is watched from before
+    the load starts, so a check that clears at once is not missed.
+    """
+    arrived: asyncio.Queue[Any] = asyncio.Queue()
+
+    def on_response(response: Any) -> None:
+        if response.frame == page.main_frame and response.request.is_navigation_request():
+            arrived.put_nowait(response)
+
+    page.on("response", on_response)
+    try:
+        response = await page.goto(url, wait_until="domcontentloaded", timeout=timeout * 1000)
+        if response is None:
+            return None, "", None
+        html = await _served_text(page, response, timeout)
+        challenge = detect_challenge(response.url, response.headers, html)
+        if challenge is not None:
+            response, html = await _cleared(page, challenge, timeout, origin, arrived, response)
+        return response, html, challenge
+    finally:
+        page.remove_listener("response", on_response)
+
+
+async def _served_text(page: Any, response: Any, timeout: float) -> str:
+    """The HTML as the server sent it; the DOM's if the body is no longer there."""
+    from playwright.async_api import Error as PlaywrightError
+
+    try:
+        return await asyncio.wait_for(response.text(), timeout)
+    except (PlaywrightError, asyncio.TimeoutError):
+        return await asyncio.wait_for(page.content(), timeout)
+
+
+async def _cleared(
+    page: Any, challenge: Challenge, timeout: float, origin: str, arrived: asyncio.Queue[Any], first: Any
+) -> tuple[Any, str]:
     """Wait for an anti-bot page to clear by itself (its script reloads the page with a clearance).
 
     Returns the navigation response and HTML of the page behind it; raises :class:`ChallengeError`
@@ -358,33 +388,25 @@ async def pass_challenge(page: Any, challenge: Challenge, timeout: float, origin
         )
     log.info("%s %s page at %s; waiting for it to clear", challenge.vendor, challenge.kind, challenge.url)
     started = time.perf_counter()
-    arrived: asyncio.Queue[Any] = asyncio.Queue()
-
-    def on_response(response: Any) -> None:
-        if response.frame == page.main_frame and response.request.is_navigation_request():
-            arrived.put_nowait(response)
-
-    page.on("response", on_response)
-    try:
-        while (remaining := timeout - (time.perf_counter() - started)) > 0:
-            try:
-                response = await asyncio.wait_for(arrived.get(), min(remaining, 5.0))
-            except asyncio.TimeoutError:
-                log.info("still waiting for the %s check (%.0f s)", challenge.vendor, time.perf_counter() - started)
-                continue
-            try:
-                html = await asyncio.wait_for(response.text(), max(remaining, 1.0))
-            except Exception:  # navigated on before the body was read: wait for the next one
-                continue
-            if detect_challenge(response.url, response.headers, html) is None:
-                with contextlib.suppress(Exception):
-                    await page.wait_for_load_state("domcontentloaded", timeout=max(remaining, 1) * 1000)
-                challenge.cleared = True
-                challenge.seconds = time.perf_counter() - started
-                log.info("the %s check cleared after %.1f s", challenge.vendor, challenge.seconds)
-                return response, html
-    finally:
-        page.remove_listener("response", on_response)
+    while (remaining := timeout - (time.perf_counter() - started)) > 0:
+        try:
+            response = await asyncio.wait_for(arrived.get(), min(remaining, 5.0))
+        except asyncio.TimeoutError:
+            log.info("still waiting for the %s check (%.0f s)", challenge.vendor, time.perf_counter() - started)
+            continue
+        if response is first:
+            continue
+        try:
+            html = await asyncio.wait_for(response.text(), max(remaining, 1.0))
+        except Exception:  # navigated on before the body was read: wait for the next one
+            continue
+        if detect_challenge(response.url, response.headers, html) is None:
+            with contextlib.suppress(Exception):
+                await page.wait_for_load_state("domcontentloaded", timeout=max(remaining, 1) * 1000)
+            challenge.cleared = True
+            challenge.seconds = time.perf_counter() - started
+            log.info("the %s check cleared after %.1f s", challenge.vendor, challenge.seconds)
+            return response, html
     person = " It needs a person." if challenge.kind == "interactive" else ""
     raise ChallengeError(
         f"The {challenge.vendor} check at {challenge.url} did not clear within {timeout:g} s.{person} "

@@ -182,6 +182,7 @@ def from_flow(
                 scrub.discover_header(header, value)
         scrub.discover_text(record.body.decode("utf-8", "replace"))
     scrub.discover_text(message)
+    _note_ids(scrub, volatile, events)
     scrub.finish()
 
     pages: list[CassettePage] = []
@@ -220,6 +221,21 @@ def from_flow(
         "flow": flow,
     }
     return Cassette(meta=meta, pages=pages, exchanges=exchanges)
+
+
+def _note_ids(scrub: Scrubber, volatile: Volatile, events: list[tuple[float, PageRecord | ExchangeRecord]]) -> None:
+    """Values the site made up for this run (the plugin's ``Volatile.ids``) get stable ``ID_n`` names."""
+    patterns = [re.compile(p) for p in volatile.ids]
+    if not patterns:
+        return
+    for _, record in events:
+        texts = (
+            [record.body] if isinstance(record, PageRecord) else [record.url, record.body.decode("utf-8", "replace")]
+        )
+        for text in texts:
+            for pattern in patterns:
+                for match in pattern.finditer(text):
+                    scrub.note(match.group(0), "ID")
 
 
 def _uses(placeholder: str, pages: list[CassettePage], exchanges: list[ExchangeData]) -> bool:

@@ -106,7 +106,8 @@ def differences(exchange: ExchangeData, got: Received, volatile: Volatile) -> li
     if kind != got.kind:
         diffs.append(f"body: recorded {_kind_name(kind)} != received {_kind_name(got.kind)}")
     elif kind in ("form", "multipart"):
-        diffs += _field_differences(recorded, got.value, volatile.form_fields, "form field")
+        what = "form field" if kind == "form" else "multipart field"
+        diffs += _field_differences(recorded, got.value, volatile.form_fields, what)
     elif kind == "json":
         diffs += _json_differences(recorded, got.value, (), volatile)
     elif kind == "text" and not _same_text(recorded, got.value):

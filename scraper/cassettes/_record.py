@@ -7,10 +7,10 @@ import os
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Literal, TypedDict
+from typing import Any, TypedDict
 
 from ..browser import BrowserOptions, SiteRegistry, get_runtime, origin_of
-from ..client import BROWSER_KEYS, PRESETS, AIPowerChat
+from ..client import BROWSER_KEYS, PRESETS, AIPowerChat, WordPressChat
 from ..errors import CassetteError
 from ._build import from_flow
 from ._format import CASSETTE_FILE, Cassette
@@ -76,27 +76,35 @@ FIXTURE_MESSAGE = "Привет, как дела?"
 
 class _FixtureSpec(TypedDict):
     name: str
-    plugin: str
-    provider: Literal["chatgptfree", "chatgpt4online"]
+    site: str  # the replica's plugin
+    provider: str | None  # a preset that chats with it (None: the generic chat of that plugin)
     nonce_mode: str
 
 
 FIXTURES: tuple[_FixtureSpec, ...] = (
-    {"name": "chatgptfree-hello", "plugin": "aipower", "provider": "chatgptfree", "nonce_mode": "ok"},
-    {"name": "chatgpt4online-hello", "plugin": "aiengine", "provider": "chatgpt4online", "nonce_mode": "ok"},
-    {"name": "chatgptfree-nonce-refresh", "plugin": "aipower", "provider": "chatgptfree", "nonce_mode": "reject_once"},
+    {"name": "chatgptfree-hello", "site": "aipkit", "provider": "chatgptfree", "nonce_mode": "ok"},
+    {"name": "chatgptfree-nonce-refresh", "site": "aipkit", "provider": "chatgptfree", "nonce_mode": "reject_once"},
+    {
+        "name": "chatgptfree-stream-nonce-refresh",
+        "site": "aipkit",
+        "provider": "chatgptfree",
+        "nonce_mode": "stream_reject_once",
+    },
+    {"name": "chatgpt4online-hello", "site": "aiengine", "provider": "chatgpt4online", "nonce_mode": "ok"},
     {
         "name": "chatgpt4online-nonce-refresh",
-        "plugin": "aiengine",
+        "site": "aiengine",
         "provider": "chatgpt4online",
         "nonce_mode": "reject_once",
     },
+    {"name": "aipower-legacy-hello", "site": "aipower", "provider": None, "nonce_mode": "ok"},
+    {"name": "aipower-legacy-nonce-refresh", "site": "aipower", "provider": None, "nonce_mode": "reject_once"},
 )
 
 
 async def aregenerate_fixtures(directory: str | os.PathLike[str] = "fixtures") -> list[Path]:
-    """Record the shipped cassettes again against fresh replica sites (the ``-nonce-refresh`` ones
-    with the replica rejecting the first nonce, so the client fetches a fresh one)."""
+    """Record the shipped cassettes again against fresh replica sites (the ``-nonce-refresh`` ones with
+    the replica rejecting the first nonce, so the client fetches a fresh one)."""
     from ..replica import ReplicaSite
 
     # A browser that has just started is slow to pull the first replies, which merges their chunks:
@@ -105,26 +113,14 @@ async def aregenerate_fixtures(directory: str | os.PathLike[str] = "fixtures") -
         await AIPowerChat(warm.url).create_async_generator("", [{"role": "user", "content": "warm-up"}]).collect()
     written = []
     for spec in FIXTURES:
-        provider = PRESETS[spec["provider"]]
-        env = str(provider.url_env)
-        saved = os.environ.get(env)
-        with ReplicaSite(spec["plugin"]) as site:
+        with ReplicaSite(spec["site"]) as site:
             site.config.nonce_mode = spec["nonce_mode"]
             site.config.chunk_delay = 0.05  # slow enough that each event arrives as its own chunk
-            os.environ[env] = site.url
-            try:
-                result = await record_chat(
-                    provider,
-                    FIXTURE_MESSAGE,
-                    Path(directory) / spec["name"],
-                    provider=spec["provider"],
-                    overwrite=True,
-                )
-            finally:
-                if saved is None:
-                    os.environ.pop(env, None)
-                else:
-                    os.environ[env] = saved
+            preset = PRESETS[spec["provider"]] if spec["provider"] else None
+            chat: Any = preset(site.url) if preset else WordPressChat(site.url, plugins=(spec["site"],))
+            result = await record_chat(
+                chat, FIXTURE_MESSAGE, Path(directory) / spec["name"], provider=spec["provider"], overwrite=True
+            )
         written.append(result.path)
     return written
 

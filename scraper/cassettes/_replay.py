@@ -70,7 +70,7 @@ class ServedRequest:
 
     method: str
     path: str
-    outcome: Literal["page", "exchange", "stub", "mismatch"]
+    outcome: Literal["page", "exchange", "stub", "mismatch", "missing"]
     index: int | None = None  # the page number or exchange index
 
 
@@ -158,7 +158,13 @@ class ReplayServer(ServerThread):
             exchange = self._claim(received) if page is None else None
             if exchange is None and page is None and method in ("GET", "HEAD"):
                 page = self._next_page(received.path)
-            if exchange is None and page is None and not (method in ("GET", "HEAD") and self._is_static(target)):
+            unrecorded_page = navigation and exchange is None and page is None
+            if (
+                exchange is None
+                and page is None
+                and not unrecorded_page
+                and not (method in ("GET", "HEAD") and self._is_static(target))
+            ):
                 mismatch = self._mismatch(received)
                 self.mismatches.append(mismatch)
                 self.served.append(ServedRequest(method, received.path, "mismatch", mismatch.nearest))
@@ -182,6 +188,12 @@ class ReplayServer(ServerThread):
                 text += "".join(f"  also: {d}\n" for d in mismatch.differences[1:])
             self._write_head(handler, MISMATCH_STATUS, [["Content-Type", "text/plain; charset=UTF-8"]])
             handler.wfile.write(text.encode("utf-8"))
+        elif unrecorded_page:
+            # A page the cassette never loaded is a page the site does not have: WordPress's 404.
+            self.served.append(ServedRequest(method, received.path, "missing"))
+            self._write_head(handler, 404, [["Content-Type", "text/html; charset=UTF-8"]])
+            if method != "HEAD":
+                handler.wfile.write(b"<!doctype html><title>Page not found</title><h1>Not found</h1>\n")
         else:
             self.served.append(ServedRequest(method, received.path, "stub"))
             suffix = os.path.splitext(urlsplit(target).path)[1].lower()

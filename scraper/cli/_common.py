@@ -176,6 +176,11 @@ class SiteChoice:
         return chat_page(str(self.url))
 
     @property
+    def fallback_urls(self) -> tuple[str, ...]:
+        """Where else a preset looks when its page has no chat box (ChatgptFree: /chat/, then /)."""
+        return self.preset.fallback_urls(self.url) if self.preset is not None else ()
+
+    @property
     def label(self) -> str:
         return f"{self.preset.title if self.preset else 'WordPressChat'} {self.page_url}"
 

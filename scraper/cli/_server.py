@@ -78,6 +78,8 @@ def _connect(url: str) -> http.client.HTTPConnection | None:
 
 def _request(args: argparse.Namespace, choice: SiteChoice, text: str) -> dict[str, Any]:
     site: dict[str, Any] = {"url": choice.page_url}
+    if choice.fallback_urls:
+        site["fallback_urls"] = list(choice.fallback_urls)
     if choice.plugins:
         site["plugins"] = list(choice.plugins)
     if choice.bot is not None:

@@ -19,24 +19,30 @@ def add(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
 
 
 async def run(args: argparse.Namespace) -> int:
-    from ..client import Chatgpt4Online, ChatgptFree
+    from ..client import AIPowerChat, Chatgpt4Online, ChatgptFree
     from ..replica import Replica
 
     with Replica() as replica:
-        os.environ[str(ChatgptFree.url_env)] = replica.aipower.url
+        os.environ[str(ChatgptFree.url_env)] = replica.aipkit.url
         os.environ[str(Chatgpt4Online.url_env)] = replica.aiengine.url
         print(
-            f"scraper demo: local replica sites on 127.0.0.1 — AI Power {replica.aipower.url}, "
-            f"AI Engine {replica.aiengine.url}",
+            "scraper demo: local replica sites on 127.0.0.1 — "
+            f"AI Power 2.3+ (AIPKit, like chatgptfree.ai today) {replica.aipkit.url}, "
+            f"AI Engine {replica.aiengine.url}, AI Power 2.2 {replica.aipower.url}",
             file=sys.stderr,
         )
         text = args.message or "Привет, как дела?"
-        runs = [("ChatgptFree", ChatgptFree, "cold"), ("Chatgpt4Online", Chatgpt4Online, "new site")]
-        runs.append(("ChatgptFree", ChatgptFree, "warm"))
-        for name, provider, state in runs:
-            print(f"\n── {name} · {provider.page_url()} · {state}", file=sys.stderr)
+        first_bot, second_bot = (bot.name for bot in replica.aipkit.config.bots[:2])
+        runs = [
+            (f"ChatgptFree, bot {first_bot!r}", ChatgptFree, "cold"),
+            ("Chatgpt4Online", Chatgpt4Online, "new site"),
+            ("AIPowerChat (legacy shortcode)", AIPowerChat(replica.aipower.url), "new site"),
+            (f"ChatgptFree, bot {second_bot!r}", ChatgptFree(ChatgptFree.url, bot=second_bot), "warm page"),
+        ]
+        for name, chat, state in runs:
+            print(f"\n── {name} · {chat.page_url()} · {state}", file=sys.stderr)
             print(f"you> {text}", file=sys.stderr, flush=True)
-            times = await stream_reply(provider, args, text, sys.stdout, prefix="ai>  ")
+            times = await stream_reply(chat, args, text, sys.stdout, prefix="ai>  ")
             print(
                 f"     first chunk after {times['first_chunk']:.2f} s, complete after {times['total']:.2f} s",
                 file=sys.stderr,

@@ -18,7 +18,8 @@ def chat_page(site_url: str, chat_path: str = "/") -> str:
 @dataclass(frozen=True)
 class PresetSite:
     """A preset's site: its name (``--provider``, the server's ``provider``), its class name, its URL and
-    the environment variable that points it elsewhere, the plugins it speaks and its chat page path."""
+    the environment variable that points it elsewhere, the plugins it speaks, its chat page path and
+    where else to look when that page has no chat box."""
 
     name: str
     title: str
@@ -26,6 +27,7 @@ class PresetSite:
     url_env: str
     plugins: tuple[str, ...]
     chat_path: str = "/"
+    fallback_paths: tuple[str, ...] = ()
 
     def site_url(self, url: str | None = None) -> str:
         """``url`` (default: the preset's); the preset's own URL gives way to ``url_env`` when set."""
@@ -38,10 +40,20 @@ class PresetSite:
         """The chat page the preset (or its mirror at ``url``) loads."""
         return chat_page(self.site_url(url), self.chat_path)
 
+    def fallback_urls(self, url: str | None = None) -> tuple[str, ...]:
+        """The pages looked at, in order, when :meth:`page_url` has no chat box."""
+        return tuple(chat_page(self.site_url(url), path) for path in self.fallback_paths)
+
 
 PRESET_SITES: dict[str, PresetSite] = {
     "chatgptfree": PresetSite(
-        "chatgptfree", "ChatgptFree", "https://chatgptfree.ai", "SCRAPER_CHATGPTFREE_URL", ("aipower",)
+        "chatgptfree",
+        "ChatgptFree",
+        "https://chatgptfree.ai",
+        "SCRAPER_CHATGPTFREE_URL",
+        ("aipower",),
+        chat_path="/chat/",
+        fallback_paths=("/",),
     ),
     "chatgpt4online": PresetSite(
         "chatgpt4online", "Chatgpt4Online", "https://chatgpt4online.org", "SCRAPER_CHATGPT4ONLINE_URL", ("aiengine",)

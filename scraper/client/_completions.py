@@ -126,7 +126,8 @@ class CompletionRequest:
     """A chat completion request, checked: the server parses its JSON body into one, the façade its keywords.
 
     Besides OpenAI's fields: ``provider`` (a preset's name, or a site the server was given), ``site``
-    (any page: ``{"url": ..., "plugins": [...], "bot": ...}``) and ``timeout`` (seconds per step).
+    (any page: ``{"url": ..., "plugins": [...], "bot": ..., "fallback_urls": [...]}``) and ``timeout``
+    (seconds per step).
     """
 
     messages: tuple[Mapping[str, str], ...]

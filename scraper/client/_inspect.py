@@ -85,6 +85,7 @@ async def inspect(url: str, *, timeout: float = 60.0, proxy: str | None = None, 
                 entry: dict[str, Any] = {
                     "plugin": found.plugin.name,
                     "label": found.plugin.label,
+                    "generation": found.plugin.generation,
                     "version": found.version,
                     "markers": found.markers,
                     "bots": [],
@@ -134,6 +135,7 @@ def format_report(report: dict[str, Any]) -> str:
     for found in plugins:
         version = f" {found['version']}" if found.get("version") else ""
         lines.append(f"plugin      {found['label']}{version} (markers: {', '.join(found['markers']) or 'none'})")
+        lines.append(f"  speaks    {found['generation']}")
         if not found["bots"]:
             lines.append("  no chat box with its values found")
         for bot in found["bots"]:

@@ -30,7 +30,7 @@ __all__ = ["ModelCatalog", "ModelInfo", "Resolved", "check_page_url"]
 
 log = logger("scraper.models")
 _SITE_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
-_SITE_KEYS = frozenset({"url", "plugins", "bot"})
+_SITE_KEYS = frozenset({"url", "plugins", "bot", "fallback_urls"})
 
 
 @dataclass(frozen=True)
@@ -120,8 +120,12 @@ class ModelCatalog:
             )
         unknown = sorted(set(site) - _SITE_KEYS)
         if unknown:
-            raise ConfigError(f"`site` takes url, plugins and bot, not {', '.join(unknown)}.")
+            raise ConfigError(f"`site` takes url, plugins, bot and fallback_urls, not {', '.join(unknown)}.")
         url = check_page_url(site.get("url"))
+        fallbacks = site.get("fallback_urls") or []
+        if not isinstance(fallbacks, (list, tuple)):
+            raise ConfigError("site.fallback_urls must be a list of page URLs, tried in order when url has no chat.")
+        fallback_urls = tuple(check_page_url(other, "each of site.fallback_urls") for other in fallbacks)
         plugins = site.get("plugins")
         if plugins is not None:
             if not isinstance(plugins, (list, tuple)) or not all(isinstance(p, str) for p in plugins):
@@ -133,7 +137,7 @@ class ModelCatalog:
         if provider is not None and provider not in PRESETS:
             raise ConfigError(f"With `site`, `provider` names a preset ({', '.join(PRESETS)}), not {provider!r}.")
         chat = PRESETS[provider] if provider else WordPressChat
-        target = ChatTarget(url, tuple(plugins) if plugins else chat.plugins, bot)
+        target = ChatTarget(url, tuple(plugins) if plugins else chat.plugins, bot, fallback_urls)
         return Resolved(target, chat.get_model(model), provider or "site")
 
     # -- listing --------------------------------------------------------------------------------------------

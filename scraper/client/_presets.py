@@ -13,13 +13,15 @@ __all__ = ["PRESETS", "Chatgpt4Online", "ChatgptFree", "preset_env"]
 
 
 class ChatgptFree(AIPowerChat):
-    """chatgptfree.ai, an AI Power chat box. ``SCRAPER_CHATGPTFREE_URL`` points it elsewhere."""
+    """chatgptfree.ai, AI Power chat boxes on ``/chat/`` (AIPKit since 2025, one bot per model; the legacy
+    shortcode before), or on the front page. ``SCRAPER_CHATGPTFREE_URL`` points it elsewhere."""
 
     url = PRESET_SITES["chatgptfree"].url
     preset_url = url
     url_env = PRESET_SITES["chatgptfree"].url_env
     plugins = PRESET_SITES["chatgptfree"].plugins
     chat_path = PRESET_SITES["chatgptfree"].chat_path
+    fallback_paths = PRESET_SITES["chatgptfree"].fallback_paths
     working = False
     _post_id: ClassVar[str | None] = None
     _nonce: ClassVar[str | None] = None
@@ -42,6 +44,7 @@ class Chatgpt4Online(AIEngineChat):
     url_env = PRESET_SITES["chatgpt4online"].url_env
     plugins = PRESET_SITES["chatgpt4online"].plugins
     chat_path = PRESET_SITES["chatgpt4online"].chat_path
+    fallback_paths = PRESET_SITES["chatgpt4online"].fallback_paths
     api_endpoint = "/wp-json/mwai-ui/v1/chats/submit"
     working = False
     default_model = "gpt-4"

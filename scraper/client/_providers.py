@@ -14,7 +14,7 @@ from collections.abc import Callable, Mapping
 from typing import Any, ClassVar, Generic, TypeVar
 
 from ..browser import BrowserOptions, Lane, get_runtime
-from ..plugins import Bot, Values, find_bots, get_plugin, plugins_named, read_values
+from ..plugins import Bot, Values, plugins_named
 from ._base import AsyncGeneratorProvider, ProviderModelMixin
 from ._prompt import Messages, format_prompt
 from ._service import ChatService, ChatTarget
@@ -47,6 +47,7 @@ class WordPressChat(AsyncGeneratorProvider, ProviderModelMixin):
     working = True
     plugins: ClassVar[tuple[str, ...] | None] = None  # plugin names or families this class speaks
     chat_path: ClassVar[str] = "/"
+    fallback_paths: ClassVar[tuple[str, ...]] = ()  # where else to look when chat_path has no chat box
     url_env: ClassVar[str | None] = None
     preset_url: ClassVar[str | None] = None
     bot: ClassVar[str | int | None] = None
@@ -65,6 +66,7 @@ class WordPressChat(AsyncGeneratorProvider, ProviderModelMixin):
         self.url = url.rstrip("/")  # type: ignore[misc]
         if chat_path is not None:
             self.chat_path = chat_path  # type: ignore[misc]
+            self.fallback_paths = ()  # type: ignore[misc]
         if bot is not None:
             self.bot = bot  # type: ignore[misc]
         if plugins is not None:
@@ -95,7 +97,9 @@ class WordPressChat(AsyncGeneratorProvider, ProviderModelMixin):
     @hybridmethod
     def target(target: Any, bot: str | int | None = None) -> ChatTarget:
         """What the chat service needs to know of this provider: page, plugins, bot."""
-        return ChatTarget(target.page_url(), target.plugins, bot if bot is not None else target.bot)
+        site = target.site_url()
+        fallbacks = tuple(site + (p if p.startswith("/") else "/" + p) for p in target.fallback_paths)
+        return ChatTarget(target.page_url(), target.plugins, bot if bot is not None else target.bot, fallbacks)
 
     @hybridmethod
     def service(target: Any, **kwargs: Any) -> ChatService:
@@ -162,19 +166,7 @@ class WordPressChat(AsyncGeneratorProvider, ProviderModelMixin):
     @hybridmethod
     async def values(target: Any, timeout: float = 120) -> Values:
         """The values a chat with the chosen bot would use (nonce, ids), read from the warm page."""
-        runtime = get_runtime(getattr(target, "browser_options", None))
-        chat = target.target()
-
-        async def read() -> Values:
-            lane = runtime.sites.pool(chat.page_url).primary
-            await lane.ready(timeout)
-            from ..plugins import choose_bot
-
-            plugins = plugins_named(chat.plugins)
-            bot = choose_bot(await find_bots(lane, plugins, timeout), chat.bot, lane.page_url, plugins)
-            return await read_values(lane, get_plugin(bot.plugin), bot, timeout)
-
-        return await runtime.call(read())
+        return await target.service().values(target.target(), timeout=timeout)
 
 
 class AIPowerChat(WordPressChat):

@@ -7,13 +7,23 @@ OpenAI-compatible server all chat through it.
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import AsyncIterator, Callable, Mapping
 from dataclasses import dataclass
 from typing import Any, TypedDict
 
 from ..browser import BrowserRuntime, Lane, debug_folder, get_runtime, playwright_error, save_artifacts
 from ..browser._runtime import BrowserOptions
-from ..errors import ChallengeError, ScraperError, ScraperTimeoutError, SiteError, StreamError
+from ..errors import (
+    ChallengeError,
+    HTTPError,
+    MissingTokenError,
+    PageError,
+    ScraperError,
+    ScraperTimeoutError,
+    SiteError,
+    StreamError,
+)
 from ..plugins import (
     Bot,
     Finish,
@@ -24,6 +34,7 @@ from ..plugins import (
     find_bots,
     get_plugin,
     plugins_named,
+    read_values,
     run_chat,
 )
 from ..wire import logger
@@ -31,6 +42,15 @@ from ..wire import logger
 __all__ = ["ChatOptions", "ChatService", "ChatTarget"]
 
 log = logger("scraper.chat")
+
+
+def _not_here(exc: ScraperError) -> bool:
+    """The page is not where the chat is (no such page, or no chat box on it): look elsewhere."""
+    if isinstance(exc, HTTPError):
+        return exc.status in (404, 410)
+    return isinstance(exc, PageError) and not isinstance(exc, MissingTokenError)
+
+
 # Errors about one reply: the page and its values are still sound, so the lane stays warm.
 _ABOUT_THE_REPLY = (StreamError, SiteError, ScraperTimeoutError)
 
@@ -42,6 +62,7 @@ class ChatTarget:
     page_url: str
     plugins: tuple[str, ...] | None = None
     bot: str | int | None = None
+    fallback_urls: tuple[str, ...] = ()  # where else the chat may be when the page has none (tried in order)
 
 
 class ChatOptions(TypedDict, total=False):
@@ -61,6 +82,13 @@ class ChatService:
 
     def __init__(self, runtime: BrowserRuntime) -> None:
         self.runtime = runtime
+        self._where: dict[str, str] = {}  # a target's page -> where its chat box was found
+
+    def _candidates(self, target: ChatTarget) -> list[str]:
+        """The pages to look at for the target's chat: where it was found last time first."""
+        urls = [target.page_url, *target.fallback_urls]
+        found = self._where.get(target.page_url)
+        return list(dict.fromkeys([found, *urls])) if found else urls
 
     @classmethod
     def for_options(cls, options: BrowserOptions | None = None) -> ChatService:
@@ -81,7 +109,21 @@ class ChatService:
 
     async def bots(self, target: ChatTarget, *, timeout: float = 120, proxy: str | None = None) -> list[Bot]:
         """The bots on the target's page (detected once per page load), from any event loop."""
-        return await self.runtime.call(self._bots(target, timeout, proxy))
+
+        async def bots() -> list[Bot]:
+            async with self._slot(target, float(timeout), proxy=proxy) as (lane, _):
+                return all_bots(lane.detections or [])
+
+        return await self.runtime.call(bots())
+
+    async def values(self, target: ChatTarget, *, timeout: float = 120, proxy: str | None = None) -> Values:
+        """What a chat with the target's bot would use (nonce, ids), from any event loop."""
+
+        async def values() -> Values:
+            async with self._slot(target, float(timeout), proxy=proxy) as (lane, bot):
+                return await read_values(lane, get_plugin(bot.plugin), bot, float(timeout))
+
+        return await self.runtime.call(values())
 
     # -- on the browser thread -------------------------------------------------------------------------
     async def chat(
@@ -99,13 +141,10 @@ class ChatService:
     ) -> AsyncIterator[TextDelta | Finish]:
         """One chat: the reply's text as it streams, then its :class:`~scraper.plugins.Finish`."""
         timeout = float(timeout)
-        pool = self.runtime.sites.pool(target.page_url, proxy=proxy, max_pages=max_pages)
-        lane = await pool.acquire()
-        try:
-            if trace:
-                await lane.trace_to(str(trace))
-            await lane.add_cookies(cookies)
-            bot = await self._bot(lane, target, timeout)
+        slot = self._slot(
+            target, timeout, proxy=proxy, max_pages=max_pages, cookies=cookies, trace=trace, debug_dir=debug_dir
+        )
+        async with slot as (lane, bot):
             plugin = get_plugin(bot.plugin)
 
             async def pass_check(challenge: Any) -> None:
@@ -116,33 +155,54 @@ class ChatService:
             if on_values is not None:
                 on_values(bot, lane.values.get_cached(bot) or {})
             await lane.save_trace()
-        except ScraperError as exc:
-            await self._failed(lane, exc, debug_dir)
-            raise
-        except Exception as exc:
-            error = playwright_error(exc, f"chatting with {target.page_url}")
-            await self._failed(lane, error, debug_dir)
-            raise error from exc
-        finally:
-            pool.release(lane)
+
+    @contextlib.asynccontextmanager
+    async def _slot(
+        self,
+        target: ChatTarget,
+        timeout: float,
+        *,
+        proxy: str | None = None,
+        max_pages: int | None = None,
+        cookies: Mapping[str, str] | None = None,
+        trace: str | None = None,
+        debug_dir: str | None = None,
+    ) -> AsyncIterator[tuple[Lane, Bot]]:
+        """A lane slot on the page where the target's chat is, with the bot to talk to; on failure the
+        browser's view is kept and the lane marked for a reload; the slot is given back however it ends."""
+        urls = self._candidates(target)
+        for index, url in enumerate(urls):
+            pool = self.runtime.sites.pool(url, proxy=proxy, max_pages=max_pages)
+            lane = await pool.acquire()
+            try:
+                if trace:
+                    await lane.trace_to(str(trace))
+                await lane.add_cookies(cookies)
+                try:
+                    bot = await self._bot(lane, target, timeout)
+                except (PageError, HTTPError) as exc:
+                    if index + 1 == len(urls) or not _not_here(exc):
+                        raise
+                    log.info("no chat box at %s (%s); trying %s", url, type(exc).__name__, urls[index + 1])
+                    continue
+                self._where[target.page_url] = url
+                yield lane, bot
+                return
+            except ScraperError as exc:
+                await self._failed(lane, exc, debug_dir)
+                raise
+            except Exception as exc:
+                error = playwright_error(exc, f"chatting with {url}")
+                await self._failed(lane, error, debug_dir)
+                raise error from exc
+            finally:
+                pool.release(lane)
 
     async def _bot(self, lane: Lane, target: ChatTarget, timeout: float) -> Bot:
         await lane.ready(timeout)
         plugins = plugins_named(target.plugins)
         found = await find_bots(lane, plugins, timeout)
         return choose_bot(found, target.bot, lane.page_url, plugins)
-
-    async def _bots(self, target: ChatTarget, timeout: float, proxy: str | None) -> list[Bot]:
-        pool = self.runtime.sites.pool(target.page_url, proxy=proxy)
-        lane = await pool.acquire()
-        try:
-            await lane.ready(timeout)
-            return all_bots(await find_bots(lane, plugins_named(target.plugins), timeout))
-        except ScraperError:
-            lane.spoil()
-            raise
-        finally:
-            pool.release(lane)
 
     async def _failed(self, lane: Lane, exc: ScraperError, debug_dir: str | None) -> None:
         """Keep what the browser showed, and make the next chat load the page again when the page

@@ -104,6 +104,7 @@ class AIEnginePlugin(Plugin):
 
     name = "aiengine"
     label = "AI Engine"
+    generation = "AI Engine (mwai-ui): start_session, then chats/submit with live/end events"
     family = "aiengine"
     slug = "ai-engine"
     markers = ("mwai-chatbot-container", "mwai-chatbot")

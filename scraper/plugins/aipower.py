@@ -92,6 +92,7 @@ class AIPowerPlugin(Plugin):
 
     name = "aipower"
     label = "AI Power"
+    generation = "AI Power up to 2.2 (wpaicg): one admin-ajax POST, OpenAI stream passed through"
     family = "aipower"
     slug = "gpt3-ai-content-generator"
     markers = ("wpaicg-chat-shortcode", "wpaicg-chatbox", "wpaicgParams")

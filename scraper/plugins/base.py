@@ -226,17 +226,21 @@ class Detection:
 @dataclass(frozen=True)
 class Volatile:
     """What a plugin's requests carry that changes on every run (ids, timestamps, one-use keys): a
-    replayed request is matched with these taken as anything. JSON paths use ``*`` for any key/index."""
+    replayed request is matched with these taken as anything. JSON paths use ``*`` for any key/index.
+    ``ids`` are patterns of values the site makes up per run (one-use keys, message ids): a cassette
+    names them ``ID_n`` so that recording twice gives the same files."""
 
     form_fields: frozenset[str] = frozenset()
     query_params: frozenset[str] = frozenset()
     json_paths: tuple[tuple[str, ...], ...] = ()
+    ids: tuple[str, ...] = ()
 
     def __or__(self, other: Volatile) -> Volatile:
         return Volatile(
             self.form_fields | other.form_fields,
             self.query_params | other.query_params,
             self.json_paths + other.json_paths,
+            self.ids + other.ids,
         )
 
     def json_path(self, path: tuple[str | int, ...]) -> bool:
@@ -251,6 +255,7 @@ class Plugin(abc.ABC):
 
     name: ClassVar[PluginName]
     label: ClassVar[str]
+    generation: ClassVar[str]  # which generation of the plugin, and how it speaks (for inspect)
     family: ClassVar[str]  # plugins a user knows by one name share it ("aipower": both AI Power generations)
     slug: ClassVar[str]  # its folder under wp-content/plugins, where a page shows its version
     markers: ClassVar[tuple[str, ...]]  # text that shows the plugin on a page

@@ -113,12 +113,12 @@ def choose_bot(found: Sequence[Detection], wanted: str | int | None, url: str, p
     """The bot asked for (by id or name), or the first one on the page."""
     bots = all_bots(found)
     if not bots:
-        labels = " or ".join(dict.fromkeys(p.label for p in plugins))
-        seen = "; ".join(f"{d.plugin.label}: markers {', '.join(d.markers)} but no chat box" for d in found)
-        looked = "; ".join(f"{p.label}: {p.bot_selector}" for p in plugins)
+        looked = "; ".join(f"{p.label} ({p.bot_selector})" for p in plugins)
+        seen = "; ".join(f"{d.plugin.label} markers ({', '.join(d.markers)})" for d in found if d.markers)
         raise PageError(
-            f"No {labels} chat box on {url} ({seen or 'looked for ' + looked}). Check the URL points at "
-            "the page with the chat, or run `scraper inspect URL`.",
+            f"No chat box on {url}: looked for {looked}"
+            + (f"; the page has {seen} but no chat box with its data" if seen else "")
+            + ". Check the URL points at the page with the chat, or run `scraper inspect URL`.",
             url=url,
         )
     if wanted is None or wanted == "":

@@ -13,6 +13,7 @@ from dataclasses import replace
 from ..errors import ConfigError
 from ..wire import Document
 from .aiengine import AIEnginePlugin
+from .aipkit import AIPKitPlugin
 from .aipower import AIPowerPlugin
 from .base import Detection, Plugin, Volatile
 
@@ -20,6 +21,7 @@ __all__ = ["PLUGINS", "Detection", "detect", "get_plugin", "plugin_of_request", 
 
 PLUGINS: tuple[Plugin, ...] = (
     AIPowerPlugin(),
+    AIPKitPlugin(),
     AIEnginePlugin(),
 )
 

@@ -356,24 +356,26 @@ class ReplicaSite(ServerThread):
 
 
 class Replica:
-    """Both sites at once, each on its own port: ``with Replica() as r: r.aipower, r.aiengine``."""
+    """One site per plugin, each on its own port: ``with Replica() as r: r.aipower, r.aipkit, r.aiengine``."""
 
     def __init__(
         self,
         host: str = "127.0.0.1",
         aipower_config: SiteConfig | None = None,
         aiengine_config: SiteConfig | None = None,
+        aipkit_config: SiteConfig | None = None,
     ) -> None:
         self.aipower = ReplicaSite("aipower", aipower_config, host=host)
+        self.aipkit = ReplicaSite("aipkit", aipkit_config, host=host)
         self.aiengine = ReplicaSite("aiengine", aiengine_config, host=host)
 
     @property
-    def sites(self) -> tuple[ReplicaSite, ReplicaSite]:
-        """(aipower, aiengine)."""
-        return (self.aipower, self.aiengine)
+    def sites(self) -> tuple[ReplicaSite, ...]:
+        """(aipower, aipkit, aiengine)."""
+        return (self.aipower, self.aipkit, self.aiengine)
 
     def start(self) -> Replica:
-        """Start both sites; returns self."""
+        """Start every site; returns self."""
         try:
             for site in self.sites:
                 site.start()
@@ -383,17 +385,17 @@ class Replica:
         return self
 
     def stop(self) -> None:
-        """Stop both sites."""
+        """Stop every site."""
         for site in self.sites:
             site.stop()
 
     def reset(self) -> None:
-        """Clear both sites' logs and counters."""
+        """Clear every site's log and counters."""
         for site in self.sites:
             site.reset()
 
     def __enter__(self) -> Replica:
-        """Start both on entering a ``with`` block."""
+        """Start every site on entering a ``with`` block."""
         return self.start()
 
     def __exit__(

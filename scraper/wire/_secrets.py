@@ -66,9 +66,18 @@ _EPOCH = re.compile(
 )
 
 
+_NAMES_OF_THINGS = ("action", "name", "url", "path", "key_name", "field", "label", "text")
+
+
 def secret_kind(key: str) -> Kind | None:
-    """The kind of secret a field, parameter, header or cookie of this name holds, if it holds one."""
+    """The kind of secret a field, parameter, header or cookie of this name holds, if it holds one.
+
+    A name that says it holds the *name* of something (``nonceRefreshAction``, ``session_name``) is not
+    a secret's place: its value is an action or a label, the same for everyone.
+    """
     k = key.lower()
+    if k.endswith(_NAMES_OF_THINGS):
+        return None
     if "nonce" in k or "csrf" in k or k in ("new_token", "_token"):
         return "NONCE"
     if re.search(r"(?:^|[_-])sess|sess(?:ion)?_?id", k) or k == "sid":

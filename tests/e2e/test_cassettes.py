@@ -23,7 +23,7 @@ from urllib.parse import quote, quote_plus
 
 import pytest
 
-from scraper import AIEngineChat, AIPowerChat, Chatgpt4Online, ChatgptFree, HTTPError
+from scraper import AIEngineChat, AIPowerChat, Chatgpt4Online, ChatgptFree, HTTPError, WordPressChat
 from scraper.browser import SiteRegistry
 from scraper.cassettes import MISMATCH_STATUS, Cassette, ReplayServer, chunk_bytes, record_chat
 from scraper.replica import ReplicaSite
@@ -33,7 +33,7 @@ ROOT = Path(__file__).resolve().parents[2]
 FIXTURES = ROOT / "fixtures"
 HELLO = [{"role": "user", "content": "Привет, как дела?"}]
 REPLY = "Echo: Привет, как дела? | Привет, мир! 🙂"
-CHATS = {"aipower": AIPowerChat, "aiengine": AIEngineChat}
+CHATS = {"aipower": AIPowerChat, "aiengine": AIEngineChat, "aipkit": WordPressChat}
 
 
 # Installed, the package's pytest11 entry point loads the plugin in inner runs; from a source checkout
@@ -87,7 +87,7 @@ def _comparable(folder: Path) -> dict[str, Any]:
 # -- record -> replay ---------------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("plugin", ["aipower", "aiengine"])
+@pytest.mark.parametrize("plugin", ["aipower", "aiengine", "aipkit"])
 async def test_round_trip_same_chunks_in_order_and_recorded_timing(plugin, tmp_path, request):
     site: ReplicaSite = request.getfixturevalue(plugin)
     site.config.first_delay = 0.4  # the first chunk comes late: the replay must keep that at speed 1
@@ -96,7 +96,8 @@ async def test_round_trip_same_chunks_in_order_and_recorded_timing(plugin, tmp_p
     cassette = Cassette.load(tmp_path / "flow")
     assert cassette.meta["recorded_against"] == "scraper replica (local)"
     stream = cassette.exchanges[-1]["response"]
-    first_t = stream["chunks"][0]["t"]
+    # the reply's first text (AIPKit sends its preamble and message_start before the model answers)
+    first_t = next(c["t"] for c in stream["chunks"] if b"Echo" in chunk_bytes(c))
     assert first_t >= 0.4 and len(stream["chunks"]) > 3
 
     with ReplayServer(cassette, speed=0) as fast:
@@ -113,7 +114,7 @@ async def test_round_trip_same_chunks_in_order_and_recorded_timing(plugin, tmp_p
     assert paced.schedule[last] == [t / 2 for t in recorded_times], "speed 2: the recorded timing, twice as fast"
 
 
-@pytest.mark.parametrize("plugin", ["aipower", "aiengine"])
+@pytest.mark.parametrize("plugin", ["aipower", "aiengine", "aipkit"])
 async def test_recording_twice_gives_the_same_files_but_for_timing(plugin, tmp_path, request):
     site: ReplicaSite = request.getfixturevalue(plugin)
     for run in ("one", "two"):
@@ -191,7 +192,7 @@ async def test_a_different_message_gets_409_naming_the_nearest_request(monkeypat
     assert info.value.status == MISMATCH_STATUS
     text = str(info.value)
     assert "nearest recorded request #1 POST /wp-admin/admin-ajax.php" in text
-    assert "form field 'message': recorded 'Привет, как дела?' != received 'Bye'" in text
+    assert "multipart field 'message': recorded 'Привет, как дела?' != received 'Bye'" in text
     [mismatch] = server.mismatches
     assert mismatch.nearest == 1 and mismatch.path == "/wp-admin/admin-ajax.php"
 
@@ -207,21 +208,26 @@ async def test_a_different_message_gets_409_naming_the_nearest_request(monkeypat
 # -- the shipped cassettes ------------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("provider", [ChatgptFree, Chatgpt4Online])
-async def test_nonce_refresh_replays_from_the_shipped_cassette(provider, monkeypatch):
-    name = "chatgptfree-nonce-refresh" if provider is ChatgptFree else "chatgpt4online-nonce-refresh"
+@pytest.mark.parametrize(
+    "name,exchanges",
+    [
+        ("chatgptfree-nonce-refresh", [1, 2, 3, 4]),  # rejected cache POST, nonce refresh, cache POST, stream
+        ("chatgptfree-stream-nonce-refresh", [1, 2, 3, 4]),  # cache POST, in-band refusal, refresh, stream (same key)
+        ("chatgpt4online-nonce-refresh", [1, 2, 3, 4]),  # start_session, rejected submit, start_session, submit
+        ("aipower-legacy-nonce-refresh", [1, 2, 3]),  # rejected POST, the page fetched again, POST
+    ],
+)
+async def test_nonce_refresh_replays_from_the_shipped_cassette(name, exchanges, monkeypatch):
     with ReplayServer(FIXTURES / name, speed=0) as server:
-        monkeypatch.setenv(provider.url_env, server.url)
-        chunks, _ = await chat(provider)
+        plugin = server.cassette.plugin
+        target = {"aipkit": ChatgptFree, "aiengine": Chatgpt4Online}.get(plugin) or AIPowerChat(server.url)
+        monkeypatch.setenv(ChatgptFree.url_env, server.url)
+        monkeypatch.setenv(Chatgpt4Online.url_env, server.url)
+        chunks, _ = await chat(target)
     assert "".join(chunks) == REPLY
     assert server.mismatches == [] and server.unused == []
-    exchanges = [s.index for s in server.served if s.outcome == "exchange"]
-    if provider is ChatgptFree:
-        assert server.pages_served == 2, "the rejected nonce made the client reload the page"
-        assert exchanges == [1, 2]
-    else:
-        assert server.pages_served == 1
-        assert exchanges == [1, 2, 3, 4], "start_session, rejected submit, start_session again, submit"
+    assert [s.index for s in server.served if s.outcome == "exchange"] == exchanges
+    assert server.pages_served == 1, "fresh values come without navigating the page"
     meta = server.cassette.meta
     assert meta["recorded_against"] == "scraper replica (local)" and meta["site_url"] == "http://127.0.0.1"
 
@@ -247,13 +253,13 @@ async def test_chatgpt4online_through_the_plugin(cassette_url):
 INNER_HELPERS = """
 import asyncio, threading
 import pytest
-from scraper import AIPowerChat
+from scraper import WordPressChat
 
 REPLY = "Echo: Привет, как дела? | Привет, мир! 🙂"
 
 def ask(url):
     async def chat():
-        stream = AIPowerChat(url).create_async_generator("", [{"role": "user", "content": "Привет, как дела?"}])
+        stream = WordPressChat(url).create_async_generator("", [{"role": "user", "content": "Привет, как дела?"}])
         return await stream.collect()
     out = {}
     def run():
@@ -287,7 +293,7 @@ def test_plugin_replays_a_shipped_cassette(inner):
             @pytest.mark.cassette("chatgptfree-hello")
             def test_hello(cassette_url):
                 assert cassette_url.startswith("http://127.0.0.1:")
-                assert ask(cassette_url) == REPLY
+                assert ask(cassette_url + "/chat/") == REPLY
 
 
             @pytest.mark.cassette("chatgpt4online-hello")
@@ -398,7 +404,9 @@ async def test_replaying_refuses_a_request_to_any_other_host(cassette_url, casse
     # A host Chromium resolves to 127.0.0.1 (like any name a page may use), but that is not loopback by
     # name: nothing may reach it while replaying, from a runtime of other browser options too.
     with ReplicaSite("aipower") as elsewhere:
-        chat = AIPowerChat(cassette_url, browser={"args": ["--host-resolver-rules=MAP elsewhere.test 127.0.0.1"]})
+        chat = WordPressChat(
+            cassette_url + "/chat/", browser={"args": ["--host-resolver-rules=MAP elsewhere.test 127.0.0.1"]}
+        )
         chunks, _ = await chat_with(chat)
         assert "".join(chunks) == REPLY
         lane = await chat.session()
@@ -452,9 +460,12 @@ def test_replay_command_serves_until_interrupted():
         assert process.stdout is not None
         url = process.stdout.readline().strip()
         assert url.startswith("http://127.0.0.1:")
-        with urllib.request.urlopen(url + "/", timeout=10) as response:
+        with urllib.request.urlopen(url + "/chat/", timeout=10) as response:
             page = response.read().decode("utf-8")
-        assert 'data-nonce="NONCE_1"' in page and f'data-url="{url}/aipower-chat"' in page
+        assert (
+            "&quot;nonce&quot;:&quot;NONCE_1&quot;" in page
+            and f"{url}/wp-admin/admin-ajax.php".replace("/", "\\/") in page
+        )
         process.send_signal(signal.SIGINT)
         _, err = process.communicate(timeout=20)
     finally:

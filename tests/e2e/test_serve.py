@@ -30,7 +30,7 @@ import uvicorn
 from langchain_openai import ChatOpenAI
 from openai import OpenAI
 
-from scraper import AsyncClient, Client, ModelNotSupportedError
+from scraper import AsyncClient, ChatgptFree, Client, ModelNotSupportedError
 from scraper.replica import ReplicaSite
 from scraper.serve import ServeConfig, ServerState, bind, create_app
 from tests.conftest import wait_for, wait_until
@@ -208,8 +208,8 @@ def test_health_shows_the_browser_the_warm_sites_and_the_chats(server, aipower):
     health = server.health()
     assert health["status"] == "ok" and health["service"] == "scraper"
     assert health["browser"]["connected"] is True and health["browser"]["version"]
-    [site] = [site for site in health["sites"] if site["page_url"] == aipower.url + "/"]
-    assert site["lanes"][0]["loaded"] is True and site["busy"] == 0
+    [site] = [site for site in health["sites"] if site["page_url"] == ChatgptFree.page_url()]
+    assert site["lanes"][0]["loaded"] is True and site["lanes"][0]["page_loads"] == 1 and site["busy"] == 0
     assert health["chats"] == {"in_flight": 0, "waiting": 0, "served": 1, "failed": 0, "max_concurrency": 16}
 
 

@@ -88,7 +88,7 @@ def _recorded_form(cassette: Cassette, index: int, server: ReplayServer, **chang
 
 
 def test_a_wrong_nonce_gets_the_recorded_rejection_only_if_one_was_recorded():
-    hello = Cassette.load(FIXTURES / "chatgptfree-hello")
+    hello = Cassette.load(FIXTURES / "aipower-legacy-hello")
     with ReplayServer(hello, speed=0) as server:
         ajax = server.url + "/wp-admin/admin-ajax.php"
         status, body = _post(ajax, _recorded_form(hello, 1, server, _wpnonce="NONCE_9"))
@@ -99,7 +99,7 @@ def test_a_wrong_nonce_gets_the_recorded_rejection_only_if_one_was_recorded():
         status, body = _post(ajax, _recorded_form(hello, 1, server))
         assert status == MISMATCH_STATUS and "already replayed" in body
 
-    refresh = Cassette.load(FIXTURES / "chatgptfree-nonce-refresh")
+    refresh = Cassette.load(FIXTURES / "aipower-legacy-nonce-refresh")
     with ReplayServer(refresh, speed=0) as server:
         ajax = server.url + "/wp-admin/admin-ajax.php"
         status, body = _post(ajax, _recorded_form(refresh, 1, server))
@@ -108,7 +108,7 @@ def test_a_wrong_nonce_gets_the_recorded_rejection_only_if_one_was_recorded():
 
 def test_replay_speed_must_not_be_negative():
     with pytest.raises(ValueError, match="speed"):
-        ReplayServer(FIXTURES / "chatgptfree-hello", speed=-1)
+        ReplayServer(FIXTURES / "aipower-legacy-hello", speed=-1)
 
 
 def test_loading_a_folder_that_is_not_a_cassette_says_what_to_do(tmp_path):

@@ -93,7 +93,9 @@ async def test_no_chat_box_names_every_plugin_looked_for():
             with pytest.raises(PageError) as info:
                 await chat.collect("hi")
     message = str(info.value)
-    assert "No AI Power or AI Engine chat box" in message and "scraper inspect" in message
+    assert message.startswith(f"No chat box on {site.url}/") and "scraper inspect" in message
+    for label in ("AI Power (.wpaicg-chat-shortcode", "AI Power (AIPKit) (.aipkit_chat_container", "AI Engine ("):
+        assert label in message, "every plugin looked for, and what it looked for"
 
 
 async def test_a_bot_that_is_not_on_the_page_is_named_with_those_that_are(site):

@@ -13,8 +13,9 @@ from pathlib import Path
 import pytest
 
 from scraper.errors import SiteError, StreamError
-from scraper.plugins import Finish, NonceRotated, TextDelta, read_reply
+from scraper.plugins import Finish, NonceRotated, Rejected, TextDelta, read_reply
 from scraper.plugins.aiengine import AIEngineReader
+from scraper.plugins.aipkit import AIPKitReader
 from scraper.plugins.aipower import AIPowerReader
 from scraper.wire import Response
 
@@ -63,6 +64,9 @@ def text_of(events: list) -> str:
         ("aiengine_stream_ok", AIEngineReader, "Echo: Hello lab, привет | Привет, мир! 🙂"),
         ("aiengine_stream_nocookie_ok", AIEngineReader, "Echo: no cookies | Привет, мир! 🙂"),
         ("aiengine_stream_oldnonce_ok", AIEngineReader, "Echo: old nonce | Привет, мир! 🙂"),
+        ("aipkit_stream_ok", AIPKitReader, "Echo: Hello lab, привет | Привет, мир! 🙂"),
+        ("aipkit_stream_ok_bot2", AIPKitReader, "Echo: Hello lab, привет | Привет, мир! 🙂"),
+        ("aipkit_stream_oldnonce_ok", AIPKitReader, "Echo: Hello lab, привет | Привет, мир! 🙂"),
     ],
 )
 async def test_recorded_streams_read_the_same_however_cut(name, reader, expected, seed):
@@ -118,3 +122,40 @@ async def test_json_replies():
     assert text_of(events) == "Hi é" and events[-1] == Finish("stop", {"total_tokens": 3})
     with pytest.raises(SiteError, match="nothing was inputted"):
         await events_of(AIPowerReader(), [b'{"status":"error","msg":"It appears that nothing was inputted."}'], "json")
+
+
+async def test_aipkit_in_band_bad_nonce_is_worth_a_refresh_not_an_error():
+    data = (STREAMS / "aipkit_stream_err_wrong_nonce.sse").read_bytes()
+    events = await events_of(AIPKitReader(), cuts(data, 5))
+    assert [type(e) for e in events] == [Rejected] and events[0].refresh and "Security check failed" in events[0].reason
+
+
+@pytest.mark.parametrize("name", ["aipkit_stream_err_unknown_cache_key", "aipkit_stream_err_expired_cache_key"])
+async def test_aipkit_key_gone_starts_again_only_when_the_key_was_reused(name):
+    data = (STREAMS / f"{name}.sse").read_bytes()
+    [rejected] = await events_of(AIPKitReader(key_reused=True), cuts(data, 6))
+    assert isinstance(rejected, Rejected) and not rejected.refresh and rejected.forget == ("cache_key",)
+    with pytest.raises(SiteError, match=r"(not found in cache|has expired)"):
+        await events_of(AIPKitReader(), cuts(data, 6))
+
+
+async def test_aipkit_upstream_error_without_done_is_a_site_error():
+    data = (STREAMS / "aipkit_stream_err_upstream.sse").read_bytes()
+    with pytest.raises(SiteError, match="Lab forced upstream error"):
+        await events_of(AIPKitReader(), cuts(data, 7))
+
+
+async def test_aipkit_stream_without_done_is_cut():
+    data = (STREAMS / "aipkit_stream_ok.sse").read_bytes()
+    before_done = data[: data.index(b"event: done")]
+    with pytest.raises(StreamError, match="ended without its done event") as info:
+        await events_of(AIPKitReader(), cuts(before_done, 8))
+    assert info.value.received == "Echo: Hello lab, привет | Привет, мир! 🙂"
+
+
+async def test_aipkit_warning_is_not_fatal():
+    body = (
+        b": " + b" " * 4096 + b'\n\nevent: message_start\ndata: {}\n\ndata: {"delta":"Hi"}\n\n'
+        b'event: warning\ndata: {"error":"slow"}\n\ndata: {"delta":" there"}\n\nevent: done\ndata: {}\n\n'
+    )
+    assert text_of(await events_of(AIPKitReader(), cuts(body, 9))) == "Hi there"

@@ -11,7 +11,7 @@ def test_secret_places_by_name():
     for key in ("_wpnonce", "_ajax_nonce", "X-WP-Nonce", "restNonce", "sessionId", "session_id", "mwai_session_id"):
         assert secret_kind(key) in ("NONCE", "SESSION"), key
     assert secret_kind("wpaicg_chat_client_id") == "CLIENT" and secret_kind("Authorization") == "AUTH"
-    for key in ("message", "bot_id", "post_id", "action", "conversation_uuid"):
+    for key in ("message", "bot_id", "post_id", "action", "conversation_uuid", "aipkit_getChatNonceAction"):
         assert secret_kind(key) is None, key
 
 

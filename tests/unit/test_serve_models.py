@@ -95,7 +95,7 @@ def test_preset_models_and_aliases_pick_their_preset(monkeypatch):
     monkeypatch.setenv("SCRAPER_CHATGPTFREE_URL", "http://127.0.0.1:8001")
     catalog = ModelCatalog()
     mini = catalog.resolve("gpt-4o-mini")
-    assert mini.target == ChatTarget("http://127.0.0.1:8001/", ("aipower",), None)
+    assert mini.target == ChatTarget("http://127.0.0.1:8001/chat/", ("aipower",), None, ("http://127.0.0.1:8001/",))
     assert mini.model == "gpt-4o-mini-2024-07-18" and mini.owned_by == "chatgptfree"
     assert catalog.resolve("gpt-4o-mini-2024-07-18").target == mini.target
     four = catalog.resolve("gpt-4")
@@ -152,6 +152,10 @@ def test_a_site_object_names_any_page():
     catalog = ModelCatalog()
     page = catalog.resolve(None, site={"url": "http://127.0.0.1:8003/chat/", "plugins": ["aiengine"], "bot": 3})
     assert page.target == ChatTarget("http://127.0.0.1:8003/chat/", ("aiengine",), 3)
+    elsewhere = catalog.resolve(
+        None, site={"url": "http://127.0.0.1:8003/chat/", "fallback_urls": ["http://127.0.0.1:8003"]}
+    )
+    assert elsewhere.target.fallback_urls == ("http://127.0.0.1:8003/",)
     assert page.model == "default" and page.owned_by == "site"
     mirror = catalog.resolve("gpt-4o-mini", provider="chatgptfree", site={"url": "http://127.0.0.1:8004/"})
     assert mirror.target == ChatTarget("http://127.0.0.1:8004/", ("aipower",), None), "the preset's plugins"
@@ -168,6 +172,8 @@ def test_a_site_object_names_any_page():
         ({"url": "http://127.0.0.1/", "plugins": "aipower"}, "list"),
         ({"url": "http://127.0.0.1/", "bot": [1]}, "bot"),
         ({"url": "http://127.0.0.1/", "proxy": "http://x"}, "not proxy"),
+        ({"url": "http://127.0.0.1/", "fallback_urls": "http://127.0.0.1/x"}, "fallback_urls"),
+        ({"url": "http://127.0.0.1/", "fallback_urls": ["javascript:1"]}, "fallback_urls"),
     ],
 )
 def test_a_bad_site_object_is_400(site, says):
@@ -202,9 +208,13 @@ def test_the_preset_table_is_what_the_preset_classes_say(monkeypatch):
             preset.plugins,
         )
         assert site.page_url() == preset.page_url()
+        assert site.fallback_urls() == preset.target().fallback_urls
         monkeypatch.setenv(site.url_env, "http://127.0.0.1:8005")
-        assert site.page_url() == preset.page_url() == "http://127.0.0.1:8005/"
-        assert site.page_url("http://127.0.0.1:8006/x") == preset("http://127.0.0.1:8006/x").page_url()
+        assert site.page_url() == preset.page_url() and site.page_url().startswith("http://127.0.0.1:8005/")
+        assert site.fallback_urls() == preset.target().fallback_urls
+        mirror = preset("http://127.0.0.1:8006/x")
+        assert site.page_url("http://127.0.0.1:8006/x") == mirror.page_url()
+        assert site.fallback_urls("http://127.0.0.1:8006/x") == mirror.target().fallback_urls
 
 
 # -- the answer -------------------------------------------------------------------------------------------
@@ -310,7 +320,7 @@ def test_the_command_line_sends_the_page_it_would_load(monkeypatch):
     assert _request(args, site_choice(args), "Hi") == {
         "messages": [{"role": "user", "content": "Hi"}],
         "stream": True,
-        "site": {"url": "http://127.0.0.1:8010/"},
+        "site": {"url": "http://127.0.0.1:8010/chat/", "fallback_urls": ["http://127.0.0.1:8010/"]},
         "timeout": 120,
         "provider": "chatgptfree",
     }
