@@ -12,6 +12,7 @@ import inspect
 import os
 import time
 from collections.abc import Callable, Iterator
+from pathlib import Path
 
 import pytest
 
@@ -78,6 +79,38 @@ def aipkit(monkeypatch: pytest.MonkeyPatch) -> Iterator[ReplicaSite]:
 def aiengine(monkeypatch: pytest.MonkeyPatch) -> Iterator[ReplicaSite]:
     """A replica AI Engine site; Chatgpt4Online points at it."""
     yield from _site("aiengine", monkeypatch)
+
+
+def _parent(pid: int) -> int:
+    try:
+        status = Path(f"/proc/{pid}/status").read_text("utf-8")
+    except OSError:
+        return 0
+    return int(status.split("PPid:", 1)[1].split()[0])
+
+
+def foreign_chromium_pids() -> set[int]:
+    """Live Chromium processes that are not this test process's own (its browsers start and end renderer
+    processes at any time): what a program run as a child may have left behind."""
+    ours = os.getpid()
+    found = set()
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        pid = int(entry)
+        try:
+            comm = Path(f"/proc/{pid}/comm").read_text("utf-8").strip()
+            state = Path(f"/proc/{pid}/stat").read_text("utf-8").rsplit(")", 1)[1].split()[0]
+        except OSError:
+            continue
+        if "chrom" not in comm or state == "Z":
+            continue
+        ancestor = pid
+        while ancestor > 1 and ancestor != ours:
+            ancestor = _parent(ancestor)
+        if ancestor != ours:
+            found.add(pid)
+    return found
 
 
 def wait_until(condition: Callable[[], bool], timeout: float = 10.0) -> bool:

@@ -107,6 +107,7 @@ _ABORT = """
 }
 """
 _ids = itertools.count(1)
+ABORT_SECONDS = 5.0  # a page that cannot even abort in this time is gone or hung: the request dies with it
 
 
 def _as_js(request: HTTPRequest, request_id: int) -> dict[str, Any]:
@@ -196,7 +197,7 @@ class StreamingResponse(Response):
 async def _abort(page: Any, request_id: int) -> bool:
     """Abort a request in the page by id; False when it had already ended or the page is gone."""
     try:
-        return bool(await page.evaluate(_ABORT, request_id))
+        return bool(await asyncio.wait_for(page.evaluate(_ABORT, request_id), ABORT_SECONDS))
     except Exception:
         return False
 

@@ -21,7 +21,7 @@ import contextlib
 import os
 import time
 from collections import deque
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Awaitable, Callable, Iterator, Mapping
 from typing import TYPE_CHECKING, Any, ClassVar, TypeVar
 from urllib.parse import unquote, urlsplit
 
@@ -39,6 +39,7 @@ from ._fetch import StreamingResponse, open_stream
 from ._page_script import APPEARED, CAPTURED, captured_html, page_script
 from ._profiles import load_profile
 from ._recording import FlowRecorder
+from ._runtime import env_number
 
 if TYPE_CHECKING:
     from ._runtime import BrowserRuntime
@@ -53,6 +54,7 @@ T = TypeVar("T")
 PER_PAGE = 6
 DEFAULT_MAX_PAGES = 8
 RETRY_PAUSE = 1.0  # seconds between a failed page load and the next attempt
+LANE_IDLE = 30.0  # seconds an extra lane may stay idle before it is closed
 
 
 def proxy_settings(proxy: str | None) -> dict[str, str] | None:
@@ -97,6 +99,7 @@ class Lane:
         self.trace_path: str | None = None
         self._browser_generation = 0
         self._fresh = False  # the page is loaded and nothing since says it must be loaded again
+        self._page_failed = False  # the page's last load failed: the next chat uses a new page
         self._failed_at: float | None = None
         self._users: dict[Any, int] = {}  # page -> responses still being read from it
         self._open_lock = asyncio.Lock()
@@ -158,11 +161,16 @@ class Lane:
         self._fresh = False
         self._failed_at = time.monotonic()
 
-    async def ensure_context(self) -> Any:
+    async def ensure_context(self, timeout: float = 60.0) -> Any:
         """The lane's browser context, created (again, after a browser died) when needed."""
+        return await _bounded(self._ensure_context(), timeout, f"opening a browser context for {self.origin}")
+
+    async def _ensure_context(self) -> Any:
         browser = await self.runtime.browser()
         if self.context is not None and self._browser_generation == self.runtime.launches:
             return self.context
+        if self.context is not None:
+            log.info("the browser of %s was started again; opening a new context", self.origin)
         self.context = self.page = None
         options: dict[str, Any] = {"proxy": proxy_settings(self.pool.proxy), "user_agent": self.runtime.user_agent}
         if self.clone_of is not None and self.clone_of.context is not None and self.clone_of.page_loads:
@@ -189,7 +197,12 @@ class Lane:
         return self.context
 
     def _page_usable(self) -> bool:
-        return self.page is not None and not self.page.is_closed() and self._browser_generation == self.runtime.launches
+        return (
+            self.page is not None
+            and not self.page.is_closed()
+            and self.runtime.connected
+            and self._browser_generation == self.runtime.launches
+        )
 
     async def ready(self, timeout: float) -> None:
         """Load the chat page unless it is loaded and sound."""
@@ -201,15 +214,23 @@ class Lane:
                 if pause > 0:
                     await asyncio.sleep(min(pause, timeout / 2))
             try:
-                await self.ensure_context()
-                if not self._page_usable() or self._users.get(self.page):
+                await self.ensure_context(timeout)
+                if not self._page_usable() or self._users.get(self.page) or self._page_failed:
                     # A page other chats still read from is left to them (it closes with their last
-                    # response); navigating it would break their streams.
-                    self.page = await self.context.new_page()
+                    # response): navigating it would break their streams. A page whose load failed is
+                    # closed, which also ends the request it may still wait on.
+                    old, self.page = self.page, None
+                    if old is not None and not self._users.get(old):
+                        _background(_quietly(old.close()))
+                    self._page_failed = False
+                    self.page = await _bounded(self.context.new_page(), timeout, f"opening a page for {self.origin}")
                     self.page.on("crash", self._crashed)
                 await self._load(timeout)
             except BaseException:
+                # A page whose load failed may still be navigating (a site that never answers): it is
+                # kept for the debug files, and the next chat starts on a new one.
                 self.spoil()
+                self._page_failed = True
                 raise
             self._fresh = True
             self._failed_at = None
@@ -231,7 +252,9 @@ class Lane:
         self.detections = None
         log.info("loading %s", redact_url(self.page_url))
         try:
-            response, html, challenge = await navigate(self.page, self.page_url, timeout, self.origin)
+            response, html, challenge = await navigate(
+                self.page, self.page_url, timeout, self.origin, refetch=lambda: self._refetch(timeout)
+            )
         except PlaywrightTimeout:
             raise ScraperTimeoutError(
                 f"{self.page_url} did not load within {timeout:g} s. Check that the site is up, or raise timeout=."
@@ -262,11 +285,20 @@ class Lane:
         )
         check_page(self.page_url, response.status, html)
 
+    async def _refetch(self, timeout: float) -> str:
+        """The page's HTML asked of the server again, from the page (when Chromium no longer keeps the
+        body of a big page, the DOM is no substitute: scripts may have removed what we need)."""
+        response = await self.send(HTTPRequest("GET", self.page_url, {"Accept": "text/html,*/*;q=0.8"}), timeout)
+        try:
+            return (await response.aread(64 << 20)).decode("utf-8", "replace")
+        finally:
+            await response.aclose()
+
     async def pass_check(self, challenge: Challenge, timeout: float) -> None:
         """Pass an anti-bot check met by a chat request without touching the chatting page: load the
         page once more in a second tab of the same context, where the clearance cookie lands."""
-        context = await self.ensure_context()
-        page = await context.new_page()
+        context = await self.ensure_context(timeout)
+        page = await _bounded(context.new_page(), timeout, f"opening a page for {self.origin}")
         try:
             _, _, found = await navigate(page, self.page_url, timeout, self.origin)
             if found is not None:
@@ -318,6 +350,18 @@ class Lane:
         self._fresh = False
 
 
+async def _bounded(awaitable: Awaitable[T], timeout: float, doing: str) -> T:
+    """Await a browser call for at most ``timeout`` seconds; its failure as the package's error."""
+    try:
+        return await asyncio.wait_for(awaitable, timeout)
+    except asyncio.TimeoutError:
+        raise ScraperTimeoutError(f"The browser took longer than {timeout:g} s {doing}; try again.") from None
+    except ScraperError:
+        raise
+    except Exception as exc:
+        raise playwright_error(exc, doing) from exc
+
+
 _tasks: set[asyncio.Task[Any]] = set()
 
 
@@ -333,7 +377,9 @@ async def _quietly(awaitable: Any) -> None:
         await asyncio.wait_for(awaitable, 10)
 
 
-async def navigate(page: Any, url: str, timeout: float, origin: str) -> tuple[Any, str, Challenge | None]:
+async def navigate(
+    page: Any, url: str, timeout: float, origin: str, refetch: Callable[[], Awaitable[str]] | None = None
+) -> tuple[Any, str, Challenge | None]:
     """Load ``url`` in ``page``; when an anti-bot page answers, wait for it to clear by itself.
 
     Returns the navigation response, the HTML as the server sent it (scripts may change the DOM
@@ -351,7 +397,7 @@ async def navigate(page: Any, url: str, timeout: float, origin: str) -> tuple[An
         response = await page.goto(url, wait_until="domcontentloaded", timeout=timeout * 1000)
         if response is None:
             return None, "", None
-        html = await _served_text(page, response, timeout)
+        html = await _served_text(page, response, timeout, refetch)
         challenge = detect_challenge(response.url, response.headers, html)
         if challenge is not None:
             response, html = await _cleared(page, challenge, timeout, origin, arrived, response)
@@ -360,14 +406,21 @@ async def navigate(page: Any, url: str, timeout: float, origin: str) -> tuple[An
         page.remove_listener("response", on_response)
 
 
-async def _served_text(page: Any, response: Any, timeout: float) -> str:
-    """The HTML as the server sent it; the DOM's if the body is no longer there."""
+async def _served_text(
+    page: Any, response: Any, timeout: float, refetch: Callable[[], Awaitable[str]] | None = None
+) -> str:
+    """The HTML as the server sent it; asked for again when the browser no longer keeps the body (a big
+    page), and the DOM's only as a last resort."""
     from playwright.async_api import Error as PlaywrightError
 
     try:
         return await asyncio.wait_for(response.text(), timeout)
-    except (PlaywrightError, asyncio.TimeoutError):
-        return await asyncio.wait_for(page.content(), timeout)
+    except (PlaywrightError, asyncio.TimeoutError) as exc:
+        log.info("the browser no longer holds the page as served (%s); asking for it again", first_line(exc))
+    if refetch is not None and response.status < 400:
+        with contextlib.suppress(ScraperError):
+            return await refetch()
+    return await asyncio.wait_for(page.content(), timeout)
 
 
 async def _cleared(
@@ -421,9 +474,10 @@ async def _cleared(
 class SitePool:
     """The lanes of one site: up to ``max_pages`` contexts with a loaded page each.
 
-    A chat takes a slot in the least busy lane; a new lane opens only when every lane has
+    A chat takes a slot in the first lane that has one; a new lane opens only when every lane has
     ``PER_PAGE`` chats in flight; beyond ``max_pages`` lanes, chats wait in arrival order. A slot is
-    given back when its chat ends, fails or is cancelled.
+    given back when its chat ends, fails or is cancelled. A lane beyond the first that has been idle
+    for ``SCRAPER_LANE_IDLE`` seconds (default 30) is closed: a burst does not keep its memory.
     """
 
     def __init__(self, runtime: BrowserRuntime, page_url: str, *, proxy: str | None, max_pages: int) -> None:
@@ -435,6 +489,7 @@ class SitePool:
         self.in_flight: dict[int, int] = {}
         self._waiters: deque[asyncio.Future[Lane]] = deque()
         self._kept: dict[str, Any] = {}
+        self._idle: dict[int, asyncio.TimerHandle] = {}  # lane -> its closing, while it has nothing to do
 
     def keep(self, name: str, make: Callable[[], T]) -> T:
         """A value that lives as long as the site's session, across lanes and reloads (like localStorage)."""
@@ -469,8 +524,8 @@ class SitePool:
         return sum(1 for waiter in self._waiters if not waiter.done())
 
     def _free_lane(self) -> Lane | None:
-        lanes = [lane for lane in self.lanes if self.in_flight[id(lane)] < PER_PAGE]
-        return min(lanes, key=lambda lane: self.in_flight[id(lane)]) if lanes else None
+        """The first lane with a free slot: later lanes only take what the first ones cannot."""
+        return next((lane for lane in self.lanes if self.in_flight[id(lane)] < PER_PAGE), None)
 
     async def acquire(self) -> Lane:
         """A lane with a free slot; waits (first come, first served) when all are full."""
@@ -491,6 +546,9 @@ class SitePool:
                         self._waiters.remove(waiter)
                 raise
         self.in_flight[id(lane)] += 1
+        handle = self._idle.pop(id(lane), None)
+        if handle is not None:
+            handle.cancel()
         return lane
 
     def release(self, lane: Lane) -> None:
@@ -500,10 +558,28 @@ class SitePool:
             if not waiter.done():
                 waiter.set_result(lane)  # the slot passes on: in_flight stays as it is
                 return
-        if id(lane) in self.in_flight:
-            self.in_flight[id(lane)] -= 1
+        if id(lane) not in self.in_flight:
+            return
+        self.in_flight[id(lane)] -= 1
+        if self.in_flight[id(lane)] == 0 and self.lanes and lane is not self.lanes[0]:
+            idle = env_number("SCRAPER_LANE_IDLE", float, 0) if _env_set("SCRAPER_LANE_IDLE") else LANE_IDLE
+            loop = asyncio.get_running_loop()
+            self._idle[id(lane)] = loop.call_later(idle, self._retire, lane)
+
+    def _retire(self, lane: Lane) -> None:
+        """Close a lane beyond the first that stayed idle."""
+        self._idle.pop(id(lane), None)
+        if lane not in self.lanes or lane is self.lanes[0] or self.in_flight.get(id(lane)):
+            return
+        self.lanes.remove(lane)
+        del self.in_flight[id(lane)]
+        log.info("closing an idle lane of %s (%d left)", self.page_url, len(self.lanes))
+        _background(lane.close())
 
     async def close(self) -> None:
+        for handle in self._idle.values():
+            handle.cancel()
+        self._idle.clear()
         for lane in self.lanes:
             await lane.close()
         self.lanes.clear()
@@ -534,8 +610,6 @@ class SiteRegistry:
 
     def pool(self, page_url: str, *, proxy: str | None = None, max_pages: int | None = None) -> SitePool:
         """The lanes of this chat page (and proxy), created on first use."""
-        from ._runtime import env_number
-
         key = (page_url, proxy)
         pool = self._pools.get(key)
         if pool is None:
@@ -597,17 +671,32 @@ class SiteRegistry:
             cls.allowed_hosts = previous
 
     async def restrict(self, context: Any) -> None:
-        """Make ``context`` refuse requests to hosts not allowed."""
+        """Make ``context`` refuse requests and WebSockets to hosts not allowed."""
         await context.route("**/*", self._allowed_or_abort)
+        await context.route_web_socket(lambda url: True, self._socket_allowed_or_closed)
+
+    def _allowed(self, url: str) -> bool:
+        allowed = self.allowed_hosts
+        return (
+            allowed is None or (urlsplit(url).hostname or "") in allowed or url.startswith(("data:", "blob:", "about:"))
+        )
+
+    async def _socket_allowed_or_closed(self, socket: Any) -> None:
+        if self._allowed(socket.url):
+            socket.connect_to_server()
+        else:
+            log.warning("blocked a WebSocket to %s (only %s allowed)", urlsplit(socket.url).hostname, self._hosts())
+            await socket.close(code=1008, reason="blocked: replaying allows loopback only")
+
+    def _hosts(self) -> str:
+        return ", ".join(sorted(self.allowed_hosts or ()))
 
     async def _allowed_or_abort(self, route: Any) -> None:
         url = route.request.url
-        host = urlsplit(url).hostname or ""
-        allowed = self.allowed_hosts
-        if allowed is None or host in allowed or url.startswith(("data:", "blob:", "about:")):
+        if self._allowed(url):
             await route.continue_()
         else:
-            log.warning("blocked a request to %s (only %s allowed)", host, ", ".join(sorted(allowed)))
+            log.warning("blocked a request to %s (only %s allowed)", urlsplit(url).hostname, self._hosts())
             await route.abort("blockedbyclient")
 
 

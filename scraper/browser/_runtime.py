@@ -304,6 +304,11 @@ class BrowserRuntime:
                     await asyncio.wait_for(cleaned_up.wait(), 30)
 
     # -- the browser ------------------------------------------------------------------------
+    @property
+    def connected(self) -> bool:
+        """Whether the browser is up and reachable (False before the first launch and once it died)."""
+        return self._browser is not None and self._browser.is_connected()
+
     async def browser(self) -> Any:
         """The connected browser, launched on first use (runs on the browser thread)."""
         if self._browser is not None and self._browser.is_connected():
@@ -313,6 +318,10 @@ class BrowserRuntime:
         async with self._start_lock:
             if self._browser is not None and self._browser.is_connected():
                 return self._browser
+            if self._browser is not None:
+                log.warning("the browser is gone; starting it again")
+                with contextlib.suppress(Exception):
+                    await asyncio.wait_for(self._browser.close(), 5)
             self._browser = await self._launch()
             self.user_agent = normal_user_agent(self._browser.version)
             return self._browser

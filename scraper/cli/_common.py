@@ -112,12 +112,19 @@ class Progress(logging.Handler):
         logging.getLogger("scraper").removeHandler(self)
 
 
+class _PlainFormatter(logging.Formatter):
+    """Log lines for a terminal: no control characters from a site, no secrets."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        return plain(super().format(record))
+
+
 def configure_logging(verbose: int) -> None:
     if verbose:
         from ..wire import RedactingFilter
 
         handler = logging.StreamHandler(sys.stderr)
-        handler.setFormatter(logging.Formatter("%(asctime)s %(name)s %(levelname)s %(message)s"))
+        handler.setFormatter(_PlainFormatter("%(asctime)s %(name)s %(levelname)s %(message)s"))
         handler.addFilter(RedactingFilter())
         logging.getLogger("scraper").addHandler(handler)
         logging.getLogger("scraper").setLevel(logging.DEBUG if verbose > 1 else logging.INFO)

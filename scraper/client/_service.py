@@ -15,6 +15,7 @@ from typing import Any, TypedDict
 from ..browser import BrowserRuntime, Lane, debug_folder, get_runtime, playwright_error, save_artifacts
 from ..browser._runtime import BrowserOptions
 from ..errors import (
+    BrowserCrashedError,
     ChallengeError,
     HTTPError,
     MissingTokenError,
@@ -139,22 +140,35 @@ class ChatService:
         max_pages: int | None = None,
         on_values: Callable[[Bot, Values], None] | None = None,
     ) -> AsyncIterator[TextDelta | Finish]:
-        """One chat: the reply's text as it streams, then its :class:`~scraper.plugins.Finish`."""
+        """One chat: the reply's text as it streams, then its :class:`~scraper.plugins.Finish`.
+
+        When the page or the whole browser dies before the reply started, the chat is started once
+        more on a new page (or browser): nothing was said yet, so nothing is said twice.
+        """
         timeout = float(timeout)
-        slot = self._slot(
-            target, timeout, proxy=proxy, max_pages=max_pages, cookies=cookies, trace=trace, debug_dir=debug_dir
-        )
-        async with slot as (lane, bot):
-            plugin = get_plugin(bot.plugin)
+        for attempt in (1, 2):
+            yielded = False
+            slot = self._slot(
+                target, timeout, proxy=proxy, max_pages=max_pages, cookies=cookies, trace=trace, debug_dir=debug_dir
+            )
+            try:
+                async with slot as (lane, bot):
+                    plugin = get_plugin(bot.plugin)
 
-            async def pass_check(challenge: Any) -> None:
-                await lane.pass_check(challenge, timeout)
+                    async def pass_check(challenge: Any, lane: Lane = lane) -> None:
+                        await lane.pass_check(challenge, timeout)
 
-            async for event in run_chat(plugin, lane, bot, prompt, timeout=timeout, pass_check=pass_check):
-                yield event
-            if on_values is not None:
-                on_values(bot, lane.values.get_cached(bot) or {})
-            await lane.save_trace()
+                    async for event in run_chat(plugin, lane, bot, prompt, timeout=timeout, pass_check=pass_check):
+                        yielded = True
+                        yield event
+                    if on_values is not None:
+                        on_values(bot, lane.values.get_cached(bot) or {})
+                    await lane.save_trace()
+                return
+            except BrowserCrashedError:
+                if yielded or attempt == 2:
+                    raise
+                log.info("the browser lost the page before the reply began; starting the chat again")
 
     @contextlib.asynccontextmanager
     async def _slot(

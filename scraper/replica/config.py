@@ -55,6 +55,9 @@ PAGE_MODES = (
     "script_built",
     "subfolder",
     "stall",
+    "http_500",
+    "empty",
+    "huge",
 )
 # "stream_reject_once" only touches a stream step's check (AIPKit step 2), so its in-band refusal can be tested.
 NONCE_MODES = ("ok", "reject_once", "always_reject", "stream_reject_once")

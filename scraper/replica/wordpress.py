@@ -53,6 +53,7 @@ __all__ = [
 Headers = list[tuple[str, str]]
 
 POST_ID = 4
+HUGE_PADDING = 20 * 1024 * 1024
 BLOG_NAME = "Chat Corner"
 WP_VERSION = "6.1.1"
 # Page mode "subfolder": WordPress's own files (admin-ajax.php, wp-content) live under this path while the
@@ -424,9 +425,17 @@ class WordPressApp:
     # -- the chat page -----------------------------------------------------------------------------
 
     def page(self, ex: Exchange) -> None:
-        """The chat page, shaped by ``config.page``: no chat box at all, or the plugins' parts in the shell."""
-        if self.site.config.page == "no_chatbox":
+        """The chat page, shaped by ``config.page``: no chat box at all, or the plugins' parts in the shell;
+        or a broken answer where the page should be (a fatal error, an empty body)."""
+        mode = self.site.config.page
+        if mode == "no_chatbox":
             self.plain_page(ex, f"<p>{self.page_text}</p>\n{CLOSED_TEXT}")
+            return
+        if mode == "http_500":
+            self.critical_error(ex)
+            return
+        if mode == "empty":
+            ex.respond(200, self.page_headers())
             return
         self.render(ex, self.parts(ex))
 
@@ -467,7 +476,10 @@ class WordPressApp:
             core_url=self.core_url,
         )
         headers = self.page_headers() + [header for part in parts for header in part.headers]
-        ex.respond(200, headers, html.encode("utf-8"))
+        body = html.encode("utf-8")
+        if self.site.config.page == "huge":  # a page builder's weight: more than a browser keeps of a body
+            body = body.replace(b"</body>", b"<!-- " + b"x" * HUGE_PADDING + b" -->\n</body>", 1)
+        ex.respond(200, headers, body)
 
     def page_headers(self) -> Headers:
         """What WordPress sends with a page."""

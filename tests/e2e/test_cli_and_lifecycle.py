@@ -6,13 +6,13 @@ import os
 import subprocess
 import sys
 import textwrap
-import time
 from pathlib import Path
 
 import pytest
 
 from scraper import BrowserNotFoundError, format_prompt
 from scraper.browser import find_browser
+from tests.conftest import foreign_chromium_pids, wait_until
 
 ROOT = Path(__file__).resolve().parents[2]
 REPLY = "Echo: Привет, как дела? | Привет, мир! 🙂"
@@ -27,17 +27,6 @@ def run(args: list[str], env: dict[str, str] | None = None, timeout: float = 120
         cwd=ROOT,
         env={**os.environ, "PYTHONIOENCODING": "utf-8", **(env or {})},
     )
-
-
-def chromium_pids() -> set[int]:
-    """Live (not zombie) Chromium processes."""
-    out = subprocess.run(["ps", "-eo", "pid=,stat=,comm="], capture_output=True, text=True).stdout
-    pids = set()
-    for line in out.splitlines():
-        pid, stat, comm = line.split(None, 2)
-        if "Z" not in stat and ("chrom" in comm or "headless_shell" in comm):
-            pids.add(int(pid))
-    return pids
 
 
 def test_format_prompt():
@@ -109,11 +98,12 @@ def test_cli_error_is_one_line_and_nonzero(aipower):
     assert len(errors) == 1 and "MissingTokenError" in errors[0] and "nonce" in errors[0]
 
 
-def test_cli_demo_chats_with_both_providers():
+def test_cli_demo_chats_with_every_plugin():
     result = run(["-m", "scraper", "demo"], timeout=180)
     assert result.returncode == 0, result.stderr
-    assert result.stdout.count(REPLY) == 3
-    assert "ChatgptFree" in result.stderr and "Chatgpt4Online" in result.stderr
+    assert result.stdout.count(REPLY) == 4
+    for name in ("ChatgptFree, bot 'Gemini'", "Chatgpt4Online", "AIPowerChat (legacy shortcode)", "'GPT-4o mini'"):
+        assert name in result.stderr
     assert "first chunk after" in result.stderr
 
 
@@ -141,15 +131,12 @@ SCRIPT = textwrap.dedent(
 @pytest.mark.parametrize("mode", ["complete", "raise", "cancel", "exit"])
 def test_no_chromium_outlives_the_program(aipower, mode):
     aipower.config.chunk_delay = 0.05
-    before = chromium_pids()
+    before = foreign_chromium_pids()
     result = run(["-c", SCRIPT, mode], env={"SCRAPER_CHATGPTFREE_URL": aipower.url})
     assert "PID-CHUNK" in result.stdout, result.stderr
     if mode == "complete":
         assert result.returncode == 0, result.stderr
     else:
         assert result.returncode != 0 or mode == "exit"
-    deadline = time.monotonic() + 10
-    while time.monotonic() < deadline and chromium_pids() - before:
-        time.sleep(0.2)
-    assert not (chromium_pids() - before), "a Chromium process outlived the program"
+    assert wait_until(lambda: not (foreign_chromium_pids() - before)), "a Chromium process outlived the program"
     assert "Event loop is closed" not in result.stderr and "Task was destroyed" not in result.stderr
