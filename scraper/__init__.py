@@ -11,25 +11,11 @@ chat request from inside that page, streaming the reply back chunk by chunk::
 
 from __future__ import annotations
 
-from .browser import BrowserOptions, BrowserRuntime, Profile, aclose, clear_profiles, close, find_browser, get_runtime
-from .browser import list_profiles as list_profiles
-from .client import (
-    AIEngineChat,
-    AIPowerChat,
-    AsyncGeneratorProvider,
-    Chatgpt4Online,
-    ChatgptFree,
-    ChatService,
-    ChatStream,
-    Message,
-    Messages,
-    ProviderModelMixin,
-    WordPressChat,
-    format_prompt,
-    inspect,
-    solve,
-)
+import importlib
+from typing import TYPE_CHECKING, Any
+
 from .errors import (
+    AuthenticationError,
     BotNotFoundError,
     BrowserCrashedError,
     BrowserError,
@@ -50,14 +36,105 @@ from .errors import (
     StreamError,
     TransportError,
 )
-from .plugins import Bot
+
+if TYPE_CHECKING:
+    from .browser import (
+        BrowserOptions,
+        BrowserRuntime,
+        Profile,
+        aclose,
+        clear_profiles,
+        close,
+        find_browser,
+        get_runtime,
+        list_profiles,
+    )
+    from .client import (
+        AIEngineChat,
+        AIPowerChat,
+        AsyncClient,
+        AsyncGeneratorProvider,
+        Chatgpt4Online,
+        ChatgptFree,
+        ChatService,
+        ChatStream,
+        Client,
+        Message,
+        Messages,
+        ProviderModelMixin,
+        WordPressChat,
+        format_prompt,
+        inspect,
+        solve,
+    )
+    from .plugins import Bot
+
+# The rest is imported on first use: a short command (``scraper chat`` through a running server) must
+# not pay for the browser layer, the HTML parser and the plugins it never touches.
+_LAZY = {
+    **dict.fromkeys(
+        (
+            "BrowserOptions",
+            "BrowserRuntime",
+            "Profile",
+            "aclose",
+            "clear_profiles",
+            "close",
+            "find_browser",
+            "get_runtime",
+            "list_profiles",
+        ),
+        "browser",
+    ),
+    **dict.fromkeys(
+        (
+            "AIEngineChat",
+            "AIPowerChat",
+            "AsyncClient",
+            "AsyncGeneratorProvider",
+            "ChatService",
+            "ChatStream",
+            "Chatgpt4Online",
+            "ChatgptFree",
+            "Client",
+            "Message",
+            "Messages",
+            "ProviderModelMixin",
+            "WordPressChat",
+            "format_prompt",
+            "inspect",
+            "solve",
+        ),
+        "client",
+    ),
+    "Bot": "plugins",
+}
+_SUBPACKAGES = {"browser", "cassettes", "cli", "client", "errors", "plugins", "replica", "serve", "wire"}
+
+
+def __getattr__(name: str) -> Any:
+    """Import a public name (or a subpackage) the first time it is asked for."""
+    if name in _LAZY:
+        value = getattr(importlib.import_module(f".{_LAZY[name]}", __name__), name)
+        globals()[name] = value
+        return value
+    if name in _SUBPACKAGES:
+        return importlib.import_module(f".{name}", __name__)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(__all__))
+
 
 __version__ = "0.2.0"
 
 __all__ = [
     "AIEngineChat",
     "AIPowerChat",
+    "AsyncClient",
     "AsyncGeneratorProvider",
+    "AuthenticationError",
     "Bot",
     "BotNotFoundError",
     "BrowserCrashedError",
@@ -73,6 +150,7 @@ __all__ = [
     "ChatStream",
     "Chatgpt4Online",
     "ChatgptFree",
+    "Client",
     "ConfigError",
     "HTTPError",
     "Message",

@@ -24,6 +24,7 @@ the HTTP status ``scraper serve`` answers with when it ends a request (``http_st
     ├── StreamError                         the reply stream broke or ended before its end      502
     ├── ScraperTimeoutError (TimeoutError)  a step took longer than the timeout allows         504
     ├── BusyError                           too many chats at once; try again shortly          429
+    ├── AuthenticationError                 ``scraper serve`` wants an API key it was not given 401
     └── CassetteError                       a cassette is missing, unreadable or not writable  500
 """
 
@@ -34,6 +35,7 @@ import re
 from typing import ClassVar
 
 __all__ = [
+    "AuthenticationError",
     "BotNotFoundError",
     "BrowserCrashedError",
     "BrowserError",
@@ -221,6 +223,12 @@ class BusyError(ScraperError):
     """More chats at once than the configured bound, and no slot came free in time."""
 
     http_status = 429
+
+
+class AuthenticationError(ScraperError):
+    """``scraper serve`` was started with an API key, and the request carried none or another one."""
+
+    http_status = 401
 
 
 class CassetteError(ScraperError):

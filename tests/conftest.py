@@ -44,6 +44,14 @@ def _private_dirs(tmp_path_factory: pytest.TempPathFactory) -> Iterator[None]:
     yield
 
 
+@pytest.fixture(scope="session", autouse=True)
+def _no_server() -> Iterator[None]:
+    # `scraper chat` would go through a `scraper serve` running on this machine; tests that want one
+    # start their own and point SCRAPER_SERVER at it.
+    os.environ["SCRAPER_SERVER"] = "off"
+    yield
+
+
 def _site(plugin: str, monkeypatch: pytest.MonkeyPatch) -> Iterator[ReplicaSite]:
     from scraper.client import preset_env
 

@@ -1,4 +1,8 @@
-"""What the commands share: flags, the chat target, a progress note on stderr, printing a reply."""
+"""What the commands share: flags, the chat target, a progress note on stderr, printing a reply.
+
+Only the standard library (and the preset table) at import: ``scraper chat`` through a running server
+must start fast, so the browser layer, the plugins and the HTML parser are imported where they are used.
+"""
 
 from __future__ import annotations
 
@@ -8,15 +12,19 @@ import re
 import sys
 import threading
 import time
-from typing import Any, TextIO
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, TextIO
 
-from ..browser import BrowserOptions
-from ..client import PRESETS, WordPressChat
-from ..plugins import PLUGINS
-from ..wire import RedactingFilter, redact
+from ..client._catalog import PRESET_SITES, PresetSite, chat_page
+
+if TYPE_CHECKING:
+    from ..browser import BrowserOptions
 
 __all__ = [
+    "LazyChoices",
     "Progress",
+    "SiteChoice",
     "UsageError",
     "add_browser_flags",
     "add_debug_flags",
@@ -26,6 +34,7 @@ __all__ = [
     "cookies",
     "message",
     "plain",
+    "site_choice",
     "stream_reply",
     "target",
 ]
@@ -39,6 +48,8 @@ class UsageError(Exception):
 
 def plain(text: str) -> str:
     """Text from a site made safe for a terminal: no escape codes or control characters, no secrets."""
+    from ..wire import redact
+
     return redact(_CONTROL.sub("", text))
 
 
@@ -51,6 +62,8 @@ class Progress(logging.Handler):
     FRAMES = "⠋⠙⠹⠸⠼⠴⠦⠧⠇⠏"
 
     def __init__(self, stream: TextIO, label: str) -> None:
+        from ..wire import RedactingFilter
+
         super().__init__(logging.INFO)
         self.stream = stream
         self.label = label
@@ -108,6 +121,8 @@ class _PlainFormatter(logging.Formatter):
 
 def configure_logging(verbose: int) -> None:
     if verbose:
+        from ..wire import RedactingFilter
+
         handler = logging.StreamHandler(sys.stderr)
         handler.setFormatter(_PlainFormatter("%(asctime)s %(name)s %(levelname)s %(message)s"))
         handler.addFilter(RedactingFilter())
@@ -150,21 +165,58 @@ def message(args: argparse.Namespace, example: str) -> str:
     return text
 
 
-def target(args: argparse.Namespace) -> Any:
+@dataclass(frozen=True)
+class SiteChoice:
+    """The chat the command line asks for, read from its flags alone: a preset (maybe at a mirror
+    ``url``), or a page ``url`` with the plugins to consider (None: any). Nothing is loaded to know it."""
+
+    preset: PresetSite | None
+    url: str | None
+    plugins: tuple[str, ...] | None
+    bot: str | None
+
+    @property
+    def page_url(self) -> str:
+        """The chat page this command would load (a preset's honours its ``SCRAPER_*_URL``)."""
+        if self.preset is not None:
+            return self.preset.page_url(self.url)
+        return chat_page(str(self.url))
+
+    @property
+    def fallback_urls(self) -> tuple[str, ...]:
+        """Where else a preset looks when its page has no chat box (ChatgptFree: /chat/, then /)."""
+        return self.preset.fallback_urls(self.url) if self.preset is not None else ()
+
+    @property
+    def label(self) -> str:
+        return f"{self.preset.title if self.preset else 'WordPressChat'} {self.page_url}"
+
+
+def site_choice(args: argparse.Namespace) -> SiteChoice:
     """The chat to use: a preset, a preset at --url, one plugin at --url, or any plugin at --url."""
-    options = browser_options(args)
     bot = getattr(args, "bot", None)
     if args.plugin:
         if not args.url:
             raise UsageError("--plugin needs --url")
         if getattr(args, "provider", None):
             raise UsageError("give --provider or --plugin, not both")
-        return WordPressChat(args.url, bot=bot, plugins=(args.plugin,), browser=options)
+        return SiteChoice(None, args.url, (args.plugin,), bot)
     if args.url and not args.provider:
-        return WordPressChat(args.url, bot=bot, browser=options)
-    provider = PRESETS[args.provider or "chatgptfree"]
-    if args.url or bot is not None:
-        return provider(args.url or provider.url, bot=bot, browser=options)
+        return SiteChoice(None, args.url, None, bot)
+    return SiteChoice(PRESET_SITES[args.provider or "chatgptfree"], args.url, None, bot)
+
+
+def target(args: argparse.Namespace) -> Any:
+    """The provider object for the chat the flags ask for (see :func:`site_choice`)."""
+    from ..client import PRESETS, WordPressChat
+
+    choice = site_choice(args)
+    options = browser_options(args)
+    if choice.preset is None:
+        return WordPressChat(str(choice.url), bot=choice.bot, plugins=choice.plugins, browser=options)
+    provider = PRESETS[choice.preset.name]
+    if choice.url or choice.bot is not None:
+        return provider(choice.url or provider.url, bot=choice.bot, browser=options)
     return provider
 
 
@@ -203,6 +255,33 @@ async def stream_reply(
     return {"first_chunk": first if first is not None else total, "total": total}
 
 
+class LazyChoices:
+    """An argument's choices, read on first use (for help, or to check a value given), so that building
+    the parser imports nothing; give the argument a ``metavar``, or argparse lists them at once."""
+
+    def __init__(self, load: Callable[[], Iterable[str]]) -> None:
+        self._load = load
+        self._names: list[str] | None = None
+
+    def _all(self) -> list[str]:
+        if self._names is None:
+            self._names = sorted(self._load())
+        return self._names
+
+    def __contains__(self, name: object) -> bool:
+        return name in self._all()
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._all())
+
+
+def plugin_names() -> set[str]:
+    """What ``--plugin`` accepts: each plugin's name and family."""
+    from ..plugins import PLUGINS
+
+    return {p.family for p in PLUGINS} | {p.name for p in PLUGINS}
+
+
 def add_browser_flags(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--headed", action="store_true", help="show the browser window")
     parser.add_argument("--slow-mo", type=float, metavar="MS", help="slow each browser action down by MS ms")
@@ -213,11 +292,12 @@ def add_browser_flags(parser: argparse.ArgumentParser) -> None:
 
 def add_site_flags(parser: argparse.ArgumentParser, verb: str) -> None:
     parser.add_argument("message", nargs="*", help="the message (default: read stdin)")
-    parser.add_argument("--provider", choices=sorted(PRESETS), help="a preset site (default chatgptfree)")
+    parser.add_argument("--provider", choices=sorted(PRESET_SITES), help="a preset site (default chatgptfree)")
     parser.add_argument(
         "--plugin",
-        choices=sorted({p.family for p in PLUGINS} | {p.name for p in PLUGINS}),
-        help=f"{verb} --url as a site running this plugin (default: detect it)",
+        choices=LazyChoices(plugin_names),
+        metavar="PLUGIN",
+        help=f"{verb} --url as a site running this plugin: %(choices)s (default: detect it)",
     )
     parser.add_argument("--url", help="a chat page (with --provider: a mirror of that site)")
     parser.add_argument("--bot", help="which bot of the page, by id or name (default: the first)")

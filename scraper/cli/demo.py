@@ -6,7 +6,6 @@ import argparse
 import os
 import sys
 
-from ..client import AIPowerChat, Chatgpt4Online, ChatgptFree
 from ._common import add_browser_flags, add_debug_flags, stream_reply
 
 
@@ -20,6 +19,7 @@ def add(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
 
 
 async def run(args: argparse.Namespace) -> int:
+    from ..client import AIPowerChat, Chatgpt4Online, ChatgptFree
     from ..replica import Replica
 
     with Replica() as replica:

@@ -5,8 +5,6 @@ from __future__ import annotations
 import argparse
 import time
 
-from ..browser import clear_profiles, list_profiles
-
 
 def add(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     parser = sub.add_parser("profiles", help="list saved site profiles, or --clear them")
@@ -15,6 +13,8 @@ def add(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    from ..browser import clear_profiles, list_profiles
+
     if args.clear is not None:
         removed = clear_profiles(args.clear or None)
         print(f"removed {len(removed)} profile(s){': ' + ', '.join(removed) if removed else ''}")

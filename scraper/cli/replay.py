@@ -8,7 +8,6 @@ import sys
 import threading
 from pathlib import Path
 
-from ..client import preset_env
 from ..errors import ScraperError
 
 
@@ -25,6 +24,7 @@ def add(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
 def run(args: argparse.Namespace) -> int:
     """Serve a cassette until interrupted; print its URL on stdout (alone, for scripts)."""
     from ..cassettes import ReplayServer
+    from ..client import preset_env
 
     if not logging.getLogger().handlers:
         logging.basicConfig(level=logging.WARNING, format="%(message)s", stream=sys.stderr)

@@ -5,7 +5,6 @@ from __future__ import annotations
 import argparse
 import sys
 
-from ..client import solve
 from ._common import Progress, add_browser_flags, browser_options
 
 
@@ -17,6 +16,8 @@ def add(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
 
 
 async def run(args: argparse.Namespace) -> int:
+    from ..client import solve
+
     options = browser_options(args)
     with Progress(sys.stderr, f"solve {args.url}"):
         if options.get("headless", True) is not False:

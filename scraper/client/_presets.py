@@ -1,10 +1,12 @@
-"""The two seed providers: presets of the generic chats, with the seed's exact attributes."""
+"""The two seed providers: presets of the generic chats, with the seed's exact attributes (their sites
+come from :data:`~scraper.client._catalog.PRESET_SITES`)."""
 
 from __future__ import annotations
 
 from typing import Any, ClassVar
 
 from ..plugins import Bot, Values
+from ._catalog import PRESET_SITES
 from ._providers import AIEngineChat, AIPowerChat, hybridmethod
 
 __all__ = ["PRESETS", "Chatgpt4Online", "ChatgptFree", "preset_env"]
@@ -14,11 +16,12 @@ class ChatgptFree(AIPowerChat):
     """chatgptfree.ai, AI Power chat boxes on ``/chat/`` (AIPKit since 2025, one bot per model; the legacy
     shortcode before), or on the front page. ``SCRAPER_CHATGPTFREE_URL`` points it elsewhere."""
 
-    url = "https://chatgptfree.ai"
-    chat_path = "/chat/"
-    fallback_paths = ("/",)
+    url = PRESET_SITES["chatgptfree"].url
     preset_url = url
-    url_env = "SCRAPER_CHATGPTFREE_URL"
+    url_env = PRESET_SITES["chatgptfree"].url_env
+    plugins = PRESET_SITES["chatgptfree"].plugins
+    chat_path = PRESET_SITES["chatgptfree"].chat_path
+    fallback_paths = PRESET_SITES["chatgptfree"].fallback_paths
     working = False
     _post_id: ClassVar[str | None] = None
     _nonce: ClassVar[str | None] = None
@@ -36,9 +39,12 @@ class ChatgptFree(AIPowerChat):
 class Chatgpt4Online(AIEngineChat):
     """chatgpt4online.org, an AI Engine chatbot. ``SCRAPER_CHATGPT4ONLINE_URL`` points it elsewhere."""
 
-    url = "https://chatgpt4online.org"
+    url = PRESET_SITES["chatgpt4online"].url
     preset_url = url
-    url_env = "SCRAPER_CHATGPT4ONLINE_URL"
+    url_env = PRESET_SITES["chatgpt4online"].url_env
+    plugins = PRESET_SITES["chatgpt4online"].plugins
+    chat_path = PRESET_SITES["chatgpt4online"].chat_path
+    fallback_paths = PRESET_SITES["chatgpt4online"].fallback_paths
     api_endpoint = "/wp-json/mwai-ui/v1/chats/submit"
     working = False
     default_model = "gpt-4"

@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import json
 import re
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from bs4 import BeautifulSoup
+if TYPE_CHECKING:
+    from bs4 import BeautifulSoup
 
 __all__ = ["Document", "json_object", "script_object"]
 
@@ -21,6 +22,8 @@ class Document:
     @property
     def soup(self) -> BeautifulSoup:
         if self._soup is None:
+            from bs4 import BeautifulSoup  # on first use: importing it costs more than a short command's run
+
             self._soup = BeautifulSoup(self.html, "html.parser")
         return self._soup
 

@@ -12,7 +12,9 @@ from scraper import AIEngineChat, AIPowerChat, Chatgpt4Online, ChatgptFree, Mode
 PUBLIC = {
     "AIEngineChat",
     "AIPowerChat",
+    "AsyncClient",
     "AsyncGeneratorProvider",
+    "AuthenticationError",
     "Bot",
     "BotNotFoundError",
     "BrowserCrashedError",
@@ -28,6 +30,7 @@ PUBLIC = {
     "ChatStream",
     "Chatgpt4Online",
     "ChatgptFree",
+    "Client",
     "ConfigError",
     "HTTPError",
     "Message",
@@ -65,7 +68,7 @@ def test_the_public_names_are_exactly_these():
 
 def test_every_error_is_a_scraper_error_with_a_status():
     classes = [obj for _, obj in inspect.getmembers(errors, inspect.isclass) if issubclass(obj, Exception)]
-    assert len(classes) >= 19
+    assert len(classes) >= 20
     for cls in classes:
         assert issubclass(cls, scraper.ScraperError), cls
         assert 400 <= cls.http_status < 600, cls

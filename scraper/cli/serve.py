@@ -1,0 +1,96 @@
+"""``scraper serve``: an OpenAI-compatible API (``/v1/chat/completions``, ``/v1/models``) on one warm browser.
+
+Loopback by default. Listening on any other address needs ``--api-key`` (or ``--insecure``): whoever
+reaches the server chats through this machine's browser, its address and its saved cookies.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+
+from ..serve._config import DEFAULT_PORT, ServeConfig
+
+
+def add(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    parser = sub.add_parser(
+        "serve", help=f"serve an OpenAI-compatible API for the chat boxes (default 127.0.0.1:{DEFAULT_PORT})"
+    )
+    parser.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1)")
+    parser.add_argument("--port", type=int, default=DEFAULT_PORT, help=f"port to listen on (default {DEFAULT_PORT})")
+    parser.add_argument(
+        "--api-key",
+        default=os.environ.get("SCRAPER_API_KEY") or None,
+        metavar="KEY",
+        help="clients must send `Authorization: Bearer KEY` (default: $SCRAPER_API_KEY)",
+    )
+    parser.add_argument("--insecure", action="store_true", help="allow listening beyond loopback without an API key")
+    parser.add_argument(
+        "--site",
+        action="append",
+        default=[],
+        metavar="NAME=URL",
+        help="offer the chat page URL as model NAME (and NAME/BOT per bot on it); repeatable",
+    )
+    parser.add_argument(
+        "--allow-urls",
+        action="store_true",
+        help="let requests name any chat page (`site`) even off loopback (on loopback they always may)",
+    )
+    parser.add_argument(
+        "--max-concurrency",
+        type=int,
+        default=ServeConfig.max_concurrency,
+        metavar="N",
+        help="chats at once, all sites (default %(default)s)",
+    )
+    parser.add_argument(
+        "--queue-timeout",
+        type=float,
+        default=ServeConfig.queue_timeout,
+        metavar="S",
+        help="seconds a request waits for a free slot before 429 (default %(default)g)",
+    )
+    parser.add_argument("--headed", action="store_true", help="show the browser window")
+    parser.add_argument("-v", "--verbose", action="count", default=0, help="log each request (-vv: debug)")
+    parser.set_defaults(run=run)
+
+
+def _sites(pairs: list[str]) -> dict[str, str]:
+    from ._common import UsageError
+
+    sites: dict[str, str] = {}
+    for pair in pairs:
+        name, sep, url = pair.partition("=")
+        if not sep or not name.strip() or not url.strip():
+            raise UsageError(f"--site wants NAME=URL, not {pair!r}")
+        if name.strip() in sites:
+            raise UsageError(f"--site {name.strip()} is given twice")
+        sites[name.strip()] = url.strip()
+    return sites
+
+
+def run(args: argparse.Namespace) -> int:
+    from ..errors import ConfigError
+    from ..serve import run as serve
+    from ._common import UsageError
+
+    config = ServeConfig(
+        host=args.host,
+        port=args.port,
+        api_key=args.api_key,
+        insecure=args.insecure,
+        sites=_sites(args.site),
+        allow_urls=args.allow_urls,
+        max_concurrency=args.max_concurrency,
+        queue_timeout=args.queue_timeout,
+        headed=args.headed,
+    )
+    try:
+        config.check()
+        from ..client._models import ModelCatalog
+
+        ModelCatalog(config.sites)  # a bad site name or URL is a usage error, before anything starts
+    except ConfigError as exc:
+        raise UsageError(str(exc)) from None
+    return serve(config, log_level={0: "warning", 1: "info"}.get(args.verbose, "debug"))

@@ -1,0 +1,343 @@
+"""The OpenAI-compatible app: ``/v1/chat/completions``, ``/v1/models``, ``/health`` (Starlette, ASGI).
+
+Every request shares one warm browser and its site lanes (one :class:`~scraper.ChatService`). A chat
+holds one of ``max_concurrency`` slots from the moment it starts until its last byte is sent, or until
+its client goes away: then the chat is cancelled and the request in the page aborted.
+
+A streamed reply does not answer until the chat's first event is in, so an error before any text
+gets its own HTTP status (404, 502, 503, 504...); an error after text was sent ends the stream with an
+``error`` event, which OpenAI's SDK raises, never with a normal finish.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import hmac
+import json
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable
+from typing import Any
+
+from starlette.applications import Starlette
+from starlette.exceptions import HTTPException
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from starlette.routing import Route
+
+from .. import __version__
+from ..client import ChatService
+from ..client._completions import CompletionBuilder, CompletionRequest
+from ..client._models import ModelCatalog, Resolved
+from ..errors import AuthenticationError, BusyError, ConfigError, ScraperError
+from ..plugins import Finish, TextDelta
+from ..wire import logger
+from ._config import ServeConfig
+from ._errors import error_body, error_json
+
+__all__ = ["ServerState", "Slots", "create_app"]
+
+log = logger("scraper.serve")
+Scope = dict[str, Any]
+Receive = Callable[[], Awaitable[dict[str, Any]]]
+Send = Callable[[dict[str, Any]], Awaitable[None]]
+
+_SSE_HEADERS = [
+    (b"content-type", b"text/event-stream; charset=utf-8"),
+    (b"cache-control", b"no-cache"),
+    (b"x-accel-buffering", b"no"),
+]
+_JSON_HEADERS = [(b"content-type", b"application/json")]
+
+
+def _json(value: Any) -> bytes:
+    return json.dumps(value, ensure_ascii=False, separators=(",", ":")).encode("utf-8")
+
+
+def _event(value: Any) -> bytes:
+    return b"data: " + (value if isinstance(value, bytes) else _json(value)) + b"\n\n"
+
+
+class Slots:
+    """At most ``limit`` chats at once; a request beyond that waits its turn up to ``wait`` seconds, then
+    gets :class:`~scraper.BusyError` (429)."""
+
+    def __init__(self, limit: int, wait: float) -> None:
+        self.limit = limit
+        self.wait = wait
+        self.in_flight = 0
+        self.waiting = 0
+        self._free = asyncio.Semaphore(limit)
+
+    @contextlib.asynccontextmanager
+    async def slot(self) -> AsyncIterator[None]:
+        if self._free.locked():
+            self.waiting += 1
+            try:
+                await asyncio.wait_for(self._free.acquire(), self.wait)
+            except asyncio.TimeoutError:
+                raise BusyError(
+                    f"{self.limit} chats are in flight and none ended within {self.wait:g} s; try again shortly "
+                    "(or start the server with a higher --max-concurrency)."
+                ) from None
+            finally:
+                self.waiting -= 1
+        else:
+            await self._free.acquire()
+        self.in_flight += 1
+        try:
+            yield
+        finally:
+            self.in_flight -= 1
+            self._free.release()
+
+
+class ServerState:
+    """What the app's requests share: settings, the chat service, the models, the slots, counters."""
+
+    def __init__(self, config: ServeConfig, service: ChatService) -> None:
+        self.config = config
+        self.service = service
+        self.catalog = ModelCatalog(config.sites, allow_urls=config.urls_allowed)
+        self.slots = Slots(config.max_concurrency, config.queue_timeout)
+        self.served = 0  # chats answered to the end
+        self.failed = 0  # chats that ended with an error (a client that left is neither)
+        self.started = time.time()
+
+    def authorized(self, request: Request) -> bool:
+        key = self.config.api_key
+        if not key:
+            return True
+        scheme, _, given = request.headers.get("authorization", "").partition(" ")
+        return scheme.lower() == "bearer" and hmac.compare_digest(given.strip().encode(), key.encode())
+
+    def authorize(self, request: Request) -> None:
+        if not self.authorized(request):
+            raise AuthenticationError(
+                "This server wants its API key: send `Authorization: Bearer KEY` "
+                "(OpenAI clients: api_key=KEY; `scraper chat`: set SCRAPER_API_KEY)."
+            )
+
+
+class ChatResponse:
+    """The ASGI response of one chat: a slot, the chat, and its answer (a stream of chunks or one JSON
+    object), while watching for the client to leave, which cancels the chat."""
+
+    def __init__(self, state: ServerState, request: CompletionRequest, chosen: Resolved) -> None:
+        self.state = state
+        self.request = request
+        self.chosen = chosen
+        self.started = False  # the response's status line has been sent
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        chat = asyncio.ensure_future(self._answer(send))
+        gone = asyncio.ensure_future(_client_gone(receive))
+        try:
+            await asyncio.wait({chat, gone}, return_when=asyncio.FIRST_COMPLETED)
+            if gone.done() and not chat.done():
+                log.info("the client left; cancelling its chat with %s", self.chosen.target.page_url)
+        finally:
+            for task in (chat, gone):
+                task.cancel()
+            await asyncio.gather(chat, gone, return_exceptions=True)
+
+    async def _answer(self, send: Send) -> None:
+        state, request = self.state, self.request
+        try:
+            async with state.slots.slot():
+                events = state.service.events(
+                    self.chosen.target, request.prompt, timeout=request.timeout or state.config.timeout
+                )
+                try:
+                    builder = CompletionBuilder(self.chosen.model)
+                    if request.stream:
+                        await self._stream(send, events, builder)
+                    else:
+                        async for event in events:
+                            builder.chunk(event)
+                        await self._start(send, 200, _JSON_HEADERS)
+                        await self._last(send, _json(builder.completion().to_dict()))
+                finally:
+                    await events.aclose()  # type: ignore[attr-defined]
+        except asyncio.CancelledError:
+            raise
+        except Exception as exc:
+            state.failed += 1
+            if not isinstance(exc, ScraperError):
+                log.exception("a chat failed unexpectedly")
+            await self._fail(send, exc)
+
+    async def _stream(self, send: Send, events: AsyncIterator[TextDelta | Finish], builder: CompletionBuilder) -> None:
+        """Chunks as the events come; the status goes out with the first one, so an early error has its own."""
+        async for event in events:
+            if not self.started:
+                await self._start(send, 200, _SSE_HEADERS)
+            await send(
+                {"type": "http.response.body", "body": _event(builder.chunk(event).to_dict()), "more_body": True}
+            )
+        if not self.started:  # no event at all: still a complete, empty reply
+            await self._start(send, 200, _SSE_HEADERS)
+            await send(
+                {"type": "http.response.body", "body": _event(builder.chunk(Finish()).to_dict()), "more_body": True}
+            )
+        await self._last(send, _event(b"[DONE]"))
+
+    async def _last(self, send: Send, body: bytes) -> None:
+        """The answer's last bytes: the chat counts as served before its client can see the end."""
+        self.state.served += 1
+        await send({"type": "http.response.body", "body": body})
+
+    async def _start(self, send: Send, status: int, headers: list[tuple[bytes, bytes]]) -> None:
+        self.started = True
+        await send({"type": "http.response.start", "status": status, "headers": headers})
+
+    async def _fail(self, send: Send, exc: Exception) -> None:
+        """Report an error: with its status before the answer started, else as the stream's last event."""
+        if not self.started:
+            status, body = error_json(exc)
+            await self._start(send, status, _JSON_HEADERS)
+            await send({"type": "http.response.body", "body": body})
+        elif self.request.stream:
+            body = _event(error_body(exc)[1]) + _event(b"[DONE]")
+            await send({"type": "http.response.body", "body": body})
+        else:  # the JSON answer was on its way: all that can be done is to end it
+            await send({"type": "http.response.body", "body": b""})
+
+
+async def _client_gone(receive: Receive) -> None:
+    """Returns when the client disconnects (the request body has been read by then)."""
+    while (await receive())["type"] != "http.disconnect":
+        pass
+
+
+async def _read_json(request: Request, limit: int) -> Any:
+    """The body as JSON, at most ``limit`` bytes; ConfigError (400) otherwise."""
+    declared = request.headers.get("content-length", "")
+    too_big = ConfigError(f"The request body is larger than {limit} bytes.")
+    if declared.isdigit() and int(declared) > limit:
+        raise too_big
+    body = bytearray()
+    async for piece in request.stream():
+        body += piece
+        if len(body) > limit:
+            raise too_big
+    try:
+        return json.loads(body)
+    except ValueError as exc:
+        raise ConfigError(f"The request body is not valid JSON: {exc}.") from None
+
+
+def create_app(config: ServeConfig, service: ChatService | None = None) -> Starlette:
+    """The app for ``config``; ``service`` defaults to the process's browser for the config's options."""
+    state = ServerState(config, service or ChatService.for_options({"headless": False} if config.headed else {}))
+
+    async def chat_completions(request: Request) -> ChatResponse:
+        state.authorize(request)
+        body = CompletionRequest.from_body(await _read_json(request, config.max_body))
+        chosen = state.catalog.resolve(body.model, provider=body.provider, site=body.site)
+        if body.ignored:
+            log.debug("ignoring request fields a chat box has no use for: %s", ", ".join(body.ignored))
+        return ChatResponse(state, body, chosen)
+
+    async def models(request: Request) -> JSONResponse:
+        state.authorize(request)
+        found = await state.catalog.models(state.service, timeout=min(config.timeout, 30))
+        data = [
+            {"id": m.id, "object": "model", "created": state.catalog.created, "owned_by": m.owned_by} for m in found
+        ]
+        return JSONResponse({"object": "list", "data": data})
+
+    async def health(request: Request) -> JSONResponse:
+        answer: dict[str, Any] = {"status": "ok", "service": "scraper", "version": __version__}
+        if state.authorized(request):
+            answer |= await _runtime_state(state.service)
+            answer["chats"] = {
+                "in_flight": state.slots.in_flight,
+                "waiting": state.slots.waiting,
+                "served": state.served,
+                "failed": state.failed,
+                "max_concurrency": state.slots.limit,
+            }
+        return JSONResponse(answer)
+
+    async def scraper_error(request: Request, exc: Exception) -> Response:
+        status, body = error_body(exc)
+        return JSONResponse(body, status_code=status)
+
+    async def http_error(request: Request, exc: Exception) -> Response:
+        assert isinstance(exc, HTTPException)
+        kind = "invalid_request_error"
+        error = {"message": f"{request.method} {request.url.path}: {exc.detail}", "type": kind, "param": None}
+        return JSONResponse({"error": {**error, "code": None}}, status_code=exc.status_code)
+
+    async def unexpected(request: Request, exc: Exception) -> Response:
+        status, body = error_body(exc)
+        return JSONResponse(body, status_code=status)
+
+    @contextlib.asynccontextmanager
+    async def lifespan(app: Starlette) -> AsyncIterator[None]:
+        warming = asyncio.ensure_future(_warm(state.service))
+        yield
+        warming.cancel()
+
+    app = Starlette(
+        routes=[
+            Route("/v1/chat/completions", chat_completions, methods=["POST"]),
+            Route("/v1/models", models, methods=["GET"]),
+            Route("/health", health, methods=["GET"]),
+        ],
+        exception_handlers={ScraperError: scraper_error, HTTPException: http_error, Exception: unexpected},
+        lifespan=lifespan,
+    )
+    app.state.scraper = state
+    return app
+
+
+async def _warm(service: ChatService) -> None:
+    """Start the browser as the server starts, so the first chat does not wait for it."""
+    runtime = service.runtime
+    try:
+        await runtime.call(runtime.browser())
+    except ScraperError as exc:
+        log.error("the browser did not start: %s (chats will answer 503 until it does)", exc)
+
+
+async def _runtime_state(service: ChatService) -> dict[str, Any]:
+    """The browser and its warm sites, read on the browser thread (a snapshot)."""
+    runtime = service.runtime
+
+    async def read() -> dict[str, Any]:
+        browser = getattr(runtime, "_browser", None)  # BrowserRuntime has no public accessor for it
+        connected = browser is not None and browser.is_connected()
+        sites = [
+            {
+                "page_url": pool.page_url,
+                "proxy": bool(pool.proxy),
+                "busy": pool.busy,
+                "waiting": pool.waiting,
+                "lanes": [
+                    {
+                        "loaded": lane.page is not None and lane.page_loads > 0,
+                        "page_loads": lane.page_loads,
+                        "in_flight": pool.in_flight.get(id(lane), 0),
+                    }
+                    for lane in pool.lanes
+                ],
+            }
+            for pool in runtime.sites
+        ]
+        return {
+            "browser": {
+                "launched": browser is not None,
+                "connected": connected,
+                "version": browser.version if connected else None,
+                "executable": runtime.location.path if runtime.location else None,
+                "launches": runtime.launches,
+            },
+            "sites": sites,
+        }
+
+    try:
+        return await runtime.call(read())
+    except ScraperError as exc:
+        return {"browser": {"launched": False, "connected": False, "error": str(exc)}, "sites": []}

@@ -1,0 +1,72 @@
+"""How a ``scraper serve`` runs, and the one safety rule: beyond loopback, only with an API key."""
+
+from __future__ import annotations
+
+import ipaddress
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+
+from ..errors import ConfigError
+
+__all__ = ["DEFAULT_PORT", "ServeConfig", "is_loopback"]
+
+DEFAULT_PORT = 1337
+MAX_BODY = 1 << 20  # bytes: a long conversation fits many times over; a runaway upload does not
+
+
+def is_loopback(host: str) -> bool:
+    """Whether ``host`` is only reachable from this machine (a name other than localhost counts as not)."""
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:
+        return False
+
+
+@dataclass(frozen=True)
+class ServeConfig:
+    """The server's settings (``scraper serve``'s options).
+
+    ``sites`` maps a model name to a chat page; ``allow_urls`` lets requests name pages of their own
+    (``site``) even when the server listens beyond loopback; beyond ``max_concurrency`` chats at once a
+    request waits up to ``queue_timeout`` seconds for a slot, then gets 429; ``timeout`` is each chat's
+    per-step bound unless the request gives one.
+    """
+
+    host: str = "127.0.0.1"
+    port: int = DEFAULT_PORT
+    api_key: str | None = None
+    insecure: bool = False
+    sites: Mapping[str, str] = field(default_factory=dict)
+    allow_urls: bool = False
+    max_concurrency: int = 16
+    queue_timeout: float = 30.0
+    timeout: float = 120.0
+    max_body: int = MAX_BODY
+    headed: bool = False
+
+    @property
+    def loopback(self) -> bool:
+        return is_loopback(self.host)
+
+    @property
+    def urls_allowed(self) -> bool:
+        """Whether a request may name any page: on loopback the caller is this machine's user."""
+        return self.allow_urls or self.loopback
+
+    def check(self) -> None:
+        """ConfigError when the settings cannot be used, or would open this browser to the network."""
+        if not self.loopback and not self.api_key and not self.insecure:
+            raise ConfigError(
+                f"Refusing to listen on {self.host or 'every address'} without an API key: anyone who can reach it "
+                "could chat through this machine's browser, with its address and its saved cookies. Pass "
+                "--api-key KEY (or set SCRAPER_API_KEY), listen on 127.0.0.1, or add --insecure if the network "
+                "is yours alone."
+            )
+        if self.max_concurrency < 1:
+            raise ConfigError(f"--max-concurrency must be at least 1, not {self.max_concurrency}.")
+        if self.queue_timeout < 0:
+            raise ConfigError(f"--queue-timeout cannot be negative ({self.queue_timeout:g}).")
+        if not 0 <= self.port < 65536:
+            raise ConfigError(f"--port must be a TCP port (0-65535), not {self.port}.")

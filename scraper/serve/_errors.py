@@ -1,0 +1,34 @@
+"""Errors as OpenAI's API sends them: ``{"error": {"message", "type", "param", "code"}}``.
+
+The HTTP status is the error class's ``http_status`` (one table, in :mod:`scraper.errors`); ``code`` is
+the class's name, so a client (``scraper chat`` through a server) can say what a local run would say.
+Anything that is not a :class:`~scraper.ScraperError` is a bug: the client gets a plain 500 and the
+server's log the traceback.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from ..errors import ScraperError
+
+__all__ = ["error_body", "error_json"]
+
+_TYPES = {401: "authentication_error", 429: "rate_limit_error"}
+
+
+def error_body(exc: BaseException) -> tuple[int, dict[str, Any]]:
+    """The status and the JSON body that report ``exc`` to a client."""
+    if isinstance(exc, ScraperError):
+        status, code, message = exc.http_status, type(exc).__name__, str(exc)
+    else:
+        status, code, message = 500, "ScraperError", "scraper serve failed unexpectedly; its log says why."
+    kind = _TYPES.get(status, "invalid_request_error" if status < 500 else "server_error")
+    return status, {"error": {"message": message, "type": kind, "param": None, "code": code}}
+
+
+def error_json(exc: BaseException) -> tuple[int, bytes]:
+    """:func:`error_body` encoded."""
+    status, body = error_body(exc)
+    return status, json.dumps(body, ensure_ascii=False).encode("utf-8")
