@@ -309,6 +309,11 @@ class BrowserRuntime:
         """Whether the browser is up and reachable (False before the first launch and once it died)."""
         return self._browser is not None and self._browser.is_connected()
 
+    @property
+    def version(self) -> str | None:
+        """The running browser's version, while it is connected."""
+        return self._browser.version if self.connected else None
+
     async def browser(self) -> Any:
         """The connected browser, launched on first use (runs on the browser thread)."""
         if self._browser is not None and self._browser.is_connected():

@@ -7,7 +7,15 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass
 
-__all__ = ["PRESET_SITES", "PresetSite", "chat_page"]
+__all__ = ["PRESET_SITES", "PresetSite", "chat_page", "site_url"]
+
+
+def site_url(url: str, preset_url: str | None = None, url_env: str | None = None) -> str:
+    """A site's base URL: ``url``; a preset's own URL gives way to its ``url_env`` when that is set."""
+    chosen = url.rstrip("/")
+    if url_env and preset_url and chosen == preset_url.rstrip("/"):
+        chosen = (os.environ.get(url_env) or chosen).rstrip("/")
+    return chosen
 
 
 def chat_page(site_url: str, chat_path: str = "/") -> str:
@@ -31,10 +39,7 @@ class PresetSite:
 
     def site_url(self, url: str | None = None) -> str:
         """``url`` (default: the preset's); the preset's own URL gives way to ``url_env`` when set."""
-        chosen = (url or self.url).rstrip("/")
-        if chosen == self.url.rstrip("/"):
-            chosen = (os.environ.get(self.url_env) or chosen).rstrip("/")
-        return chosen
+        return site_url(url or self.url, self.url, self.url_env)
 
     def page_url(self, url: str | None = None) -> str:
         """The chat page the preset (or its mirror at ``url``) loads."""

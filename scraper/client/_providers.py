@@ -9,13 +9,13 @@ returns a stream that can be iterated directly or awaited first, as both seed ex
 from __future__ import annotations
 
 import functools
-import os
 from collections.abc import Callable, Mapping
 from typing import Any, ClassVar, Generic, TypeVar
 
 from ..browser import BrowserOptions, Lane, get_runtime
 from ..plugins import Bot, Values, plugins_named
 from ._base import AsyncGeneratorProvider, ProviderModelMixin
+from ._catalog import chat_page, site_url
 from ._prompt import Messages, format_prompt
 from ._service import ChatService, ChatTarget
 from ._stream import ChatStream
@@ -81,24 +81,17 @@ class WordPressChat(AsyncGeneratorProvider, ProviderModelMixin):
     @hybridmethod
     def site_url(target: Any) -> str:
         """The site's base URL: the ``url`` attribute, or the preset's environment override."""
-        url = str(target.url).rstrip("/")
-        if target.url_env and url == (target.preset_url or "").rstrip("/"):
-            override = os.environ.get(target.url_env)
-            if override:
-                return override.rstrip("/")
-        return url
+        return site_url(str(target.url), target.preset_url, target.url_env)
 
     @hybridmethod
     def page_url(target: Any) -> str:
         """The chat page: the site URL plus ``chat_path``."""
-        path = target.chat_path or "/"
-        return target.site_url() + (path if path.startswith("/") else "/" + path)
+        return chat_page(target.site_url(), target.chat_path or "/")
 
     @hybridmethod
     def target(target: Any, bot: str | int | None = None) -> ChatTarget:
         """What the chat service needs to know of this provider: page, plugins, bot."""
-        site = target.site_url()
-        fallbacks = tuple(site + (p if p.startswith("/") else "/" + p) for p in target.fallback_paths)
+        fallbacks = tuple(chat_page(target.site_url(), path) for path in target.fallback_paths)
         return ChatTarget(target.page_url(), target.plugins, bot if bot is not None else target.bot, fallbacks)
 
     @hybridmethod

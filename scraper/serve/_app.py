@@ -307,8 +307,7 @@ async def _runtime_state(service: ChatService) -> dict[str, Any]:
     runtime = service.runtime
 
     async def read() -> dict[str, Any]:
-        browser = getattr(runtime, "_browser", None)  # BrowserRuntime has no public accessor for it
-        connected = browser is not None and browser.is_connected()
+        connected = runtime.connected
         sites = [
             {
                 "page_url": pool.page_url,
@@ -328,9 +327,9 @@ async def _runtime_state(service: ChatService) -> dict[str, Any]:
         ]
         return {
             "browser": {
-                "launched": browser is not None,
+                "launched": runtime.launches > 0,
                 "connected": connected,
-                "version": browser.version if connected else None,
+                "version": runtime.version,
                 "executable": runtime.location.path if runtime.location else None,
                 "launches": runtime.launches,
             },
