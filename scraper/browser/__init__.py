@@ -4,6 +4,7 @@ waits, saved profiles, debug files and flow recording. Playwright is used here a
 from __future__ import annotations
 
 from ._debug import debug_folder, save_artifacts
+from ._display import VirtualDisplay
 from ._errors import playwright_error
 from ._fetch import StreamingResponse, open_stream
 from ._lanes import PER_PAGE, Lane, SitePool, SiteRegistry, origin_of, proxy_settings
@@ -37,6 +38,7 @@ __all__ = [
     "SitePool",
     "SiteRegistry",
     "StreamingResponse",
+    "VirtualDisplay",
     "aclose",
     "cache_dir",
     "clear_profiles",

@@ -32,6 +32,7 @@ __all__ = ["ARTIFACT_SECONDS", "KEEP", "debug_folder", "save_artifacts"]
 log = logger("scraper.debug")
 ARTIFACT_SECONDS = 3.0  # the whole budget for a screenshot and the HTML
 KEEP = 50  # failure folders kept; older ones are removed
+HTML_CHARS = 4 << 20  # of a page's HTML, what is kept
 
 
 def debug_folder(explicit: str | None = None) -> Path | None:
@@ -79,7 +80,13 @@ async def save_artifacts(lane: Lane, reason: str, folder: Path | None) -> list[s
         with contextlib.suppress(Exception):
             cookies = [str(c.get("value")) for c in await asyncio.wait_for(lane.context.cookies(), left())]
             html = await asyncio.wait_for(page.content(), left())
-            scrubbed = scrub_page(html, lane.origin, cookies=cookies, extra=_known_values(lane))
+            if len(html) > HTML_CHARS:  # a page builder's megabytes: the head of the page tells what went wrong
+                html = html[:HTML_CHARS] + f"\n<!-- {len(html) - HTML_CHARS} more characters not kept -->\n"
+            # Scrubbing is work for the CPU: off the browser thread, so other chats go on meanwhile.
+            scrubbed = await asyncio.wait_for(
+                asyncio.to_thread(scrub_page, html, lane.origin, cookies=cookies, extra=_known_values(lane)),
+                max(left(), 1.0),
+            )
             _private_file(target / "page.html", scrubbed.encode("utf-8"))
             paths.append(str(target / "page.html"))
         if not paths:

@@ -19,93 +19,15 @@ from typing import Any
 
 from ..errors import ScraperTimeoutError, StreamError, TransportError
 from ..wire import HTTPRequest, Response, logger, redact_url
+from ._driver import DriverError, in_page
 from ._errors import first_line, is_gone, playwright_error
+from ._page_script import ABORT, NEXT, START
 from ._recording import ExchangeRecord, FlowRecorder
 
 __all__ = ["StreamingResponse", "open_stream"]
 
 log = logger("scraper.transport")
 
-# Each request's state lives in the page under a symbol (no names on `window`), keyed by an id, so
-# starting returns the status and headers in one round trip and every later call names the id.
-# Arguments travel as arguments: nothing here is built by string formatting.
-_START = """
-async (req) => {
-  const registry = (globalThis[Symbol.for("scraper.fetches")] ||= new Map());
-  const controller = new AbortController();
-  const queue = [];
-  let done = false, error = null, wake = null, aborted = false;
-  const notify = () => { if (wake) { const w = wake; wake = null; w(); } };
-  const encode = (chunks) => {
-    let size = 0;
-    for (const c of chunks) size += c.length;
-    const all = new Uint8Array(size);
-    let at = 0;
-    for (const c of chunks) { all.set(c, at); at += c.length; }
-    let bin = "";
-    for (let i = 0; i < all.length; i += 0x8000) bin += String.fromCharCode.apply(null, all.subarray(i, i + 0x8000));
-    return btoa(bin);
-  };
-  registry.set(req.id, {
-    async next() {
-      if (!queue.length && !done) await new Promise((r) => { wake = r; });
-      const chunks = queue.splice(0, queue.length);
-      if (done) registry.delete(req.id);
-      return { data: chunks.length ? encode(chunks) : "", done, error };
-    },
-    abort() { aborted = true; registry.delete(req.id); controller.abort(); return !done; },
-  });
-  let response;
-  let body = req.body;
-  if (req.form) {
-    body = new FormData();
-    for (const [name, value] of req.form) body.append(name, value);
-  }
-  try {
-    response = await fetch(req.url, {
-      method: req.method, headers: req.headers, body,
-      credentials: "include", cache: "no-store", redirect: "follow", signal: controller.signal,
-    });
-  } catch (e) {
-    registry.delete(req.id);
-    return { failed: String((e && e.message) || e) };
-  }
-  const reader = response.body ? response.body.getReader() : null;
-  if (reader) {
-    (async () => {
-      try {
-        for (;;) {
-          const r = await reader.read();
-          if (r.done) break;
-          queue.push(r.value);
-          notify();
-        }
-      } catch (e) {
-        if (!aborted) error = String((e && e.message) || e);
-      }
-      done = true;
-      notify();
-    })();
-  } else {
-    done = true;
-  }
-  const headers = {};
-  response.headers.forEach((v, k) => { headers[k] = v; });
-  return { status: response.status, statusText: response.statusText, url: response.url, headers };
-}
-"""
-_NEXT = """
-(id) => {
-  const state = globalThis[Symbol.for("scraper.fetches")]?.get(id);
-  return state ? state.next() : { data: "", done: true, error: "the page no longer holds this request" };
-}
-"""
-_ABORT = """
-(id) => {
-  const state = globalThis[Symbol.for("scraper.fetches")]?.get(id);
-  return state ? state.abort() : false;
-}
-"""
 _ids = itertools.count(1)
 ABORT_SECONDS = 5.0  # a page that cannot even abort in this time is gone or hung: the request dies with it
 
@@ -148,17 +70,16 @@ class StreamingResponse(Response):
 
     async def aiter_bytes(self) -> AsyncIterator[bytes]:
         """The body as it arrives; raises :class:`StreamError` if the connection breaks."""
-        from playwright.async_api import Error as PlaywrightError
 
         while not self._done:
             try:
-                step = await asyncio.wait_for(self._page.evaluate(_NEXT, self._id), self.idle_timeout)
+                step = await asyncio.wait_for(in_page(self._page, NEXT, self._id), self.idle_timeout)
             except asyncio.TimeoutError:
                 raise ScraperTimeoutError(
                     f"No data from {self.url} for {self.idle_timeout:g} s; the reply stalled. "
                     "Try again, or raise timeout=."
                 ) from None
-            except PlaywrightError as exc:
+            except DriverError as exc:
                 if is_gone(exc):
                     raise playwright_error(exc, f"reading the reply from {self.url}") from exc
                 raise StreamError(
@@ -197,7 +118,7 @@ class StreamingResponse(Response):
 async def _abort(page: Any, request_id: int) -> bool:
     """Abort a request in the page by id; False when it had already ended or the page is gone."""
     try:
-        return bool(await asyncio.wait_for(page.evaluate(_ABORT, request_id), ABORT_SECONDS))
+        return bool(await asyncio.wait_for(in_page(page, ABORT, request_id), ABORT_SECONDS))
     except Exception:
         return False
 
@@ -218,7 +139,6 @@ async def open_stream(
     page: Any, request: HTTPRequest, *, timeout: float, recorder: FlowRecorder | None = None
 ) -> StreamingResponse:
     """Send ``request`` from ``page`` and return once the status and headers have arrived."""
-    from playwright.async_api import Error as PlaywrightError
 
     log.debug("%s %s", request.method, redact_url(request.url))
     request_id = next(_ids)
@@ -234,7 +154,7 @@ async def open_stream(
             )
         )
     try:
-        head = await asyncio.wait_for(page.evaluate(_START, _as_js(request, request_id)), timeout)
+        head = await asyncio.wait_for(in_page(page, START, [_as_js(request, request_id)]), timeout)
     except (asyncio.TimeoutError, asyncio.CancelledError) as exc:
         # The fetch may still be running in the page: abort it there, whatever happened here.
         await asyncio.shield(_abort(page, request_id))
@@ -245,7 +165,7 @@ async def open_stream(
         raise ScraperTimeoutError(
             f"{request.url} sent no response headers within {timeout:g} s. Try again, or raise timeout=."
         ) from None
-    except PlaywrightError as exc:
+    except DriverError as exc:
         if waiter is not None:
             waiter.cancel()
         if is_gone(exc):

@@ -19,6 +19,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import os
+import random
 import time
 from collections import deque
 from collections.abc import Awaitable, Callable, Iterator, Mapping
@@ -34,6 +35,7 @@ from ..errors import (
 )
 from ..plugins import Detection, ValueCache, check_page
 from ..wire import Challenge, HTTPRequest, detect_challenge, logger, redact_url
+from ._driver import DriverError, DriverTimeout, in_page
 from ._errors import first_line, playwright_error
 from ._fetch import StreamingResponse, open_stream
 from ._page_script import APPEARED, CAPTURED, captured_html, page_script
@@ -137,15 +139,14 @@ class Lane:
 
     async def live_html(self, wait_for: str | None, timeout: float) -> str | None:
         """The live DOM as HTML, read in Playwright's isolated world (page scripts do not see it)."""
-        from playwright.async_api import Error as PlaywrightError
 
         if wait_for:
-            with contextlib.suppress(PlaywrightError):
+            with contextlib.suppress(*DriverError):
                 await self.page.wait_for_function(APPEARED, arg=wait_for, timeout=max(timeout, 0.001) * 1000)
         try:
             live = await asyncio.wait_for(self.page.content(), max(timeout, 1.0))
-            boxes = await asyncio.wait_for(self.page.evaluate(CAPTURED), max(timeout, 1.0))
-        except (asyncio.TimeoutError, PlaywrightError) as exc:
+            boxes = await asyncio.wait_for(in_page(self.page, CAPTURED), max(timeout, 1.0))
+        except (asyncio.TimeoutError, *DriverError) as exc:
             raise playwright_error(exc, f"reading {self.page_url}") from exc
         # Chat boxes as they first appeared, after the DOM as it is now (a box a script stripped of its
         # settings is only complete there).
@@ -172,7 +173,11 @@ class Lane:
         if self.context is not None:
             log.info("the browser of %s was started again; opening a new context", self.origin)
         self.context = self.page = None
-        options: dict[str, Any] = {"proxy": proxy_settings(self.pool.proxy), "user_agent": self.runtime.user_agent}
+        options: dict[str, Any] = {
+            "proxy": proxy_settings(self.pool.proxy),
+            "user_agent": self.runtime.user_agent,
+            **self.runtime.context_options(),
+        }
         if self.clone_of is not None and self.clone_of.context is not None and self.clone_of.page_loads:
             # Another lane of the same site: start with its cookies (session, anti-bot clearance).
             options["storage_state"] = await self.clone_of.context.storage_state()
@@ -244,8 +249,6 @@ class Lane:
             _background(_quietly(page.close()))
 
     async def _load(self, timeout: float) -> None:
-        from playwright.async_api import Error as PlaywrightError
-        from playwright.async_api import TimeoutError as PlaywrightTimeout
 
         started = time.perf_counter()
         self.values.clear()
@@ -253,13 +256,18 @@ class Lane:
         log.info("loading %s", redact_url(self.page_url))
         try:
             response, html, challenge = await navigate(
-                self.page, self.page_url, timeout, self.origin, refetch=lambda: self._refetch(timeout)
+                self.page,
+                self.page_url,
+                timeout,
+                self.origin,
+                refetch=lambda: self._refetch(timeout),
+                auto_click=self.runtime.auto_click,
             )
-        except PlaywrightTimeout:
+        except DriverTimeout:
             raise ScraperTimeoutError(
                 f"{self.page_url} did not load within {timeout:g} s. Check that the site is up, or raise timeout=."
             ) from None
-        except PlaywrightError as exc:
+        except DriverError as exc:
             error = playwright_error(exc, f"loading {self.page_url}")
             if isinstance(error, TransportError):
                 error = TransportError(
@@ -300,7 +308,7 @@ class Lane:
         context = await self.ensure_context(timeout)
         page = await _bounded(context.new_page(), timeout, f"opening a page for {self.origin}")
         try:
-            _, _, found = await navigate(page, self.page_url, timeout, self.origin)
+            _, _, found = await navigate(page, self.page_url, timeout, self.origin, auto_click=self.runtime.auto_click)
             if found is not None:
                 self.challenges.append(found)
         except ScraperError:
@@ -323,12 +331,11 @@ class Lane:
         """Write the trace of what happened since the last save (if tracing), and go on tracing."""
         if not self.trace_path or self.context is None:
             return None
-        from playwright.async_api import Error as PlaywrightError
 
         try:
             await self.context.tracing.stop_chunk(path=self.trace_path)
             await self.context.tracing.start_chunk()
-        except PlaywrightError as exc:
+        except DriverError as exc:
             log.warning("could not write the trace %s: %s", self.trace_path, first_line(exc))
             return None
         log.info("trace written to %s (open it with `playwright show-trace %s`)", self.trace_path, self.trace_path)
@@ -378,7 +385,13 @@ async def _quietly(awaitable: Any) -> None:
 
 
 async def navigate(
-    page: Any, url: str, timeout: float, origin: str, refetch: Callable[[], Awaitable[str]] | None = None
+    page: Any,
+    url: str,
+    timeout: float,
+    origin: str,
+    refetch: Callable[[], Awaitable[str]] | None = None,
+    *,
+    auto_click: bool = False,
 ) -> tuple[Any, str, Challenge | None]:
     """Load ``url`` in ``page``; when an anti-bot page answers, wait for it to clear by itself.
 
@@ -400,7 +413,7 @@ async def navigate(
         html = await _served_text(page, response, timeout, refetch)
         challenge = detect_challenge(response.url, response.headers, html)
         if challenge is not None:
-            response, html = await _cleared(page, challenge, timeout, origin, arrived, response)
+            response, html = await _cleared(page, challenge, timeout, origin, arrived, response, auto_click)
         return response, html, challenge
     finally:
         page.remove_listener("response", on_response)
@@ -411,11 +424,10 @@ async def _served_text(
 ) -> str:
     """The HTML as the server sent it; asked for again when the browser no longer keeps the body (a big
     page), and the DOM's only as a last resort."""
-    from playwright.async_api import Error as PlaywrightError
 
     try:
         return await asyncio.wait_for(response.text(), timeout)
-    except (PlaywrightError, asyncio.TimeoutError) as exc:
+    except (*DriverError, asyncio.TimeoutError) as exc:
         log.info("the browser no longer holds the page as served (%s); asking for it again", first_line(exc))
     if refetch is not None and response.status < 400:
         with contextlib.suppress(ScraperError):
@@ -424,9 +436,16 @@ async def _served_text(
 
 
 async def _cleared(
-    page: Any, challenge: Challenge, timeout: float, origin: str, arrived: asyncio.Queue[Any], first: Any
+    page: Any,
+    challenge: Challenge,
+    timeout: float,
+    origin: str,
+    arrived: asyncio.Queue[Any],
+    first: Any,
+    auto_click: bool,
 ) -> tuple[Any, str]:
-    """Wait for an anti-bot page to clear by itself (its script reloads the page with a clearance).
+    """Wait for an anti-bot page to clear by itself (its script reloads the page with a clearance); a
+    single checkbox (Turnstile-style) is clicked like a person would, when ``auto_click`` is on.
 
     Returns the navigation response and HTML of the page behind it; raises :class:`ChallengeError`
     for a block page, or when the page has not cleared within ``timeout`` seconds.
@@ -441,11 +460,16 @@ async def _cleared(
         )
     log.info("%s %s page at %s; waiting for it to clear", challenge.vendor, challenge.kind, challenge.url)
     started = time.perf_counter()
+    clicking = auto_click and challenge.kind == "interactive"
     while (remaining := timeout - (time.perf_counter() - started)) > 0:
         try:
-            response = await asyncio.wait_for(arrived.get(), min(remaining, 5.0))
+            response = await asyncio.wait_for(arrived.get(), min(remaining, 0.5 if clicking else 5.0))
         except asyncio.TimeoutError:
-            log.info("still waiting for the %s check (%.0f s)", challenge.vendor, time.perf_counter() - started)
+            if clicking and await click_checkbox(page, min(remaining, 5.0)):
+                clicking = False  # once: then wait for the clearance as for any check
+                log.info("clicked the %s checkbox", challenge.vendor)
+            elif not clicking:
+                log.info("still waiting for the %s check (%.0f s)", challenge.vendor, time.perf_counter() - started)
             continue
         if response is first:
             continue
@@ -469,6 +493,36 @@ async def _cleared(
         kind=challenge.kind,
         url=challenge.url,
     )
+
+
+# Where a single-checkbox check lives: Cloudflare Turnstile's frame (and the like), and its box.
+_WIDGET_FRAMES = ("challenges.cloudflare.com", "/turnstile/")
+_CHECKBOX = "input[type=checkbox], [role=checkbox]"
+
+
+async def click_checkbox(page: Any, timeout: float) -> bool:
+    """Click the checkbox of a challenge widget with real input events: the mouse moves to it in steps,
+    from somewhere else on the page, and presses and releases on a point inside the box. False when
+    no such box is on the page (yet)."""
+    for frame in page.frames:
+        if frame is page.main_frame or not any(marker in frame.url for marker in _WIDGET_FRAMES):
+            continue
+        try:
+            box = await asyncio.wait_for(frame.locator(_CHECKBOX).first.bounding_box(), timeout)
+        except (asyncio.TimeoutError, *DriverError):
+            continue
+        if not box:
+            continue
+        x = box["x"] + box["width"] * random.uniform(0.3, 0.7)
+        y = box["y"] + box["height"] * random.uniform(0.3, 0.7)
+        with contextlib.suppress(*DriverError):
+            await page.mouse.move(random.uniform(0, x), random.uniform(0, y))
+            await page.mouse.move(x, y, steps=random.randint(12, 25))
+            await page.mouse.down()
+            await asyncio.sleep(random.uniform(0.05, 0.15))  # a person holds the button for a moment
+            await page.mouse.up()
+            return True
+    return False
 
 
 class SitePool:

@@ -21,6 +21,8 @@ from typing import Any, Literal, TypedDict, TypeVar
 
 from ..errors import BrowserError, BrowserLaunchError, BrowserNotFoundError, ConfigError
 from ..wire import logger
+from ._display import VirtualDisplay
+from ._driver import DriverError, async_api, driver_name
 
 __all__ = [
     "CHROMIUM_ARGS",
@@ -38,18 +40,27 @@ __all__ = [
 log = logger("scraper.browser")
 T = TypeVar("T")
 
-# Flags for a closed network: without them Chromium keeps dialling Google's hosts at start-up.
+# Every flag the package adds, and what it tells a page. None of them changes what a page's script
+# can observe, but for the last one, which removes a tell.
 CHROMIUM_ARGS: tuple[str, ...] = (
+    # A closed network: without these Chromium keeps dialling Google's hosts at start-up (updates,
+    # sync, field trials), which fail here and slow every launch. Pages cannot see them.
     "--disable-background-networking",
     "--disable-component-update",
-    "--no-first-run",
-    "--no-default-browser-check",
     "--disable-sync",
     "--disable-default-apps",
+    # No first-run and default-browser prompts in a headed window. Invisible to pages.
+    "--no-first-run",
+    "--no-default-browser-check",
+    # Containers give /dev/shm 64 MB, too little for a renderer: use /tmp. Invisible to pages.
     "--disable-dev-shm-usage",
-    # Present as the browser it is: no navigator.webdriver flag for pages to read.
+    # Removes navigator.webdriver = true, the first thing every bot check reads.
     "--disable-blink-features=AutomationControlled",
 )
+# What a headless page reports as its screen: a desktop's, larger than the window (a screen exactly the
+# size of the viewport is a headless tell). A headed window uses the real screen and window size.
+SCREEN = {"width": 1920, "height": 1080}
+VIEWPORT = {"width": 1280, "height": 720}
 SYSTEM_BROWSERS: tuple[str, ...] = (
     "chromium",
     "chromium-browser",
@@ -64,7 +75,13 @@ INSTALL_HINT = (
 
 
 class BrowserOptions(TypedDict, total=False):
-    """How to get a browser: launch one (headless or headed) or connect to a remote one."""
+    """How to get a browser: launch one (headless or headed) or connect to a remote one.
+
+    ``driver``: ``"playwright"`` (default) or ``"patchright"`` (``scraper[stealth]``, does not enable the
+    DevTools ``Runtime`` domain a page can detect). ``virtual_display``: run a headed browser under an
+    Xvfb of its own (also done by itself when headed and there is no display). ``auto_click``: click a
+    single-checkbox check (Turnstile-style) with real input events when one appears (default on).
+    """
 
     headless: bool
     slow_mo: float
@@ -72,6 +89,9 @@ class BrowserOptions(TypedDict, total=False):
     args: list[str]
     ws_endpoint: str
     cdp_endpoint: str
+    driver: Literal["playwright", "patchright"]
+    virtual_display: bool
+    auto_click: bool
 
 
 @dataclass(frozen=True)
@@ -128,6 +148,10 @@ def options_from_env(options: BrowserOptions | None = None) -> BrowserOptions:
         merged["headless"] = False
     if "slow_mo" not in merged and os.environ.get("SCRAPER_SLOW_MO"):
         merged["slow_mo"] = env_number("SCRAPER_SLOW_MO", float, 0)
+    if "driver" not in merged and os.environ.get("SCRAPER_DRIVER"):
+        merged["driver"] = driver_name()  # type: ignore[typeddict-item]
+    if "virtual_display" not in merged and os.environ.get("SCRAPER_VIRTUAL_DISPLAY", "") not in ("", "0"):
+        merged["virtual_display"] = True
     if "ws_endpoint" not in merged and "cdp_endpoint" not in merged:
         if os.environ.get("SCRAPER_WS_ENDPOINT"):
             merged["ws_endpoint"] = os.environ["SCRAPER_WS_ENDPOINT"]
@@ -189,6 +213,7 @@ class BrowserRuntime:
         self.launches = 0  # browsers launched or connected so far: a lane's context belongs to one of them
         self.use_profiles = True
         self.user_agent: str | None = None
+        self._display: VirtualDisplay | None = None
         from ._lanes import SiteRegistry
 
         self.sites = SiteRegistry(self)
@@ -331,12 +356,30 @@ class BrowserRuntime:
             self.user_agent = normal_user_agent(self._browser.version)
             return self._browser
 
-    async def _launch(self) -> Any:
-        from playwright.async_api import Error as PlaywrightError
-        from playwright.async_api import async_playwright
+    @property
+    def driver(self) -> str:
+        """The Playwright this runtime drives Chromium with: "playwright" or "patchright"."""
+        return driver_name(self.options.get("driver"))
 
+    @property
+    def headless(self) -> bool:
+        return bool(self.options.get("headless", True))
+
+    @property
+    def auto_click(self) -> bool:
+        """Whether a single-checkbox check is clicked like a person (on unless switched off)."""
+        return bool(self.options.get("auto_click", True))
+
+    def context_options(self) -> dict[str, Any]:
+        """What every browser context gets besides its site's cookies: how big its screen is."""
+        if self.headless:
+            return {"screen": dict(SCREEN), "viewport": dict(VIEWPORT)}
+        return {"no_viewport": True}  # the window's own size, on the (real or virtual) screen
+
+    async def _launch(self) -> Any:
+        api = async_api(self.driver)  # type: ignore[arg-type]
         if self._playwright is None:
-            self._playwright = await async_playwright().start()
+            self._playwright = await api.async_playwright().start()
         chromium = self._playwright.chromium
         opts = self.options
         try:
@@ -362,15 +405,20 @@ class BrowserRuntime:
                 path = opts.get("executable_path")
                 self.location = BrowserLocation(path, "SCRAPER_BROWSER") if path else find_browser()
                 args = list(CHROMIUM_ARGS) + list(opts.get("args", []))
-                headless = opts.get("headless", True)
-                if not headless and sys.platform.startswith("linux") and not os.environ.get("DISPLAY"):
-                    raise BrowserLaunchError(
-                        "A visible browser needs a display, and DISPLAY is not set. Run this on a desktop, "
-                        "or under a virtual one: `xvfb-run -a scraper ...`."
-                    )
+                headless = self.headless
+                env: dict[str, str] | None = None
+                if not headless:
+                    # A headed window as a person's browser: smaller than its screen.
+                    args.append(f"--window-size={VIEWPORT['width']},{VIEWPORT['height'] + 120}")
+                    no_display = sys.platform.startswith("linux") and not os.environ.get("DISPLAY")
+                    if opts.get("virtual_display") or no_display:
+                        if self._display is None:
+                            self._display = VirtualDisplay()
+                        env = await asyncio.get_running_loop().run_in_executor(None, lambda: self._display.env)
                 log.info(
-                    "launching %s Chromium (%s: %s)",
-                    "headless" if headless else "headed",
+                    "launching %s Chromium with %s (%s: %s)",
+                    "headless" if headless else f"headed{' on a virtual display' if env else ''}",
+                    self.driver,
                     self.location.source,
                     self.location.path,
                 )
@@ -379,8 +427,9 @@ class BrowserRuntime:
                     headless=headless,
                     slow_mo=opts.get("slow_mo"),
                     args=args,
+                    env=env,
                 )
-        except PlaywrightError as exc:
+        except DriverError as exc:
             where = opts.get("ws_endpoint") or opts.get("cdp_endpoint") or (self.location and self.location.path)
             first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
             raise BrowserLaunchError(
@@ -410,6 +459,9 @@ class BrowserRuntime:
             with contextlib.suppress(Exception):
                 await self._playwright.stop()
             self._playwright = None
+        if self._display is not None:
+            self._display.stop()
+            self._display = None
 
     def close(self) -> None:
         """Close the browser and stop the thread; safe to call twice and from ``atexit``."""

@@ -136,6 +136,12 @@ def browser_options(args: argparse.Namespace) -> BrowserOptions:
         options["headless"] = False
     if getattr(args, "slow_mo", None):
         options["slow_mo"] = float(args.slow_mo)
+    if getattr(args, "driver", None):
+        options["driver"] = args.driver
+    if getattr(args, "virtual_display", False):
+        options["virtual_display"] = True
+    if getattr(args, "no_auto_click", False):
+        options["auto_click"] = False
     return options
 
 
@@ -283,8 +289,15 @@ def plugin_names() -> set[str]:
 
 
 def add_browser_flags(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--headed", action="store_true", help="show the browser window")
+    parser.add_argument(
+        "--headed", action="store_true", help="show the browser window (on a display of its own if none)"
+    )
     parser.add_argument("--slow-mo", type=float, metavar="MS", help="slow each browser action down by MS ms")
+    parser.add_argument(
+        "--driver", choices=["playwright", "patchright"], help="patchright: no DevTools Runtime tell (scraper[stealth])"
+    )
+    parser.add_argument("--virtual-display", action="store_true", help="headed, on an Xvfb of its own")
+    parser.add_argument("--no-auto-click", action="store_true", help="leave a checkbox check to a person")
     parser.add_argument("--timeout", type=float, default=120, help="seconds allowed for each step (default 120)")
     parser.add_argument("--proxy", help="proxy URL for the browser, e.g. http://user:pass@host:3128")
     parser.add_argument("-v", "--verbose", action="count", default=0, help="log each step (-vv: debug)")

@@ -32,7 +32,17 @@ DEFAULT_SERVER = f"http://127.0.0.1:{DEFAULT_PORT}"
 CONNECT_SECONDS = 0.1  # nothing listening on loopback is known at once; a far host that drops packets is not
 HEALTH_SECONDS = 2.0
 # Flags about the browser itself: a chat that asks for them runs in a browser of its own.
-OWN_BROWSER_FLAGS = ("headed", "slow_mo", "trace", "debug_dir", "proxy", "cookie")
+OWN_BROWSER_FLAGS = (
+    "headed",
+    "slow_mo",
+    "trace",
+    "debug_dir",
+    "proxy",
+    "cookie",
+    "driver",
+    "virtual_display",
+    "no_auto_click",
+)
 
 
 def server_url() -> str | None:

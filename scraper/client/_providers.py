@@ -23,7 +23,17 @@ from ._stream import ChatStream
 __all__ = ["BROWSER_KEYS", "AIEngineChat", "AIPowerChat", "WordPressChat", "hybridmethod"]
 
 T = TypeVar("T")
-BROWSER_KEYS = ("headless", "slow_mo", "executable_path", "args", "ws_endpoint", "cdp_endpoint")
+BROWSER_KEYS = (
+    "headless",
+    "slow_mo",
+    "executable_path",
+    "args",
+    "ws_endpoint",
+    "cdp_endpoint",
+    "driver",
+    "virtual_display",
+    "auto_click",
+)
 _CHAT_KEYS = ("trace", "debug_dir", "max_pages")
 
 

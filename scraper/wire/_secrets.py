@@ -48,7 +48,11 @@ _PLACEHOLDER = re.compile(r"^(?:NONCE|SESSION|CLIENT|AUTH|ID|COOKIE|EMAIL|IP)_\d
 FIXED_EPOCH = 1_700_000_000  # what volatile epoch times become (2023-11-14T22:13:20Z)
 
 _Q = r"""\\*["']"""  # a quote, maybe escaped (JSON inside a JSON string)
-_KEY_VALUE = re.compile(rf"""(?:{_Q})?(?P<key>[A-Za-z_][\w-]*)(?:{_Q})?\s*[:=]\s*{_Q}(?P<value>[^"'\\\s<>&]+){_Q}""")
+# A key starts where a word does, and is not longer than names get: matching stays linear on any text
+# (an unbounded key would try every suffix of a long run of letters, as minified scripts have).
+_KEY_VALUE = re.compile(
+    rf"""(?<![\w-])(?:{_Q})?(?P<key>[A-Za-z_][\w-]{{0,63}})(?:{_Q})?\s*[:=]\s*{_Q}(?P<value>[^"'\\\s<>&]+){_Q}"""
+)
 _URL_PARAM = re.compile(r"""(?:[?&;]|&amp;)(?P<key>[A-Za-z_][\w-]*)=(?P<value>[^&\s"'#<>;]+)""")
 _EMAIL = re.compile(
     r"(?<![\w.%+-])[A-Za-z0-9._%+-]+(?:@|%40)[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)*\.[A-Za-z]{2,}(?![\w-])", re.ASCII

@@ -12,7 +12,6 @@ import socketserver
 import subprocess
 import sys
 import threading
-import time
 import zipfile
 from collections.abc import Iterator
 from pathlib import Path
@@ -21,8 +20,9 @@ from urllib.parse import urlsplit
 import pytest
 
 from scraper import AIEngineChat, AIPowerChat, ChallengeError, ChatgptFree, SiteError, get_runtime
-from scraper.browser import load_profile
+from scraper.browser import VirtualDisplay, find_browser, load_profile
 from scraper.client import solve
+from tests.conftest import wait_until
 
 ROOT = Path(__file__).resolve().parents[2]
 HELLO = [{"role": "user", "content": "Привет"}]
@@ -90,11 +90,19 @@ async def test_challenge_that_never_clears_names_vendor_and_what_to_do(aipower):
     assert not chats(aipower), "no chat request behind an uncleared check"
 
 
-async def test_interactive_check_in_headless_mode_says_a_person_is_needed(aipower):
+async def test_interactive_check_without_auto_click_says_a_person_is_needed(aipower):
     aipower.config.antibot = "click_challenge"
     with pytest.raises(ChallengeError, match="needs a person") as info:
-        await AIPowerChat(aipower.url).create_async_generator("", HELLO, timeout=2).collect()
+        await AIPowerChat(aipower.url).create_async_generator("", HELLO, timeout=2, auto_click=False).collect()
     assert info.value.kind == "interactive"
+
+
+async def test_a_single_checkbox_is_clicked_like_a_person(aipower):
+    aipower.config.antibot = "click_challenge"
+    assert await AIPowerChat(aipower.url).create_async_generator("", HELLO, timeout=20).collect() == REPLY
+    assert aipower.stats.clearances_issued == 1
+    [sent] = chats(aipower)
+    assert "cf_clearance=" in sent.headers.get("cookie", "")
 
 
 @pytest.mark.parametrize(
@@ -162,28 +170,21 @@ def display() -> Iterator[str]:
     if os.environ.get("DISPLAY"):
         yield os.environ["DISPLAY"]
         return
-    xvfb = shutil.which("Xvfb")
-    if xvfb is None:
+    if shutil.which("Xvfb") is None:
         pytest.skip("no display and no Xvfb (apt-get install xvfb)")
-    number = 90 + os.getpid() % 50
-    proc = subprocess.Popen([xvfb, f":{number}", "-screen", "0", "1280x900x24", "-nolisten", "tcp"])
+    screen = VirtualDisplay()
     try:
-        socket_path = Path(f"/tmp/.X11-unix/X{number}")
-        deadline = time.monotonic() + 10
-        while not socket_path.exists() and time.monotonic() < deadline:
-            time.sleep(0.05)
-        os.environ["DISPLAY"] = f":{number}"
+        os.environ["DISPLAY"] = screen.start()
         yield os.environ["DISPLAY"]
     finally:
         os.environ.pop("DISPLAY", None)
-        proc.terminate()
-        proc.wait(10)
+        screen.stop()
 
 
 @pytest.mark.headed
 async def test_headed_solve_waits_for_a_person_then_headless_runs_pass(aipower, display):
     aipower.config.antibot = "click_challenge"
-    headed = get_runtime({"headless": False})
+    headed = get_runtime({"headless": False, "auto_click": False})
 
     async def person_clicks() -> None:
         """A person ticks the box in the visible window (a trusted click, as from a mouse)."""
@@ -205,7 +206,7 @@ async def test_headed_solve_waits_for_a_person_then_headless_runs_pass(aipower, 
 
     try:
         clicker = asyncio.ensure_future(person_clicks())
-        profile = await solve(aipower.url, headless=False, timeout=60)
+        profile = await solve(aipower.url, headless=False, timeout=60, auto_click=False)
         await clicker
     finally:
         await headed.aclose()
@@ -343,8 +344,31 @@ def test_verbose_logs_each_step(aipower):
         assert step in result.stderr
 
 
-def test_headed_without_a_display_says_how(aipower, monkeypatch):
+def _xvfb_pids() -> set[int]:
+    out = subprocess.run(["ps", "-eo", "pid=,comm="], capture_output=True, text=True).stdout
+    return {int(pid) for pid, comm in (line.split(None, 1) for line in out.splitlines()) if comm.strip() == "Xvfb"}
+
+
+def test_headed_without_a_display_starts_one_of_its_own(aipower):
+    if not shutil.which("Xvfb"):
+        pytest.skip("no Xvfb here (apt-get install xvfb)")
     env = {k: v for k, v in os.environ.items() if k != "DISPLAY"}
+    before = _xvfb_pids()
+    result = subprocess.run(
+        [sys.executable, "-m", "scraper", "chat", "--plugin", "aipower", "--url", aipower.url, "--headed", "-v", "hi"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env=env,
+    )
+    assert result.returncode == 0 and result.stdout.strip() == "Echo: hi | Привет, мир! 🙂", result.stderr
+    assert "headed on a virtual display" in result.stderr
+    assert wait_until(lambda: not (_xvfb_pids() - before)), "the display went with the browser"
+
+
+def test_headed_without_a_display_or_xvfb_says_how(aipower):
+    env = {k: v for k, v in os.environ.items() if k != "DISPLAY"}
+    env.update(PATH="/nonexistent", SCRAPER_BROWSER=find_browser().path)
     result = subprocess.run(
         [sys.executable, "-m", "scraper", "chat", "--plugin", "aipower", "--url", aipower.url, "--headed", "hi"],
         capture_output=True,
@@ -352,4 +376,4 @@ def test_headed_without_a_display_says_how(aipower, monkeypatch):
         timeout=60,
         env=env,
     )
-    assert result.returncode == 1 and "xvfb-run" in result.stderr
+    assert result.returncode == 1 and "apt-get install -y xvfb" in result.stderr

@@ -276,9 +276,9 @@ def test_a_stream_cut_after_text_ends_with_an_error_not_a_finish(server, aipower
     assert json.loads(data[-2])["error"]["code"] == "StreamError" and json.loads(data[-2])["error"]["type"]
 
 
-def test_a_check_that_needs_a_person_is_503(server, aipower):
-    aipower.config.antibot = "click_challenge"
-    with pytest.raises(openai.InternalServerError, match="needs a person") as info:
+def test_a_check_that_does_not_clear_is_503(server, aipower):
+    aipower.config.antibot = "js_challenge_never"
+    with pytest.raises(openai.InternalServerError, match="did not clear") as info:
         server.client().chat.completions.create(model="gpt-4o-mini", messages=HELLO, extra_body={"timeout": 2})
     assert info.value.status_code == 503 and info.value.code == "ChallengeError"
 
