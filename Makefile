@@ -26,6 +26,7 @@ test: setup
 
 bench: setup
 	$(BIN)/python -m benchmarks.bench $(BENCH_ARGS)
+	$(BIN)/python -m benchmarks.serve
 
 lint: setup
 	$(BIN)/ruff check scraper tests benchmarks

@@ -3,9 +3,10 @@
 Running the request in the page gives it the browser's cookies (HttpOnly ones included), its
 User-Agent, Origin and Referer, and any anti-bot clearance the page earned. The body comes back by
 pull: each :meth:`StreamingResponse.aiter_bytes` step asks the page for everything that arrived since
-the last step, so order is kept, chunks coalesce while Python is busy, and nothing is lost.
-Bytes travel as base64 and are decoded in Python, so a UTF-8 character cut between network reads is
-joined by the one incremental decoder, not mangled per chunk.
+the last step, so order is kept, chunks coalesce while Python is busy, and nothing is lost. Bytes
+that are all ASCII travel as they are (most event streams: their JSON escapes the rest), others as
+base64; Python decodes them with one incremental UTF-8 decoder, so a character cut between network
+reads is joined, not mangled per chunk.
 """
 
 from __future__ import annotations
@@ -72,26 +73,13 @@ class StreamingResponse(Response):
         """The body as it arrives; raises :class:`StreamError` if the connection breaks."""
 
         while not self._done:
-            try:
-                step = await asyncio.wait_for(in_page(self._page, NEXT, self._id), self.idle_timeout)
-            except asyncio.TimeoutError:
-                raise ScraperTimeoutError(
-                    f"No data from {self.url} for {self.idle_timeout:g} s; the reply stalled. "
-                    "Try again, or raise timeout=."
-                ) from None
-            except DriverError as exc:
-                if is_gone(exc):
-                    raise playwright_error(exc, f"reading the reply from {self.url}") from exc
-                raise StreamError(
-                    f"The page lost the response from {self.url} mid-stream ({first_line(exc)}); "
-                    "the page navigated away. Try again."
-                ) from exc
-            if step["data"]:
-                chunk = base64.b64decode(step["data"])
-                self.received += len(chunk)
-                if self.record is not None:
-                    self.record.add_chunk(chunk)
-                yield chunk
+            step = await self._step()
+            for chunk in (step["text"].encode("ascii"), base64.b64decode(step["data"])):
+                if chunk:
+                    self.received += len(chunk)
+                    if self.record is not None:
+                        self.record.add_chunk(chunk)
+                    yield chunk
             if step["error"]:
                 self._done = True
                 if self.record is not None:
@@ -101,6 +89,22 @@ class StreamingResponse(Response):
                 self._done = True
                 if self.record is not None:
                     self.record.complete = True
+
+    async def _step(self) -> dict[str, Any]:
+        """What arrived since the last pull: as ``text`` when it is all ASCII, else as ``data`` (base64)."""
+        try:
+            return await asyncio.wait_for(in_page(self._page, NEXT, self._id), self.idle_timeout)
+        except asyncio.TimeoutError:
+            raise ScraperTimeoutError(
+                f"No data from {self.url} for {self.idle_timeout:g} s; the reply stalled. Try again, or raise timeout=."
+            ) from None
+        except DriverError as exc:
+            if is_gone(exc):
+                raise playwright_error(exc, f"reading the reply from {self.url}") from exc
+            raise StreamError(
+                f"The page lost the response from {self.url} mid-stream ({first_line(exc)}); "
+                "the page navigated away. Try again."
+            ) from exc
 
     async def aclose(self) -> None:
         """Abort the in-page fetch if it is still running (the page forgets it either way)."""

@@ -3,7 +3,8 @@
 * **The request hook.** A chat request is sent by a function defined here and started by a timer, so
   a page script that wraps ``fetch`` (a bot sensor adds its token there, and looks at the call stack)
   sees a call like its own code's, with no automation frames, and the request still goes through the
-  page's own (wrapped) ``fetch``. The body is read as it arrives and handed to Python on request.
+  page's own (wrapped) ``fetch``. The body is read as it arrives and handed to Python on request, as
+  the bytes themselves when they are all ASCII, else as base64: byte for byte either way.
 * **The chat box watcher.** A chat box's script may read its settings and strip them from the DOM at
   once (AI Engine removes ``data-system``); when the box itself is built by a script after load, the
   HTML as served never had them. So the attributes of every chat box element are noted as it appears
@@ -36,24 +37,31 @@ _HOOK = """
 (() => {
   const key = Symbol.for("scraper.hook");
   if (window[key]) return;
-  const timer = setTimeout, binary = String.fromCharCode, base64 = btoa;
+  const timer = setTimeout, binary = String.fromCharCode, base64 = btoa, apply = Reflect.apply;
+  const test = RegExp.prototype.test;
   const fetches = new Map();
-  const encode = (chunks) => {
+  const ascii = /^[\x00-\x7f]*$/;
+  // What arrived since the last pull, as one string: the bytes themselves when they are all ASCII
+  // (most event streams: their JSON escapes the rest), else base64. A non-ASCII string costs the
+  // DevTools protocol several times its length; base64 costs a third more than the bytes.
+  const take = (state) => {
+    const chunks = state.queue.splice(0, state.queue.length);
     let size = 0;
     for (const c of chunks) size += c.length;
     const all = new Uint8Array(size);
     let at = 0;
     for (const c of chunks) { all.set(c, at); at += c.length; }
     let text = "";
-    for (let i = 0; i < all.length; i += 0x8000) text += binary.apply(null, all.subarray(i, i + 0x8000));
-    return base64(text);
+    for (let i = 0; i < all.length; i += 0x8000) text += apply(binary, null, all.subarray(i, i + 0x8000));
+    const plain = apply(test, ascii, [text]);
+    return { text: plain ? text : "", data: plain ? "" : base64(text), done: state.done, error: state.error };
   };
   const start = (req, done) => {
     const state = { queue: [], done: false, error: null, wake: null, aborted: false };
     const controller = new AbortController();
     state.controller = controller;
     fetches.set(req.id, state);
-    const notify = () => { if (state.wake) { const wake = state.wake; state.wake = null; wake(); } };
+    state.notify = () => { if (state.wake) { const wake = state.wake; state.wake = null; wake(); } };
     let body = req.body;
     if (req.form) {
       body = new FormData();
@@ -67,16 +75,16 @@ _HOOK = """
       response.headers.forEach((value, name) => { headers[name] = value; });
       done({ status: response.status, statusText: response.statusText, url: response.url, headers });
       const reader = response.body ? response.body.getReader() : null;
-      if (!reader) { state.done = true; notify(); return; }
+      if (!reader) { state.done = true; state.notify(); return; }
       const pump = () => reader.read().then((r) => {
-        if (r.done) { state.done = true; notify(); return; }
+        if (r.done) { state.done = true; state.notify(); return; }
         state.queue.push(r.value);
-        notify();
+        state.notify();
         pump();
       }, (e) => {
         if (!state.aborted) state.error = String((e && e.message) || e);
         state.done = true;
-        notify();
+        state.notify();
       });
       pump();
     }, (e) => {
@@ -88,14 +96,14 @@ _HOOK = """
     later: (req, done) => { timer(start, 0, req, done); },
     next: (id) => {
       const state = fetches.get(id);
-      if (!state) return { data: "", done: true, error: "the page no longer holds this request" };
-      const take = () => {
-        const chunks = state.queue.splice(0, state.queue.length);
+      if (!state) return { text: "", data: "", done: true, error: "the page no longer holds this request" };
+      const step = () => {
+        const out = take(state);
         if (state.done) fetches.delete(id);
-        return { data: chunks.length ? encode(chunks) : "", done: state.done, error: state.error };
+        return out;
       };
-      if (state.queue.length || state.done) return take();
-      return new Promise((resolve) => { state.wake = () => resolve(take()); });
+      if (state.queue.length || state.done) return step();
+      return new Promise((resolve) => { state.wake = () => resolve(step()); });
     },
     abort: (id) => {
       const state = fetches.get(id);
@@ -103,7 +111,10 @@ _HOOK = """
       state.aborted = true;
       fetches.delete(id);
       state.controller.abort();
-      return !state.done;
+      const running = !state.done;
+      state.done = true;
+      state.notify();  // a pull that waits for data ends now, with nothing
+      return running;
     },
   };
   Object.defineProperty(window, key, { value: hook, enumerable: false });

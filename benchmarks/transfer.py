@@ -1,0 +1,393 @@
+"""``python -m benchmarks.transfer``: ways to bring a reply's body from the page to Python, side by side.
+
+The chat request runs as a ``fetch`` in the page; its body has to reach Python somehow. This script
+sends the same request (a fast stream of many events from a local replica site, read from the page a
+real chat used) and times each way of reading it, against aiohttp reading it directly:
+
+* ``read in the page only``: the page reads the body and drops it; the floor of every way below
+  that reads in the page.
+* ``current transport``: the package's own (bytes as they are when all ASCII, else base64).
+* ``pull base64``: Python asks the page for what arrived since the last ask; bytes travel as base64.
+* ``pull base64, one ahead``: the same, with the next ask already sent while Python parses a chunk.
+* ``pull text``: the page decodes UTF-8 (``TextDecoder`` in stream mode) and hands over text.
+* ``pull text, one ahead``: both.
+* ``CDP stream``: the DevTools protocol pushes the body (``Network.streamResourceContent`` and
+  ``Network.dataReceived``) while the page drains it; nothing is asked for.
+* ``CDP Fetch + IO.read``: the body is taken in the browser process, never reaching the page, and
+  read with ``IO.read``.
+* ``binding push``: the page calls a function Python exposed, once per network read.
+
+Every way parses the body into events as a chat does and must give the direct client's events (their ids
+and times aside); the table gives the median and spread of each, and its ratio to the direct floor.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import base64
+import gc
+import re
+import statistics
+import sys
+import time
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+from scraper.browser import _fetch as fetch_module
+from scraper.browser._driver import in_page
+from scraper.client import WordPressChat
+from scraper.wire import HTTPRequest, SSEDecoder
+
+from .bench import Replicas, spread
+
+__all__ = ["main"]
+
+EVENTS = 5000
+
+# Experimental readers, added to the page next to the package's own hook (same request shape).
+_PROBE = """
+(() => {
+  const key = Symbol.for("scraper.probe");
+  if (window[key]) return;
+  const runs = new Map();
+  const encode = (chunks) => {
+    let size = 0;
+    for (const c of chunks) size += c.length;
+    const all = new Uint8Array(size);
+    let at = 0;
+    for (const c of chunks) { all.set(c, at); at += c.length; }
+    let text = "";
+    for (let i = 0; i < all.length; i += 0x8000) text += String.fromCharCode.apply(null, all.subarray(i, i + 0x8000));
+    return btoa(text);
+  };
+  const form = (req) => {
+    if (!req.form) return req.body;
+    const body = new FormData();
+    for (const [name, value] of req.form) body.append(name, value);
+    return body;
+  };
+  window[key] = {
+    start: async (req, mode) => {
+      const state = { queue: [], done: false, wake: null, decoder: new TextDecoder("utf-8") };
+      runs.set(req.id, state);
+      const init = { method: req.method, headers: req.headers, body: form(req), credentials: "include" };
+      const response = await fetch(req.url, init);
+      const reader = response.body.getReader();
+      const notify = () => { if (state.wake) { const w = state.wake; state.wake = null; w(); } };
+      (async () => {
+        for (;;) {
+          const r = await reader.read();
+          if (r.done) break;
+          if (mode === "drain") continue;
+          if (mode === "push") {
+            await window.__probe_push(req.id, state.decoder.decode(r.value, { stream: true }));
+            continue;
+          }
+          state.queue.push(r.value);
+          notify();
+        }
+        if (mode === "push") await window.__probe_push(req.id, null);
+        state.done = true;
+        notify();
+      })();
+      return response.status;
+    },
+    next: (id, text) => {
+      const state = runs.get(id);
+      const take = () => {
+        const chunks = state.queue.splice(0, state.queue.length);
+        let data = "";
+        if (text) { for (const c of chunks) data += state.decoder.decode(c, { stream: true }); }
+        else if (chunks.length) data = encode(chunks);
+        return { data, done: state.done && !state.queue.length };
+      };
+      if (state.queue.length || state.done) return take();
+      return new Promise((resolve) => { state.wake = () => resolve(take()); });
+    },
+  };
+})();
+"""
+
+
+DRAIN = """async ([req]) => {
+  const body = req.form ? new FormData() : req.body;
+  if (req.form) for (const [name, value] of req.form) body.append(name, value);
+  const response = await fetch(req.url, { method: req.method, headers: req.headers, body, credentials: "include" });
+  const reader = response.body.getReader();
+  while (!(await reader.read()).done);
+}"""
+
+
+def starter(mode: str) -> str:
+    return f"([req]) => window[Symbol.for('scraper.probe')].start(req, '{mode}')"
+
+
+def as_js(request: HTTPRequest, request_id: int) -> dict[str, Any]:
+    return {
+        "id": request_id,
+        "method": request.method,
+        "url": request.url,
+        "headers": dict(request.headers),
+        "body": request.body,
+        "form": [list(pair) for pair in request.form] if request.form is not None else None,
+    }
+
+
+class Parsed:
+    """What a chat does with the body: parse it into events, keep their data."""
+
+    def __init__(self) -> None:
+        self.decoder = SSEDecoder()
+        self.parts: list[str] = []
+
+    def feed(self, chunk: bytes | str) -> None:
+        for event in self.decoder.feed(chunk):
+            self.parts.append(event.data)
+
+    def text(self) -> str:
+        for event in self.decoder.flush():
+            self.parts.append(event.data)
+        return "\n".join(self.parts)
+
+
+_ids = iter(range(1, 1 << 30))
+
+
+def same(text: str) -> str:
+    """The events without their numbers (each reply has its own id and time)."""
+    return re.sub(r"chatcmpl-[0-9a-z]+|[0-9]+", "#", text)
+
+
+async def pull(page: Any, request: HTTPRequest, *, text: bool, ahead: bool) -> str:
+    request_id = next(_ids)
+    await in_page(page, starter("queue"), [as_js(request, request_id)])
+    parsed = Parsed()
+    ask = "([id, text]) => window[Symbol.for('scraper.probe')].next(id, text)"
+    pending = asyncio.ensure_future(in_page(page, ask, [request_id, text]))
+    while True:
+        step = await pending
+        if ahead and not step["done"]:
+            pending = asyncio.ensure_future(in_page(page, ask, [request_id, text]))
+        if step["data"]:
+            parsed.feed(step["data"] if text else base64.b64decode(step["data"]))
+        if step["done"]:
+            return parsed.text()
+        if not ahead:
+            pending = asyncio.ensure_future(in_page(page, ask, [request_id, text]))
+
+
+async def drained(page: Any, request: HTTPRequest) -> str:
+    """The page reads the body and keeps nothing: what any way that reads in the page cannot beat."""
+    await in_page(page, DRAIN, [as_js(request, next(_ids))])
+    return ""
+
+
+async def current(page: Any, request: HTTPRequest) -> str:
+    """The package's own transport, as a chat uses it."""
+    response = await fetch_module.open_stream(page, request, timeout=60)
+    parsed = Parsed()
+    async for chunk in response.aiter_bytes():
+        parsed.feed(chunk)
+    await response.aclose()
+    return parsed.text()
+
+
+async def cdp_stream(page: Any, request: HTTPRequest) -> str:
+    session = await page.context.new_cdp_session(page)
+    parsed = Parsed()
+    finished = asyncio.get_running_loop().create_future()
+    ids: set[str] = set()
+
+    def sent(event: dict[str, Any]) -> None:
+        if event["request"]["url"] == request.url:
+            ids.add(event["requestId"])
+            streaming.append(
+                asyncio.ensure_future(session.send("Network.streamResourceContent", {"requestId": event["requestId"]}))
+            )
+
+    def received(event: dict[str, Any]) -> None:
+        if event["requestId"] in ids and event.get("data"):
+            parsed.feed(base64.b64decode(event["data"]))
+
+    def done(event: dict[str, Any]) -> None:
+        if event["requestId"] in ids and not finished.done():
+            finished.set_result(None)
+
+    streaming: list[asyncio.Future[Any]] = []
+    session.on("Network.requestWillBeSent", sent)
+    session.on("Network.dataReceived", received)
+    session.on("Network.loadingFinished", done)
+    await session.send("Network.enable")
+    try:
+        request_id = next(_ids)
+        starting = asyncio.ensure_future(in_page(page, starter("drain"), [as_js(request, request_id)]))
+        await starting
+        await finished
+        buffered = await streaming[0]
+        if buffered.get("bufferedData"):
+            raise RuntimeError("data arrived before streaming began: the order is lost")
+        return parsed.text()
+    finally:
+        await session.detach()
+
+
+async def io_read(page: Any, request: HTTPRequest) -> str:
+    """The page sends the request; the body is taken in the browser process (``Fetch`` domain, paused at
+    the response) and read with ``IO.read``; the page's own fetch is then failed."""
+    session = await page.context.new_cdp_session(page)
+    paused: asyncio.Future[dict[str, Any]] = asyncio.get_running_loop().create_future()
+    session.on("Fetch.requestPaused", lambda event: paused.done() or paused.set_result(event))
+    pattern = request.url.split("?")[0] + "*"
+    await session.send("Fetch.enable", {"patterns": [{"urlPattern": pattern, "requestStage": "Response"}]})
+    try:
+        starting = asyncio.ensure_future(
+            in_page(page, starter("drain") + ".catch((e) => String(e))", [as_js(request, next(_ids))])
+        )
+        event = await paused
+        stream = (await session.send("Fetch.takeResponseBodyAsStream", {"requestId": event["requestId"]}))["stream"]
+        parsed = Parsed()
+        while True:
+            read = await session.send("IO.read", {"handle": stream, "size": 1 << 20})
+            if read.get("data"):
+                parsed.feed(base64.b64decode(read["data"]) if read.get("base64Encoded") else read["data"].encode())
+            if read.get("eof"):
+                break
+        await session.send("IO.close", {"handle": stream})
+        await session.send("Fetch.failRequest", {"requestId": event["requestId"], "errorReason": "Aborted"})
+        await starting
+        return parsed.text()
+    finally:
+        await session.detach()
+
+
+class Pushed:
+    def __init__(self) -> None:
+        self.runs: dict[int, tuple[Parsed, asyncio.Future[None]]] = {}
+
+    def __call__(self, _source: Any, request_id: int, chunk: str | None) -> None:
+        parsed, done = self.runs[request_id]
+        if chunk is None:
+            done.set_result(None)
+        else:
+            parsed.feed(chunk)
+
+
+async def push(page: Any, request: HTTPRequest, pushed: Pushed) -> str:
+    request_id = next(_ids)
+    parsed, done = Parsed(), asyncio.get_running_loop().create_future()
+    pushed.runs[request_id] = (parsed, done)
+    await in_page(page, starter("push"), [as_js(request, request_id)])
+    await done
+    return parsed.text()
+
+
+async def direct(url: str, request: HTTPRequest, cookies: dict[str, str]) -> str:
+    import aiohttp
+
+    parsed = Parsed()
+    data: Any = request.body
+    if request.form is not None:
+        data = aiohttp.FormData()
+        for name, value in request.form:
+            data.add_field(name, value)
+    async with (
+        aiohttp.ClientSession(cookies=cookies) as session,
+        session.request(request.method, request.url, headers=dict(request.headers), data=data) as response,
+    ):
+        while True:
+            chunk = await response.content.readany()
+            if not chunk:
+                break
+            parsed.feed(chunk)
+    return parsed.text()
+
+
+async def capture(url: str) -> tuple[Any, HTTPRequest]:
+    """One real chat, to get the page it ran from and the request it sent."""
+    seen: list[tuple[Any, HTTPRequest]] = []
+    original = fetch_module.open_stream
+
+    async def spy(page: Any, request: HTTPRequest, **kwargs: Any) -> Any:
+        seen.append((page, request))
+        return await original(page, request, **kwargs)
+
+    fetch_module.open_stream = spy  # type: ignore[assignment]
+    import scraper.browser._lanes as lanes
+
+    lanes.open_stream = spy  # type: ignore[assignment]
+    try:
+        chat = WordPressChat(url, plugins=("aipower",))
+        async for _ in chat.create_async_generator("", [{"role": "user", "content": "Привет"}], timeout=60):
+            pass
+    finally:
+        fetch_module.open_stream = original
+        lanes.open_stream = original  # type: ignore[assignment]
+    return seen[-1]
+
+
+async def measure(
+    page: Any, request: HTTPRequest, repeat: int, url: str, only: set[str] | None
+) -> list[tuple[str, list[float]]]:
+    """Runs on the browser's own loop (the page belongs to it)."""
+    await in_page(page, _PROBE)
+    pushed = Pushed()
+    await page.expose_binding("__probe_push", pushed)
+    cookies = {c["name"]: c["value"] for c in await page.context.cookies()}
+    expected = await direct(url, request, cookies)
+    ways: list[tuple[str, Callable[[], Awaitable[str]]]] = [
+        ("direct (aiohttp)", lambda: direct(url, request, cookies)),
+        ("read in the page only", lambda: drained(page, request)),
+        ("current transport", lambda: current(page, request)),
+        ("pull base64", lambda: pull(page, request, text=False, ahead=False)),
+        ("pull base64, one ahead", lambda: pull(page, request, text=False, ahead=True)),
+        ("pull text", lambda: pull(page, request, text=True, ahead=False)),
+        ("pull text, one ahead", lambda: pull(page, request, text=True, ahead=True)),
+        ("CDP stream", lambda: cdp_stream(page, request)),
+        ("CDP Fetch + IO.read", lambda: io_read(page, request)),
+        ("binding push", lambda: push(page, request, pushed)),
+    ]
+    ways = [(name, way) for name, way in ways if only is None or name in only or name.startswith("direct")]
+    times: dict[str, list[float]] = {name: [] for name, _ in ways}
+    for name, way in ways:  # one way at a time, so what one leaves behind (a pending push) slows only itself
+        await way()  # untimed: the first run of a way warms its code paths
+        for _ in range(repeat):
+            gc.collect()  # untimed: a collection of the last run's garbage does not land in this one
+            started = time.perf_counter()
+            got = await asyncio.wait_for(way(), 60)
+            times[name].append((time.perf_counter() - started) * 1000)
+            if got and same(got) != same(expected):
+                raise RuntimeError(f"{name}: {len(got)} characters, not the {len(expected)} expected")
+    return [(name, times[name]) for name, _ in ways]
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m benchmarks.transfer", description=__doc__.splitlines()[0])
+    parser.add_argument("--repeat", type=int, default=9)
+    parser.add_argument("--events", type=int, default=EVENTS)
+    parser.add_argument("--only", metavar="NAMES", help="comma-separated ways to run (default: all)")
+    args = parser.parse_args(argv)
+    with Replicas(["aipower"], "process") as replicas:
+        replicas.configure("aipower", first_delay=0.0, chunk_delay=0.0, reply_events=args.events)
+        only = set(args.only.split(",")) if args.only else None
+        runtime_rows = asyncio.run(_run(args.repeat, replicas.urls["aipower"], only))
+    floor = statistics.median(runtime_rows[0][1])
+    print(f"{args.events}-event stream, {args.repeat} runs each, ms (median ± half IQR), ratio to direct")
+    for name, samples in runtime_rows:
+        middle, half = spread(samples)
+        print(f"{name:26} {middle:8.1f} ± {half:5.1f}   {middle / floor:5.2f}×")
+    return 0
+
+
+async def _run(repeat: int, url: str, only: set[str] | None) -> list[tuple[str, list[float]]]:
+    from scraper.browser import aclose, get_runtime
+
+    try:
+        page, request = await capture(url + "/")
+        return await get_runtime().call(measure(page, request, repeat, url, only))
+    finally:
+        await aclose()
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,91 @@
+"""The in-page request hands every body to Python byte for byte, however the network cut it.
+
+The page decodes UTF-8 and hands over text while the body is valid UTF-8, and switches to base64
+from the first byte that is not; these bodies are written in pieces with a flush after each, so the
+page reads them cut where the server cut them (a character split in two, a BOM, a stray byte).
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Iterator
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+
+import pytest
+
+from scraper.browser import get_runtime, open_stream
+from scraper.wire import HTTPRequest
+
+PACE = 0.05  # seconds between the pieces of a body
+SMILE = "🙂".encode()
+PRIVET = "Привет".encode()
+BODIES: dict[str, list[bytes]] = {
+    "utf8-cut": [PRIVET[:3], PRIVET[3:] + SMILE[:1], SMILE[1:3], SMILE[3:] + b" ok"],
+    "bom": ["\ufeff".encode() + b"data: 1\n\n", "\ufeff".encode()],
+    "stray-byte": [b"data: " + PRIVET[:5], PRIVET[5:] + b"\xff\xfe", SMILE[:2], SMILE[2:] + b" after"],
+    "ends-mid-character": [b"text ", SMILE[:3]],
+    "cp1251": ["Привет, мир".encode("cp1251"), "!".encode("cp1251")],
+    "empty": [],
+}
+
+
+class Handler(BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"
+
+    def do_GET(self) -> None:
+        if self.path == "/":
+            page = b"<!doctype html><title>bodies</title><p>bodies"
+            self.send_response(200)
+            self.send_header("Content-Type", "text/html; charset=utf-8")
+            self.send_header("Content-Length", str(len(page)))
+            self.end_headers()
+            self.wfile.write(page)
+            return
+        pieces = BODIES[self.path.rsplit("/", 1)[-1]]
+        self.send_response(200)
+        self.send_header("Content-Type", "application/octet-stream")
+        self.send_header("Transfer-Encoding", "chunked")
+        self.end_headers()
+        for piece in pieces:
+            self.wfile.write(b"%x\r\n%s\r\n" % (len(piece), piece))
+            self.wfile.flush()
+            time.sleep(PACE)  # the server's pace, so the page reads each piece on its own
+        self.wfile.write(b"0\r\n\r\n")
+
+    def log_message(self, *args: Any) -> None:
+        pass
+
+
+@pytest.fixture(scope="module")
+def site() -> Iterator[str]:
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{server.server_address[1]}"
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+async def read(url: str) -> tuple[bytes, int]:
+    lane = get_runtime().sites.pool(url.rsplit("/body/", 1)[0] + "/").primary
+
+    async def body() -> tuple[bytes, int]:  # on the browser's own loop, where its pages live
+        await lane.ready(30)
+        response = await open_stream(lane.page, HTTPRequest("GET", url), timeout=30)
+        pieces = [chunk async for chunk in response.aiter_bytes()]
+        await response.aclose()
+        assert all(pieces), "no empty chunk is handed on"
+        return b"".join(pieces), response.received
+
+    return await get_runtime().call(body())
+
+
+@pytest.mark.parametrize("case", list(BODIES))
+async def test_body_arrives_byte_for_byte(site, case):
+    got, received = await read(f"{site}/body/{case}")
+    assert got == b"".join(BODIES[case])
+    assert received == len(got)
