@@ -85,7 +85,7 @@ async def inspect(url: str, *, timeout: float = 60.0, proxy: str | None = None, 
                 entry: dict[str, Any] = {
                     "plugin": found.plugin.name,
                     "label": found.plugin.label,
-                    "generation": found.plugin.generation,
+                    "generation": found.plugin.generation_of(found.bots),
                     "version": found.version,
                     "markers": found.markers,
                     "bots": [],

@@ -3,6 +3,11 @@
 The page's ``data-system`` JSON names the bot, the REST root and (for older versions) the nonce. The
 plugin's script deletes these attributes once it starts, so they are read from the HTML as served.
 Guests get ``restNonce: null`` and must ask ``start_session`` for one.
+
+AI Engine 1.x (up to 1.6.75, mid-2023) is told apart by its ``data-system``: the bot is named by
+``chatId`` (or ``id``), there is no ``botId``, and the nonce is always in the page. It posts to
+``mwai-bot/v1/chat`` and answers one JSON object; there is no ``start_session``, so a rejected nonce
+is renewed by reading the page again.
 """
 
 from __future__ import annotations
@@ -11,11 +16,24 @@ import json
 import random
 import string
 import time
+from collections.abc import Sequence
 from typing import Any
 
 from ..errors import MissingTokenError, PageError, ScraperError, SiteError, excerpt
 from ..wire import Document, HTTPRequest, ServerSentEvent, json_object, logger
-from .base import Bot, ChatFlow, ChatPage, Event, NonceRotated, Plugin, Reader, Step, Values, Volatile
+from .base import (
+    Bot,
+    ChatFlow,
+    ChatPage,
+    Event,
+    NonceRotated,
+    Plugin,
+    Reader,
+    Step,
+    Values,
+    Volatile,
+    fetch_page,
+)
 
 __all__ = ["AIEnginePlugin", "AIEngineReader"]
 
@@ -23,12 +41,18 @@ log = logger("scraper.aiengine")
 
 CHATBOT_SELECTOR = ".mwai-chatbot-container[data-system], [data-system]"
 SUBMIT_PATH = "/mwai-ui/v1/chats/submit"
+LEGACY_CHAT_PATH = "/mwai-bot/v1/chat"
 START_SESSION_PATH = "/mwai/v1/start_session"
 _NONCE_CODES = ("rest_forbidden", "rest_cookie_invalid_nonce")
 
 
 def _chat_id() -> str:
     return "".join(random.choices(string.ascii_lowercase + string.digits, k=11))
+
+
+def _legacy(system: dict[str, Any]) -> bool:
+    """AI Engine 1.x names its bot by ``chatId``/``id`` and has no ``botId``."""
+    return "botId" not in system and ("chatId" in system or "id" in system)
 
 
 def _json_attr(attrs: Any, name: str, url: str) -> dict[str, Any]:
@@ -105,15 +129,22 @@ class AIEnginePlugin(Plugin):
     name = "aiengine"
     label = "AI Engine"
     generation = "AI Engine (mwai-ui): start_session, then chats/submit with live/end events"
+    legacy_generation = "AI Engine 1.x (mwai-bot): the nonce in the page, mwai-bot/v1/chat, one JSON answer"
     family = "aiengine"
     slug = "ai-engine"
     markers = ("mwai-chatbot-container", "mwai-chatbot")
     bot_selector = CHATBOT_SELECTOR
     ready_selector = ".mwai-chatbot-container[data-system]"
-    request_markers = ("/mwai-ui/", "/mwai/", "rest_route=%2Fmwai", "rest_route=/mwai")
+    request_markers = ("/mwai-ui/", "/mwai/", "/mwai-bot/", "rest_route=%2Fmwai", "rest_route=/mwai")
     message_field = "newMessage"
     volatile = Volatile(
-        json_paths=(("chatId",), ("messages", "*", "id"), ("messages", "*", "timestamp"), ("messages", "*", "key"))
+        json_paths=(
+            ("chatId",),
+            ("clientId",),
+            ("messages", "*", "id"),
+            ("messages", "*", "timestamp"),
+            ("messages", "*", "key"),
+        )
     )
 
     def __init__(self, api_endpoint: str = "/wp-json" + SUBMIT_PATH) -> None:
@@ -124,18 +155,25 @@ class AIEnginePlugin(Plugin):
         for position, attrs in doc.elements(CHATBOT_SELECTOR):
             system = json_object(attrs.get("data-system")) or {}
             params = json_object(attrs.get("data-params")) or {}
-            bot_id = str(system.get("customId") or system.get("botId") or "default")
+            named = (system.get(key) for key in ("customId", "botId", "id", "chatId"))
+            bot_id = str(next((value for value in named if value), "default"))
             name = str(params.get("aiName") or "").strip().rstrip(":").strip() or bot_id
             bot = Bot(bot_id, name, "aiengine", attrs, position)
             if all(b.key != bot.key for b in bots):
                 bots.append(bot)
         return bots
 
+    def generation_of(self, bots: Sequence[Bot]) -> str:
+        systems = [json_object(bot.attrs.get("data-system")) or {} for bot in bots]
+        return self.legacy_generation if systems and all(_legacy(system) for system in systems) else self.generation
+
     async def read_values(self, page: ChatPage, bot: Bot, timeout: float) -> Values:
         url = page.page_url
         system = _json_attr(bot.attrs, "data-system", url)
         params = _json_attr(bot.attrs, "data-params", url)
         rest_url = str(system.get("restUrl") or "").rstrip("/")
+        if _legacy(system):
+            return self._legacy_values(page, system, params, rest_url or page.origin + "/wp-json")
         submit_url = f"{rest_url}{SUBMIT_PATH}" if rest_url else page.origin + self.api_endpoint
         values: Values = {
             "bot_id": system.get("botId") or "default",
@@ -152,6 +190,27 @@ class AIEnginePlugin(Plugin):
         if not values["nonce"]:
             values.update(await self.start_session(page, values["rest_url"], timeout))
         return values
+
+    def _legacy_values(self, page: ChatPage, system: dict[str, Any], params: dict[str, Any], rest_url: str) -> Values:
+        if not system.get("restNonce"):
+            raise MissingTokenError(
+                f"No restNonce in the AI Engine 1.x chatbot on {page.page_url}, and this version has no "
+                "start_session to ask for one. Is the page cached for a logged-in user?",
+                url=page.page_url,
+            )
+        return {
+            "legacy": True,
+            "id": system.get("id"),
+            "chat_id": system.get("chatId"),
+            "context_id": system.get("contextId"),
+            "rest_url": rest_url,
+            "submit_url": rest_url + LEGACY_CHAT_PATH,
+            "nonce": system["restNonce"],
+            "session": system.get("sessionId"),
+            "client_id": _chat_id(),
+            "start_sentence": params.get("startSentence") or "",
+            "ai_name": params.get("aiName") or "AI: ",
+        }
 
     async def start_session(self, page: ChatPage, rest_url: str, timeout: float) -> Values:
         """Ask the site for a guest nonce, as the plugin's script does (also sets its session cookie)."""
@@ -174,6 +233,12 @@ class AIEnginePlugin(Plugin):
         return {"nonce": nonce, "session": data.get("sessionId")}
 
     async def refresh_values(self, page: ChatPage, bot: Bot, stale: Values, timeout: float) -> Values:
+        if stale.get("legacy"):  # no start_session in 1.x: the page as it is served now has a fresh nonce
+            doc = await fetch_page(page, self, timeout)
+            fresh = next((b for b in self.find_bots(doc) if b.key == bot.key), None)
+            if fresh is None:
+                raise PageError(f"The AI Engine chatbot {bot.id!r} is gone from {page.page_url}.", url=page.page_url)
+            return await self.read_values(page, fresh, timeout)
         return {**stale, **await self.start_session(page, stale["rest_url"], timeout)}
 
     def chat(self, values: Values, prompt: str, state: dict[str, Any]) -> ChatFlow:
@@ -190,6 +255,20 @@ class AIEnginePlugin(Plugin):
                     "key": f"start-{now}",
                 }
             )
+        headers = {"Content-Type": "application/json", "X-WP-Nonce": values["nonce"]}
+        if values.get("legacy"):
+            legacy = {
+                "id": values["id"],
+                "chatId": values["chat_id"],
+                "session": values["session"],
+                "clientId": values["client_id"],
+                "contextId": values["context_id"],
+                "messages": history,
+                "newMessage": prompt,
+            }
+            request = HTTPRequest("POST", values["submit_url"], headers, json.dumps(legacy, ensure_ascii=False))
+            yield Step(request, AIEngineReader())
+            return
         body = {
             "botId": values["bot_id"],
             "customId": values["custom_id"],
@@ -202,7 +281,6 @@ class AIEnginePlugin(Plugin):
             "newFileIds": None,
             "stream": values["stream"],
         }
-        headers = {"Content-Type": "application/json", "X-WP-Nonce": values["nonce"]}
         if values["stream"]:
             headers["Accept"] = "text/event-stream"
         request = HTTPRequest("POST", values["submit_url"], headers, json.dumps(body, ensure_ascii=False))

@@ -17,7 +17,7 @@ import abc
 import asyncio
 import json
 import re
-from collections.abc import Awaitable, Callable, Generator, Mapping
+from collections.abc import Awaitable, Callable, Generator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, ClassVar, Literal, Protocol, TypeVar
 
@@ -282,6 +282,10 @@ class Plugin(abc.ABC):
     async def refresh_values(self, page: ChatPage, bot: Bot, stale: Values, timeout: float) -> Values:
         """Fresh values after the site rejected ``stale``, without navigating the page (other chats
         may be streaming from it)."""
+
+    def generation_of(self, bots: Sequence[Bot]) -> str:
+        """Which generation these bots of one page speak (for inspect); the plugin's own by default."""
+        return self.generation
 
     @abc.abstractmethod
     def chat(self, values: Values, prompt: str, state: dict[str, Any]) -> ChatFlow:

@@ -103,7 +103,7 @@ class AIEngineApp(WordPressApp):
 
     def rest_namespaces(self) -> list[str]:
         """AI Engine's two namespaces."""
-        return ["mwai/v1", "mwai-ui/v1"]
+        return ["mwai/v1", "mwai-ui/v1", "mwai-bot/v1"]
 
     # -- page ------------------------------------------------------------------------------------
 
@@ -116,7 +116,7 @@ class AIEngineApp(WordPressApp):
         extra: Headers = []
         session_id = None
         nonce = None
-        if mode == "nonce_in_page":  # older versions handed guests a nonce and a session in the page
+        if mode in ("nonce_in_page", "v1_endpoint"):  # older versions handed guests a nonce and a session in the page
             session_id = self.session_from(ex)
             nonce = site.nonce
             if ex.cookies.get(SESSION_COOKIE) != session_id:
@@ -141,6 +141,19 @@ class AIEngineApp(WordPressApp):
             "blocks": [],
             "shortcuts": [],
         }
+        if mode == "v1_endpoint":  # AI Engine 1.x (up to 1.6.75): one bot by chatId, mwai-bot/v1/chat, JSON
+            system = {
+                "chatId": "default",
+                "sessionId": session_id,
+                "restNonce": nonce,
+                "contextId": self.post_id,
+                "pluginUrl": f"{core}{PLUGIN_PATH}",
+                "restUrl": f"{url}/wp-json",
+                "debugMode": False,
+                "typewriter": False,
+                "speech_recognition": False,
+                "speech_synthesis": False,
+            }
         theme = {
             "type": "internal",
             "name": "ChatGPT",
@@ -175,12 +188,19 @@ class AIEngineApp(WordPressApp):
 
     # -- REST ------------------------------------------------------------------------------------
 
+    @property
+    def v1(self) -> bool:
+        """AI Engine 1.x: ``mwai-bot/v1/chat`` instead of ``mwai-ui/v1/chats/submit``."""
+        return self.site.config.page == "v1_endpoint"
+
     def rest(self, ex: Exchange, route: str) -> None:
         """AI Engine's two routes (POST only); everything else as WordPress."""
         if ex.method == "POST" and route == "/mwai/v1/start_session":
             self.start_session(ex)
-        elif ex.method == "POST" and route == "/mwai-ui/v1/chats/submit":
+        elif ex.method == "POST" and route == "/mwai-ui/v1/chats/submit" and not self.v1:
             self.submit(ex)
+        elif ex.method == "POST" and route == "/mwai-bot/v1/chat" and self.v1:
+            self.submit(ex, legacy=True)
         else:
             super().rest(ex, route)
 
@@ -208,8 +228,10 @@ class AIEngineApp(WordPressApp):
             body["restNonce"] = site.nonce
         ex.respond(200, headers, php_json(body).encode("ascii"))
 
-    def submit(self, ex: Exchange) -> None:
-        """``chats/submit``: WordPress's nonce check, the plugin's checks, then the reply."""
+    def submit(self, ex: Exchange, legacy: bool = False) -> None:
+        """``chats/submit``: WordPress's nonce check, the plugin's checks, then the reply. ``legacy``:
+        AI Engine 1.x's ``mwai-bot/v1/chat``, which names its bot by ``chatId`` or ``id`` and answers
+        one JSON object (``success``, ``reply``, ``images``, ``html``, ``usage``)."""
         site = self.site
         config = site.config
         site.count("chat_requests")
@@ -237,11 +259,15 @@ class AIEngineApp(WordPressApp):
             self.critical_error(ex)
             return
         message = upstream.php_trim(payload.get("newMessage"))
-        if config.failure == "rejected" or not message:
+        if config.failure == "rejected" or not message or (legacy and not (payload.get("chatId") or payload.get("id"))):
             self.rest_json(ex, 403, {"success": False, "message": REJECTED}, own)
             return
         pieces = upstream.reply_pieces(config, message)
         reply = "".join(pieces)
+        if legacy:
+            result = {"success": True, "reply": reply, "images": None, "html": reply, "usage": upstream.usage(reply)}
+            self.json_reply(ex, own, pieces, result)
+            return
         result: dict[str, Any] = {
             "success": True,
             "reply": reply,

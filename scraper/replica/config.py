@@ -58,6 +58,7 @@ PAGE_MODES = (
     "http_500",
     "empty",
     "huge",
+    "v1_endpoint",
 )
 # "stream_reject_once" only touches a stream step's check (AIPKit step 2), so its in-band refusal can be tested.
 NONCE_MODES = ("ok", "reject_once", "always_reject", "stream_reject_once")

@@ -160,3 +160,20 @@ def test_command_line_bot_and_inspect(aipkit):
     values = found["bots"][0]["values"]
     assert values["nonce"] != aipkit.nonce and values["nonce"].endswith("chars)"), "secrets are shortened"
     assert values["bot_id"] == "25874" and values["post_id"] == "261"
+
+
+async def test_ai_engine_1x_in_the_browser_bots_chat_and_a_renewed_nonce():
+    with ReplicaSite("aiengine", SiteConfig(chunk_delay=0, page="v1_endpoint")) as site:
+        chat = WordPressChat(site.url + "/")
+        [bot] = await chat.bots()
+        assert (bot.id, bot.plugin) == ("default", "aiengine")
+        assert "".join([piece async for piece in chat.create_async_generator("", HELLO)]) == REPLY
+        site.config.nonce_mode = "reject_once"
+        assert "".join([piece async for piece in chat.create_async_generator("", HELLO)]) == REPLY
+        sent = [r for r in site.log if r.path == "/wp-json/mwai-bot/v1/chat"]
+        assert [r.status for r in sent] == [200, 403, 200]
+        assert "/wp-json/mwai/v1/start_session" not in [r.path for r in site.log]
+        result = cli("inspect", site.url + "/", "--json")
+        assert result.returncode == 0, result.stderr
+        [found] = json.loads(result.stdout)["plugins"]
+        assert found["plugin"] == "aiengine" and found["generation"].startswith("AI Engine 1.x")

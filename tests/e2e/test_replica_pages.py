@@ -45,3 +45,15 @@ def test_aiengine_chat_box_answers_a_person_and_hides_its_values(page: Page, sit
     expect(page.locator(".mwai-reply.mwai-ai .mwai-text").last).to_have_text(REPLY)
     paths = [r.path for r in site.log]
     assert "/wp-json/mwai/v1/start_session" in paths and "/wp-json/mwai-ui/v1/chats/submit" in paths
+
+
+@pytest.mark.parametrize("site", ["aiengine"], indirect=True)
+def test_aiengine_1x_chat_box_answers_a_person_through_mwai_bot(page: Page, site: ReplicaSite) -> None:
+    site.config.page = "v1_endpoint"
+    page.goto(site.url + "/")
+    page.locator(".mwai-input textarea").fill("Привет")
+    page.locator(".mwai-input-submit").click()
+    expect(page.locator(".mwai-reply.mwai-ai .mwai-text").last).to_have_text(REPLY)
+    [chat] = [r for r in site.log if r.path == "/wp-json/mwai-bot/v1/chat"]
+    assert chat.status == 200 and chat.json["chatId"] == "default" and chat.headers["x-wp-nonce"] == site.nonce
+    assert "/wp-json/mwai/v1/start_session" not in [r.path for r in site.log]

@@ -103,3 +103,20 @@ async def test_a_bot_that_is_not_on_the_page_is_named_with_those_that_are(site):
         with pytest.raises(BotNotFoundError, match="no-such-bot") as info:
             await chat.collect("hi")
     assert f"({site.plugin})" in str(info.value), "the bots the page has are listed"
+
+
+async def test_ai_engine_1x_posts_to_mwai_bot_and_renews_its_nonce_from_the_page():
+    # AI Engine up to 1.6.75: the bot named by chatId, the nonce in the page, mwai-bot/v1/chat, one JSON answer.
+    with ReplicaSite("aiengine", SiteConfig(chunk_delay=0, page="v1_endpoint")) as site:
+        async with DirectChat(site.url + "/") as chat:
+            assert await chat.collect("one") == reply("one")
+            site.config.nonce_mode = "reject_once"
+            assert await chat.collect("two") == reply("two")
+        sent = [r for r in site.log if r.path == "/wp-json/mwai-bot/v1/chat"]
+        assert [r.status for r in sent] == [200, 403, 200]
+        body = sent[0].json
+        assert body["chatId"] == "default" and body["newMessage"] == "one" and "botId" not in body
+        assert {"id", "session", "clientId", "contextId", "messages"} <= set(body)
+        assert sent[0].headers["x-wp-nonce"] != sent[2].headers["x-wp-nonce"] == site.nonce
+        assert site.stats.session_starts == 0, "1.x has no start_session"
+        assert site.stats.page_loads == 2, "the fresh nonce comes from the page, read again"

@@ -458,6 +458,7 @@ def test_aiengine_page_matches_recorded_container(aiengine: ReplicaSite) -> None
         ("aipower", "no_chatbox"),
         ("aiengine", "no_chatbox"),
         ("aiengine", "nonce_in_page"),
+        ("aiengine", "v1_endpoint"),
         ("aiengine", "malformed"),
         ("aiengine", "no_nonce"),
     ],
@@ -486,6 +487,10 @@ def test_page_modes(plugin: str, mode: str) -> None:
             assert system["restNonce"] == site.nonce and system["sessionId"]
             assert page.header("Set-Cookie") == f"mwai_session_id={system['sessionId']}; path=/; HttpOnly"
             assert aiengine_chat(site, session=system["sessionId"]).status == 200
+        elif mode == "v1_endpoint":
+            system = json.loads(dict(element(html, "mwai-chatbot-container"))["data-system"])
+            assert "botId" not in system and system["chatId"] == "default" and system["restNonce"] == site.nonce
+            assert aiengine_chat(site, session=system["sessionId"]).status == 404, "no chats/submit in 1.x"
         elif mode == "malformed":
             with pytest.raises(ValueError):
                 json.loads(dict(element(html, "mwai-chatbot-container"))["data-system"])

@@ -184,6 +184,17 @@
     }
 
     async function post(history, text) {
+      if (!("botId" in system)) {  // AI Engine 1.x: the bot by chatId, one JSON answer
+        return fetch(restUrl + "/mwai-bot/v1/chat", {
+          method: "POST",
+          headers: { "Content-Type": "application/json", "X-WP-Nonce": nonce },
+          body: JSON.stringify({
+            id: system.id === undefined ? null : system.id, chatId: system.chatId, session: sessionId,
+            clientId: state.chatId, contextId: system.contextId === undefined ? null : system.contextId,
+            messages: history, newMessage: text,
+          }),
+        });
+      }
       var stream = system.stream !== false;
       var payload = {
         botId: botId,
