@@ -6,7 +6,8 @@ what is secret (:mod:`scraper.wire`), also of values a failed read saw, so the f
 bug report. They are readable by the user only, and only the newest :data:`KEEP` folders are kept.
 
 Keeping them never makes a failure slower than it was: they get a short budget of their own and are
-skipped when the page cannot answer in time (a page still navigating, a crashed renderer).
+skipped when the page cannot answer in time (a crashed renderer) or has nothing to show (a page that
+never loaded).
 """
 
 from __future__ import annotations
@@ -61,6 +62,9 @@ async def save_artifacts(lane: Lane, reason: str, folder: Path | None) -> list[s
     page = lane.page
     if folder is None or page is None or page.is_closed():
         return []
+    if page.url in ("", "about:blank"):  # nothing arrived (a page that never answers): nothing to show
+        log.debug("no debug files for %s: the page never loaded", lane.origin)
+        return await _trace(lane)
     host = re.sub(r"[^A-Za-z0-9_.-]+", "_", urlsplit(lane.page_url).netloc)
     stamp = time.strftime("%Y%m%d-%H%M%S") + f"-{int(time.time() * 1000) % 1000:03d}"
     target = folder / f"{stamp}-{host}-{re.sub(r'[^A-Za-z0-9]+', '-', reason).strip('-').lower()}"
@@ -94,11 +98,16 @@ async def save_artifacts(lane: Lane, reason: str, folder: Path | None) -> list[s
         _prune(folder)
     except OSError as exc:
         log.warning("could not keep debug files in %s: %s", target, exc)
+    return paths + await _trace(lane)
+
+
+async def _trace(lane: Lane) -> list[str]:
+    """The Playwright trace, when one is being recorded."""
     if lane.trace_path:
         saved = await lane.save_trace()
         if saved:
-            paths.append(saved)
-    return paths
+            return [saved]
+    return []
 
 
 def _known_values(lane: Lane) -> list[str]:
