@@ -36,6 +36,7 @@ from typing import Any
 
 from scraper.browser import _fetch as fetch_module
 from scraper.browser._driver import in_page
+from scraper.browser._fetch import _as_js
 from scraper.client import WordPressChat
 from scraper.wire import HTTPRequest, SSEDecoder
 
@@ -123,17 +124,6 @@ def starter(mode: str) -> str:
     return f"([req]) => window[Symbol.for('scraper.probe')].start(req, '{mode}')"
 
 
-def as_js(request: HTTPRequest, request_id: int) -> dict[str, Any]:
-    return {
-        "id": request_id,
-        "method": request.method,
-        "url": request.url,
-        "headers": dict(request.headers),
-        "body": request.body,
-        "form": [list(pair) for pair in request.form] if request.form is not None else None,
-    }
-
-
 class Parsed:
     """What a chat does with the body: parse it into events, keep their data."""
 
@@ -161,7 +151,7 @@ def same(text: str) -> str:
 
 async def pull(page: Any, request: HTTPRequest, *, text: bool, ahead: bool) -> str:
     request_id = next(_ids)
-    await in_page(page, starter("queue"), [as_js(request, request_id)])
+    await in_page(page, starter("queue"), [_as_js(request, request_id)])
     parsed = Parsed()
     ask = "([id, text]) => window[Symbol.for('scraper.probe')].next(id, text)"
     pending = asyncio.ensure_future(in_page(page, ask, [request_id, text]))
@@ -179,7 +169,7 @@ async def pull(page: Any, request: HTTPRequest, *, text: bool, ahead: bool) -> s
 
 async def drained(page: Any, request: HTTPRequest) -> str:
     """The page reads the body and keeps nothing: what any way that reads in the page cannot beat."""
-    await in_page(page, DRAIN, [as_js(request, next(_ids))])
+    await in_page(page, DRAIN, [_as_js(request, next(_ids))])
     return ""
 
 
@@ -221,7 +211,7 @@ async def cdp_stream(page: Any, request: HTTPRequest) -> str:
     await session.send("Network.enable")
     try:
         request_id = next(_ids)
-        starting = asyncio.ensure_future(in_page(page, starter("drain"), [as_js(request, request_id)]))
+        starting = asyncio.ensure_future(in_page(page, starter("drain"), [_as_js(request, request_id)]))
         await starting
         await finished
         buffered = await streaming[0]
@@ -242,7 +232,7 @@ async def io_read(page: Any, request: HTTPRequest) -> str:
     await session.send("Fetch.enable", {"patterns": [{"urlPattern": pattern, "requestStage": "Response"}]})
     try:
         starting = asyncio.ensure_future(
-            in_page(page, starter("drain") + ".catch((e) => String(e))", [as_js(request, next(_ids))])
+            in_page(page, starter("drain") + ".catch((e) => String(e))", [_as_js(request, next(_ids))])
         )
         event = await paused
         stream = (await session.send("Fetch.takeResponseBodyAsStream", {"requestId": event["requestId"]}))["stream"]
@@ -277,7 +267,7 @@ async def push(page: Any, request: HTTPRequest, pushed: Pushed) -> str:
     request_id = next(_ids)
     parsed, done = Parsed(), asyncio.get_running_loop().create_future()
     pushed.runs[request_id] = (parsed, done)
-    await in_page(page, starter("push"), [as_js(request, request_id)])
+    await in_page(page, starter("push"), [_as_js(request, request_id)])
     await done
     return parsed.text()
 

@@ -44,6 +44,18 @@ METRICS = [
 ]
 
 
+def module(*args: str) -> subprocess.CompletedProcess:
+    """``python ARGS`` from the project's root, bounded."""
+    return subprocess.run(
+        [sys.executable, *args],
+        capture_output=True,
+        text=True,
+        timeout=240,
+        cwd=ROOT,
+        env={**os.environ, "PYTHONIOENCODING": "utf-8"},
+    )
+
+
 def test_quick_bench_prints_every_row_with_sane_numbers(tmp_path):
     raw_path, table_path = tmp_path / "bench.json", tmp_path / "bench.md"
     command = [
@@ -57,14 +69,7 @@ def test_quick_bench_prints_every_row_with_sane_numbers(tmp_path):
         "--markdown",
         str(table_path),
     ]
-    result = subprocess.run(
-        [sys.executable, *command],
-        capture_output=True,
-        text=True,
-        timeout=240,
-        cwd=ROOT,
-        env={**os.environ, "PYTHONIOENCODING": "utf-8"},
-    )
+    result = module(*command)
     assert result.returncode == 0, result.stderr
     printed = result.stdout
     assert table_path.read_text(encoding="utf-8") == printed
@@ -110,14 +115,7 @@ async def test_direct_client_yields_what_the_browser_client_yields(plugin, chat_
 
 
 def test_transfer_bench_times_every_way_and_checks_what_each_read():
-    result = subprocess.run(
-        [sys.executable, "-m", "benchmarks.transfer", "--repeat", "1", "--events", "300"],
-        capture_output=True,
-        text=True,
-        timeout=240,
-        cwd=ROOT,
-        env={**os.environ, "PYTHONIOENCODING": "utf-8"},
-    )
+    result = module("-m", "benchmarks.transfer", "--repeat", "1", "--events", "300")
     assert result.returncode == 0, result.stderr
     ways = ["direct (aiohttp)", "read in the page only", "current transport", "pull base64", "CDP Fetch + IO.read"]
     for way in ways:
