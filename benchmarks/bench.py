@@ -686,7 +686,7 @@ async def scenario_concurrency(ctx: Context, clients: Clients) -> list[Row]:
         Row(plugin, scenario, f"memory per extra chat: (peak PSS {high} − peak PSS {low}) / {extra}", "MB",
             pairwise(per_chat, pss["browser"], high, low), pairwise(per_chat, pss["direct"], high, low),
             ratio=False, target=Target("≤ 20 MB", 20.0, relative=False)),
-        Row(plugin, scenario, "the same in summed RSS (shared pages counted once per process)", "MB",
+        Row(plugin, scenario, "memory per extra chat in summed RSS (shared pages counted once per process)", "MB",
             pairwise(per_chat, rss["browser"], high, low), pairwise(per_chat, rss["direct"], high, low),
             ratio=False),
         Row(plugin, scenario, f"PSS after the {high}-chat burst, idle lanes closed", "MB",

@@ -39,7 +39,7 @@ METRICS = [
     "64 at once: peak PSS",
     "wall(16) / wall(1)",
     "memory per extra chat: (peak PSS 64 − peak PSS 1) / 63",
-    "the same in summed RSS (shared pages counted once per process)",
+    "memory per extra chat in summed RSS (shared pages counted once per process)",
     "PSS after the 64-chat burst, idle lanes closed",
 ]
 
