@@ -21,6 +21,7 @@ from typing import Any, Literal, TypedDict, TypeVar
 
 from ..errors import BrowserError, BrowserLaunchError, BrowserNotFoundError, ConfigError
 from ..wire import logger
+from ._display import SCREEN as DESKTOP
 from ._display import VirtualDisplay
 from ._driver import DriverError, async_api, driver_name
 
@@ -59,7 +60,7 @@ CHROMIUM_ARGS: tuple[str, ...] = (
 )
 # What a headless page reports as its screen: a desktop's, larger than the window (a screen exactly the
 # size of the viewport is a headless tell). A headed window uses the real screen and window size.
-SCREEN = {"width": 1920, "height": 1080}
+SCREEN = {"width": DESKTOP[0], "height": DESKTOP[1]}
 VIEWPORT = {"width": 1280, "height": 720}
 SYSTEM_BROWSERS: tuple[str, ...] = (
     "chromium",

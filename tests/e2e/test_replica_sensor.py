@@ -24,7 +24,7 @@ from urllib.parse import urlencode
 import pytest
 from playwright.sync_api import Browser, BrowserContext, BrowserType, Page, expect
 
-from scraper.browser._runtime import CHROMIUM_ARGS, find_browser, normal_user_agent
+from scraper.browser._runtime import CHROMIUM_ARGS, SCREEN, find_browser, normal_user_agent
 from scraper.replica import ANTIBOT_MODES, ReplicaSite, SiteConfig
 from scraper.replica.sensor import CHECKS, DEFAULT_REQUIRED, SCRIPT_PATH, Sensor
 
@@ -33,7 +33,6 @@ HEADLESS_UA = CHROME_UA.replace("Chrome/", "HeadlessChrome/")
 CHAT_BOX = ".wpaicg-chat-shortcode"
 TYPING = ".wpaicg-chat-shortcode-typing"
 AJAX = "/wp-admin/admin-ajax.php"
-DESKTOP_SCREEN = {"width": 1920, "height": 1080}
 WAIT = 20.0  # seconds a wait on the edge may take before the test fails (never slept)
 FORM = {"Content-Type": "application/x-www-form-urlencoded"}
 PAGE_ID = re.compile(re.escape(SCRIPT_PATH) + r"\?p=([0-9a-f]+)")
@@ -187,7 +186,7 @@ def site() -> Iterator[ReplicaSite]:
 @pytest.fixture
 def desktop(browser: Browser) -> Iterator[BrowserContext]:
     """A headless context that looks like a desktop Chrome: a normal User-Agent, a screen above the window."""
-    context = browser.new_context(user_agent=normal_user_agent(browser.version), screen=DESKTOP_SCREEN)
+    context = browser.new_context(user_agent=normal_user_agent(browser.version), screen=SCREEN)
     yield context
     context.close()
 
@@ -380,7 +379,7 @@ def test_a_normal_user_agent_satisfies_botd_but_not_screen(browser: Browser, sit
 
 
 def test_a_screen_larger_than_the_viewport_passes_the_screen_check(browser: Browser, site):
-    context = browser.new_context(screen=DESKTOP_SCREEN)
+    context = browser.new_context(screen=SCREEN)
     try:
         context.new_page().goto(site.url + "/")
         report = wait_report(site)
