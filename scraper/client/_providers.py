@@ -20,7 +20,7 @@ from ._prompt import Messages, format_prompt
 from ._service import ChatService, ChatTarget
 from ._stream import ChatStream
 
-__all__ = ["BROWSER_KEYS", "AIEngineChat", "AIPowerChat", "WordPressChat", "hybridmethod"]
+__all__ = ["BROWSER_KEYS", "AIEngineChat", "AIPowerChat", "MxChatChat", "WordPressChat", "hybridmethod"]
 
 T = TypeVar("T")
 BROWSER_KEYS = (
@@ -189,3 +189,10 @@ class AIEngineChat(WordPressChat):
         """The site's REST nonce (from the page, or from ``start_session`` for guests)."""
         values = await target.values(timeout=timeout)
         return str(values["nonce"])
+
+
+class MxChatChat(WordPressChat):
+    """Any site whose chat box is the MxChat plugin (``admin-ajax.php`` ``mxchat_stream_chat``). The site
+    keeps the conversation per session: later chats with the same site continue it."""
+
+    plugins = ("mxchat",)

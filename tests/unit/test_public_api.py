@@ -37,6 +37,7 @@ PUBLIC = {
     "Messages",
     "MissingTokenError",
     "ModelNotSupportedError",
+    "MxChatChat",
     "NonceError",
     "PageError",
     "Profile",
