@@ -12,7 +12,7 @@ import pytest
 
 from scraper import MxChatChat, RateLimitError, SiteError, WordPressChat
 from scraper.cassettes import Cassette, ReplayServer, record_chat
-from scraper.replica import ReplicaSite
+from scraper.replica import ReplicaSite, SiteConfig
 from scraper.replica.mxchat import mxchat_app
 from tests.conftest import _site
 from tests.e2e.test_any_chat_box import cli
@@ -192,3 +192,13 @@ async def test_a_cassette_round_trip(mxchat, tmp_path):
         ]
     assert chunks == recorded.chunks
     assert replay.mismatches == [] and replay.unused == []
+
+
+async def test_a_page_with_mxchat_and_another_plugin_offers_both():
+    with ReplicaSite(("aiengine", "mxchat"), SiteConfig(chunk_delay=0)) as site:
+        chat = WordPressChat(site.url + "/")
+        bots = await chat.bots()
+        assert sorted((b.plugin, b.id) for b in bots) == [("aiengine", "default"), ("mxchat", "default")]
+        stream = chat.create_async_generator("", [{"role": "user", "content": MESSAGE}], bot="MxChat")
+        assert "".join([piece async for piece in stream]) == REPLY
+        assert [r.form["action"] for r in chat_posts(site)] == ["mxchat_stream_chat"]
