@@ -161,7 +161,9 @@ def test_command_line_chat_and_inspect(mxchat):
     assert found["plugin"] == "mxchat" and found["version"] == "3.0.5"
     assert "mxchat-chatbot-wrapper" in found["markers"]
     assert [(b["id"], b["plugin"]) for b in found["bots"]] == [("default", "mxchat")]
-    assert found["bots"][0]["values"]["nonce"] != mxchat.nonce, "secrets are shortened"
+    values = found["bots"][0]["values"]
+    assert values["nonce"] != mxchat.nonce and values["nonce"].endswith("(10 chars)"), "secrets are shortened"
+    assert values["session_id"].startswith("mx…") and values["session_id"].endswith("(21 chars)")
 
 
 def test_serve_answers_through_the_openai_sdk(mxchat):
