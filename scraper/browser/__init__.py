@@ -9,6 +9,7 @@ from ._errors import playwright_error
 from ._fetch import StreamingResponse, open_stream
 from ._hosts import SiteRules, origin_of
 from ._lanes import PER_PAGE, Lane, SitePool, SiteRegistry, proxy_settings
+from ._memory import TreeMemory, tree_memory, tree_pids
 from ._profiles import Profile, cache_dir, clear_profiles, list_profiles, load_profile, save_profile
 from ._recording import ExchangeRecord, FlowRecorder, PageRecord
 from ._runtime import (
@@ -41,6 +42,7 @@ __all__ = [
     "SiteRegistry",
     "SiteRules",
     "StreamingResponse",
+    "TreeMemory",
     "VirtualDisplay",
     "aclose",
     "cache_dir",
@@ -61,4 +63,6 @@ __all__ = [
     "save_artifacts",
     "save_profile",
     "shared_rules",
+    "tree_memory",
+    "tree_pids",
 ]

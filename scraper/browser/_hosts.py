@@ -11,19 +11,35 @@ from __future__ import annotations
 import contextlib
 from collections.abc import Iterator
 from typing import Any
-from urllib.parse import urlsplit
+from urllib.parse import unquote, urlsplit
 
 from ..wire import logger
 from ._recording import FlowRecorder
 
-__all__ = ["SiteRules", "origin_of"]
+__all__ = ["SiteRules", "origin_of", "without_credentials"]
 
 log = logger("scraper.session")
 
 
 def origin_of(url: str) -> str:
+    """``scheme://host[:port]`` of ``url``, never with a ``user:password@`` part."""
     parts = urlsplit(url)
-    return f"{parts.scheme}://{parts.netloc}"
+    return f"{parts.scheme}://{parts.netloc.rpartition('@')[2]}"
+
+
+def without_credentials(url: str) -> tuple[str, dict[str, str] | None]:
+    """``url`` without its ``user:password@`` part, and that part as Playwright's ``http_credentials``
+    for the URL's origin (a page's ``fetch`` refuses a URL holding credentials; the context sends them)."""
+    parts = urlsplit(url)
+    if "@" not in parts.netloc:
+        return url, None
+    bare = parts._replace(netloc=parts.netloc.rpartition("@")[2]).geturl()
+    credentials = {
+        "username": unquote(parts.username or ""),
+        "password": unquote(parts.password or ""),
+        "origin": origin_of(url),
+    }
+    return bare, credentials
 
 
 class SiteRules:

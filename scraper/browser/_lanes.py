@@ -18,8 +18,9 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import time
-from collections import deque
+from collections import OrderedDict, deque
 from collections.abc import Awaitable, Callable, Iterator, Mapping
 from typing import Any, Protocol, TypeVar
 from urllib.parse import unquote, urlsplit
@@ -31,7 +32,7 @@ from ._driver import DriverError, DriverTimeout, in_page
 from ._env import env_number, env_set
 from ._errors import first_line, playwright_error
 from ._fetch import StreamingResponse, open_stream
-from ._hosts import SiteRules, origin_of
+from ._hosts import SiteRules, origin_of, without_credentials
 from ._navigate import navigate
 from ._page_script import APPEARED, CAPTURED, captured_html, page_script
 from ._profiles import load_profile
@@ -48,6 +49,14 @@ PER_PAGE = 6
 DEFAULT_MAX_PAGES = 8
 RETRY_PAUSE = 1.0  # seconds between a failed page load and the next attempt
 LANE_IDLE = 30.0  # seconds an extra lane may stay idle before it is closed
+# Each warm site holds a browser context and a page: some 60 MB and two Chromium processes. A process
+# that chats with many sites keeps only the most recently used ones, and closes a site left idle.
+DEFAULT_MAX_SITES = 6
+SITE_IDLE = 600.0  # seconds a site with no chat keeps its first lane (its page) warm
+
+
+def _setting(name: str, kind: type[Any], minimum: Any, default: Any) -> Any:
+    return env_number(name, kind, minimum) if env_set(name) else default
 
 
 def proxy_settings(proxy: str | None) -> dict[str, str] | None:
@@ -89,7 +98,8 @@ class Lane:
     def __init__(self, pool: SitePool, *, clone_of: Lane | None = None, use_profile: bool = True) -> None:
         self.pool = pool
         self.runtime = pool.runtime
-        self.page_url = pool.page_url
+        # A page named with ``user:password@``: the context sends them, requests never name them.
+        self.page_url, self.credentials = without_credentials(pool.page_url)
         self.origin = origin_of(pool.page_url)
         self.use_profile = use_profile
         self.clone_of = clone_of
@@ -123,6 +133,8 @@ class Lane:
         page = self.page
         if page is None:
             raise BrowserCrashedError(f"The page of {self.page_url} is gone (it crashed or closed); try again.")
+        if "@" in request.url:
+            request = dataclasses.replace(request, url=without_credentials(request.url)[0])
         self._users[page] = self._users.get(page, 0) + 1
         try:
             response = await open_stream(page, request, timeout=timeout, recorder=self.recorder)
@@ -196,6 +208,8 @@ class Lane:
         restriction = self.runtime.rules.allowed_hosts
         if restriction is not None:
             options["service_workers"] = "block"
+        if self.credentials is not None:
+            options["http_credentials"] = self.credentials
         self.user_agent = options["user_agent"]
         self.context = await browser.new_context(**options)
         self._browser_generation = self.runtime.launches
@@ -395,11 +409,24 @@ class SitePool:
     A chat takes a slot in the first lane that has one; a new lane opens only when every lane has
     ``PER_PAGE`` chats in flight; beyond ``max_pages`` lanes, chats wait in arrival order. A slot is
     given back when its chat ends, fails or is cancelled. A lane beyond the first that has been idle
-    for ``SCRAPER_LANE_IDLE`` seconds (default 30) is closed: a burst does not keep its memory.
+    for ``SCRAPER_LANE_IDLE`` seconds (default 30) is closed: a burst does not keep its memory. When no
+    chat at all has used the site for ``SCRAPER_SITE_IDLE`` seconds (default 600), ``on_idle`` is called:
+    the registry closes the whole site, first lane included.
     """
 
-    def __init__(self, runtime: Runtime, page_url: str, *, proxy: str | None, max_pages: int) -> None:
+    def __init__(
+        self,
+        runtime: Runtime,
+        page_url: str,
+        *,
+        proxy: str | None,
+        max_pages: int,
+        on_idle: Callable[[SitePool], None] | None = None,
+    ) -> None:
         self.runtime = runtime
+        self.on_idle = on_idle
+        self.closed = False
+        self._site_idle: asyncio.TimerHandle | None = None
         self.page_url = page_url
         self.proxy = proxy
         self.max_pages = max(1, max_pages)
@@ -467,7 +494,15 @@ class SitePool:
         handle = self._idle.pop(id(lane), None)
         if handle is not None:
             handle.cancel()
+        if self._site_idle is not None:
+            self._site_idle.cancel()
+            self._site_idle = None
         return lane
+
+    @property
+    def idle(self) -> bool:
+        """No chat holds or waits for a slot: the site can be closed without breaking one."""
+        return not self.busy and not self.waiting
 
     def release(self, lane: Lane) -> None:
         """Give a slot back, straight to the longest-waiting chat if there is one."""
@@ -479,10 +514,17 @@ class SitePool:
         if id(lane) not in self.in_flight:
             return
         self.in_flight[id(lane)] -= 1
+        loop = asyncio.get_running_loop()
         if self.in_flight[id(lane)] == 0 and self.lanes and lane is not self.lanes[0]:
-            idle = env_number("SCRAPER_LANE_IDLE", float, 0) if env_set("SCRAPER_LANE_IDLE") else LANE_IDLE
-            loop = asyncio.get_running_loop()
+            idle = _setting("SCRAPER_LANE_IDLE", float, 0, LANE_IDLE)
             self._idle[id(lane)] = loop.call_later(idle, self._retire, lane)
+        if self.idle and self.on_idle is not None and self._site_idle is None:
+            self._site_idle = loop.call_later(_setting("SCRAPER_SITE_IDLE", float, 0, SITE_IDLE), self._went_idle)
+
+    def _went_idle(self) -> None:
+        self._site_idle = None
+        if self.idle and self.on_idle is not None and not self.closed:
+            self.on_idle(self)
 
     def _retire(self, lane: Lane) -> None:
         """Close a lane beyond the first that stayed idle."""
@@ -495,6 +537,10 @@ class SitePool:
         _background(lane.close())
 
     async def close(self) -> None:
+        self.closed = True
+        if self._site_idle is not None:
+            self._site_idle.cancel()
+            self._site_idle = None
         for handle in self._idle.values():
             handle.cancel()
         self._idle.clear()
@@ -505,12 +551,29 @@ class SitePool:
 
 
 class SiteRegistry:
-    """The warm sites of one browser runtime. Every operation on it runs on the browser thread
-    (``runtime.call``)."""
+    """The warm sites of one browser runtime, most recently used last. Every operation on it runs on the
+    browser thread (``runtime.call``).
 
-    def __init__(self, runtime: Runtime) -> None:
+    Bounded: beyond ``max_sites`` (``SCRAPER_MAX_SITES``, default 6) the least recently used sites with no
+    chat in flight are closed (:meth:`trim`), and a site no chat used for ``SCRAPER_SITE_IDLE`` seconds is
+    closed by itself. ``opened`` and ``evicted`` count sites over the registry's life.
+    """
+
+    def __init__(self, runtime: Runtime, *, max_sites: int | None = None) -> None:
         self.runtime = runtime
-        self._pools: dict[tuple[str, str | None], SitePool] = {}
+        self._max_sites = max_sites
+        self._pools: OrderedDict[tuple[str, str | None], SitePool] = OrderedDict()
+        self.opened = 0
+        self.evicted = 0
+
+    @property
+    def max_sites(self) -> int:
+        """How many sites stay warm at most (read when used, so the environment can change it)."""
+        return self._max_sites or _setting("SCRAPER_MAX_SITES", int, 1, DEFAULT_MAX_SITES)
+
+    @max_sites.setter
+    def max_sites(self, value: int | None) -> None:
+        self._max_sites = max(1, value) if value else None
 
     def __len__(self) -> int:
         return len(self._pools)
@@ -523,11 +586,40 @@ class SiteRegistry:
         key = (page_url, proxy)
         pool = self._pools.get(key)
         if pool is None:
-            default = env_number("SCRAPER_MAX_PAGES", int, 1) if env_set("SCRAPER_MAX_PAGES") else DEFAULT_MAX_PAGES
-            pool = self._pools[key] = SitePool(self.runtime, page_url, proxy=proxy, max_pages=max_pages or default)
-        elif max_pages:
-            pool.max_pages = max_pages
+            default = _setting("SCRAPER_MAX_PAGES", int, 1, DEFAULT_MAX_PAGES)
+            pool = SitePool(self.runtime, page_url, proxy=proxy, max_pages=max_pages or default, on_idle=self._idle)
+            self._pools[key] = pool
+            self.opened += 1
+        else:
+            self._pools.move_to_end(key)
+            if max_pages:
+                pool.max_pages = max_pages
         return pool
+
+    async def trim(self) -> int:
+        """Close the least recently used sites with no chat in flight while there are more than
+        ``max_sites``; a site in use is never closed (the bound is then exceeded until it is idle)."""
+        closed = 0
+        for key, pool in list(self._pools.items()):
+            if len(self._pools) <= self.max_sites:
+                break
+            if pool.idle:
+                del self._pools[key]
+                self.evicted += 1
+                closed += 1
+                log.info("closing the warm site %s (%d sites kept at most)", redact_url(pool.page_url), self.max_sites)
+                await pool.close()
+        return closed
+
+    def _idle(self, pool: SitePool) -> None:
+        """A site no chat used for a while: close it, first lane and all."""
+        key = next((k for k, p in self._pools.items() if p is pool), None)
+        if key is None:
+            return
+        del self._pools[key]
+        self.evicted += 1
+        log.info("closing the idle site %s", redact_url(pool.page_url))
+        _background(pool.close())
 
     async def forget(self, url: str) -> int:
         """Close the warm lanes of the site at ``url``; the next chat loads its page anew."""

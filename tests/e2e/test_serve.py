@@ -227,7 +227,7 @@ def test_malformed_requests_are_400(server):
     url = f"{server.url}/v1/chat/completions"
     bad_json = httpx.post(url, content=b"{not json", headers={"content-type": "application/json"})
     assert bad_json.status_code == 400 and error_of(bad_json)["code"] == "ConfigError"
-    too_big = httpx.post(url, content=b"x" * (ServeConfig.max_body + 1))
+    too_big = httpx.post(url, content=b"x" * (ServeConfig.max_body + 1), headers={"content-type": "application/json"})
     assert too_big.status_code == 400 and "larger than" in error_of(too_big)["message"]
     with pytest.raises(openai.BadRequestError, match="messages") as info:
         server.client().chat.completions.create(model="gpt-4o-mini", messages=[])
