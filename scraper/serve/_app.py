@@ -161,6 +161,7 @@ class ChatResponse:
         self.request = request
         self.chosen = chosen
         self.started = False  # the response's status line has been sent
+        self.queued: float | None = None  # seconds the chat waited for a slot (sent as x-scraper-queue-ms)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         chat = asyncio.ensure_future(self._answer(send))
@@ -181,8 +182,10 @@ class ChatResponse:
 
     async def _answer(self, send: Send) -> None:
         state, request = self.state, self.request
+        arrived = time.perf_counter()
         try:
             async with state.slots.slot():
+                self.queued = time.perf_counter() - arrived
                 events = state.service.events(
                     self.chosen.target, request.prompt, timeout=request.timeout or state.config.timeout
                 )
@@ -227,6 +230,8 @@ class ChatResponse:
 
     async def _start(self, send: Send, status: int, headers: list[tuple[bytes, bytes]]) -> None:
         self.started = True
+        if self.queued is not None:
+            headers = [*headers, (b"x-scraper-queue-ms", f"{self.queued * 1000:.1f}".encode())]
         await send({"type": "http.response.start", "status": status, "headers": headers})
 
     async def _fail(self, send: Send, exc: Exception) -> None:
