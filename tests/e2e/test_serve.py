@@ -422,14 +422,19 @@ def served_url(process: subprocess.Popen) -> str:
     raise AssertionError(f"scraper serve ended without saying where it listens (exit {process.wait()})")
 
 
-def test_sigterm_ends_streams_closes_chromium_and_leaves_no_process(aipower):
-    process = subprocess.Popen(
-        [sys.executable, "-m", "scraper", "serve", "--port", "0"],
+def serve_process(*flags: str) -> subprocess.Popen:
+    """``scraper serve --port 0`` as a program of its own (read where it listens with :func:`served_url`)."""
+    return subprocess.Popen(
+        [sys.executable, "-m", "scraper", "serve", "--port", "0", *flags],
         stderr=subprocess.PIPE,
         text=True,
         cwd=ROOT,
         env={**os.environ, "PYTHONIOENCODING": "utf-8"},
     )
+
+
+def test_sigterm_ends_streams_closes_chromium_and_leaves_no_process(aipower):
+    process = serve_process()
     try:
         url = served_url(process)
         client = OpenAI(base_url=f"{url}/v1", api_key="unused", max_retries=0)

@@ -24,10 +24,19 @@ from typing import Any
 import httpx
 import pytest
 
-from scraper.replica.httpbase import LoopbackServer
 from scraper.serve import ServeConfig, bind, create_app, uvicorn_server
-from tests.conftest import wait_until
-from tests.e2e.test_serve import HELLO, REPLY, ROOT, Served, descendants, events_of, served_url, serving
+from tests.conftest import http_server, wait_until
+from tests.e2e.test_serve import (
+    HELLO,
+    REPLY,
+    ROOT,
+    Served,
+    descendants,
+    events_of,
+    serve_process,
+    served_url,
+    serving,
+)
 
 CANARY = "CANARY-7f3a9c-the-page-says-this"
 
@@ -50,14 +59,8 @@ class _Canary(BaseHTTPRequestHandler):
 
 @pytest.fixture
 def canary() -> Iterator[str]:
-    server = LoopbackServer(("127.0.0.1", 0), _Canary)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
-        yield f"http://127.0.0.1:{server.server_address[1]}"
-    finally:
-        server.shutdown()
-        server.server_close()
+    with http_server(_Canary) as url:
+        yield url
 
 
 def chat(served: Served, site: dict[str, Any], *, stream: bool = False, **extra: Any) -> httpx.Response:
@@ -243,13 +246,7 @@ def test_half_sent_requests_and_idle_connections_are_closed_by_the_server():
 def test_sigterm_mid_stream_gives_each_stream_an_error_then_done_and_a_clean_log(aipower, tmp_path):
     key_file = tmp_path / "key"
     key_file.write_text("file-key-31337\n")
-    process = subprocess.Popen(
-        [sys.executable, "-m", "scraper", "serve", "--port", "0", "--api-key-file", str(key_file)],
-        stderr=subprocess.PIPE,
-        text=True,
-        cwd=ROOT,
-        env={**os.environ, "PYTHONIOENCODING": "utf-8"},
-    )
+    process = serve_process("--api-key-file", str(key_file))
     try:
         url = served_url(process)
         assert b"file-key-31337" not in Path(f"/proc/{process.pid}/cmdline").read_bytes(), "the key is not in ps"
