@@ -247,6 +247,14 @@ class ChatResponse:
             await send({"type": "http.response.body", "body": b""})
 
 
+async def _read_json(request: Request, limit: int) -> Any:
+    """The body as checked JSON, at most ``limit`` bytes (see :mod:`._validate`): every route that reads
+    one this way gets the same checks and the server's body timeout."""
+    state = getattr(request.app.state, "scraper", None)
+    timeout = state.config.body_timeout if state is not None else ServeConfig.body_timeout
+    return await read_json(request, limit, timeout)
+
+
 class _Stopping(ScraperError):
     """The server stopped before the chat ended."""
 
@@ -264,10 +272,6 @@ def create_app(config: ServeConfig, service: ChatService | None = None) -> Starl
     state = ServerState(config, service or ChatService.for_options({"headless": False} if config.headed else {}))
     if config.max_sites is not None:
         state.service.runtime.sites.max_sites = config.max_sites
-
-    async def _read_json(request: Request, limit: int) -> Any:
-        """The body as checked JSON (see :mod:`._validate`): any route reading one gets the same checks."""
-        return await read_json(request, limit, config.body_timeout)
 
     async def chat_completions(request: Request) -> ChatResponse:
         state.authorize(request)
