@@ -196,6 +196,19 @@ def memory(url: str) -> dict[str, float | None]:
         return json.loads(response.read()).get("memory") or {}
 
 
+def settled(url: str, timeout: float = 120) -> tuple[dict[str, float | None], float]:
+    """The memory once the burst's extra lanes have closed (each site down to its first lane), and the
+    seconds that took (``SCRAPER_LANE_IDLE``, 30 s by default)."""
+    began = time.perf_counter()
+    while time.perf_counter() - began < timeout:
+        with urllib.request.urlopen(f"{url}/health", timeout=60) as response:
+            health = json.loads(response.read())
+        if all(len(site["lanes"]) <= 1 for site in health.get("sites", [])):
+            break
+        time.sleep(1.0)
+    return memory(url), time.perf_counter() - began
+
+
 def under_load(url: str, clients: int, requests: int) -> dict[str, object]:
     """``clients`` threads at once, ``requests`` streamed chats each; every sample and every failure."""
     first: list[float] = []
@@ -242,6 +255,7 @@ def load_main(args: argparse.Namespace) -> int:
             before = memory(server.url)
             result = under_load(server.url, args.clients, args.requests)
             after = memory(server.url)
+            idle, waited = settled(server.url)
         finally:
             server.stop()
     first, queued = result["first"], result["queued"]
@@ -269,13 +283,16 @@ def load_main(args: argparse.Namespace) -> int:
     peak = result["peak"][0] if result["peak"] else {}  # type: ignore[index]
     print(
         f"memory (PSS of the server's process tree): {before.get('pss_mb')} MB warm, {peak.get('pss_mb')} MB "
-        f"under load, {after.get('pss_mb')} MB after; processes {before.get('processes')} / "
-        f"{peak.get('processes')} / {after.get('processes')}"
+        f"under load, {after.get('pss_mb')} MB right after, {idle.get('pss_mb')} MB once idle lanes closed "
+        f"({waited:.0f} s later); processes {before.get('processes')} / {peak.get('processes')} / "
+        f"{after.get('processes')} / {idle.get('processes')}"
     )
     for failure in sorted(set(result["failures"]))[:5]:  # type: ignore[call-overload]
         print(f"  failure: {failure}")
     if args.json:
-        Path(args.json).write_text(json.dumps({**result, "chat": chat, "before": before, "after": after}, indent=1))
+        Path(args.json).write_text(
+            json.dumps({**result, "chat": chat, "before": before, "after": after, "idle": idle}, indent=1)
+        )
     return 0 if not result["failures"] else 1
 
 
