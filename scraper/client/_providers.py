@@ -189,3 +189,10 @@ class AIEngineChat(WordPressChat):
         """The site's REST nonce (from the page, or from ``start_session`` for guests)."""
         values = await target.values(timeout=timeout)
         return str(values["nonce"])
+
+
+class KognetiksChat(WordPressChat):
+    """Any site whose chat box is the Kognetiks Chatbot (``chatbot-chatgpt``): one JSON answer per message,
+    given as one chunk. Its history is one store for the whole site (see the README)."""
+
+    plugins = ("kognetiks",)
