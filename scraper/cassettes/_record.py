@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Any, TypedDict
 
 from ..browser import BrowserOptions, SiteRegistry, get_runtime, origin_of
-from ..client import BROWSER_KEYS, PRESETS, AIPowerChat, WordPressChat
+from ..client import BROWSER_KEYS, PRESETS, WordPressChat
 from ..errors import CassetteError
 from ._build import from_flow
 from ._format import CASSETTE_FILE, Cassette
@@ -109,8 +109,9 @@ async def aregenerate_fixtures(directory: str | os.PathLike[str] = "fixtures") -
 
     # A browser that has just started is slow to pull the first replies, which merges their chunks:
     # one chat that is not recorded first makes the recorded chunking closer to the site's own.
-    with ReplicaSite("aipower") as warm:
-        await AIPowerChat(warm.url).create_async_generator("", [{"role": "user", "content": "warm-up"}]).collect()
+    with ReplicaSite(FIXTURES[0]["site"]) as warm:
+        chat = WordPressChat(warm.url, plugins=(FIXTURES[0]["site"],))
+        await chat.create_async_generator("", [{"role": "user", "content": "warm-up"}]).collect()
     written = []
     for spec in FIXTURES:
         with ReplicaSite(spec["site"]) as site:
