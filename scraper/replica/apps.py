@@ -8,6 +8,7 @@ from __future__ import annotations
 from .aiengine import AIEngineApp
 from .aipkit import AIPKitApp
 from .aipower import AIPowerApp
+from .kognetiks import KognetiksApp
 from .wordpress import WordPressApp
 
 __all__ = ["APPS", "PLUGINS"]
@@ -18,6 +19,7 @@ APPS: dict[str, type[WordPressApp]] = {
         AIPowerApp,
         AIEngineApp,
         AIPKitApp,
+        KognetiksApp,
     )
 }
 PLUGINS: tuple[str, ...] = tuple(APPS)

@@ -29,7 +29,7 @@ from typing import TYPE_CHECKING, Any
 from . import upstream
 from .aipkit import JSON_HEADERS
 from .exchange import Exchange
-from .wordpress import Headers, PageParts, WordPressApp, esc_attr, php_json, uniqid
+from .wordpress import CSS, JS, Headers, PageParts, WordPressApp, esc_attr, php_json, uniqid
 
 if TYPE_CHECKING:
     from .server import ReplicaSite
@@ -122,10 +122,7 @@ class KognetiksApp(WordPressApp):
     powered_by = "PHP/8.2.36"
     ajax_actions = (SEND_ACTION, REFRESH_ACTION, QUEUE_ACTION)
     json_headers = JSON_HEADERS
-    static_files = {  # noqa: RUF012 (read-only, as every app's)
-        SCRIPT_PATH: ("kognetiks-chat.js", "text/javascript; charset=UTF-8"),
-        STYLE_PATH: ("kognetiks-chat.css", "text/css; charset=UTF-8"),
-    }
+    static_files = ((SCRIPT_PATH, "kognetiks-chat.js", JS), (STYLE_PATH, "kognetiks-chat.css", CSS))
 
     def __init__(self, site: ReplicaSite) -> None:
         super().__init__(site)

@@ -7,6 +7,7 @@ from __future__ import annotations
 import asyncio
 import json
 import urllib.request
+from concurrent.futures import ThreadPoolExecutor
 from urllib.parse import parse_qsl, urlencode
 
 import openai
@@ -178,12 +179,8 @@ def test_the_replica_queues_a_second_message_of_a_busy_conversation(kognetiks):
         with urllib.request.urlopen(request, timeout=60) as response:
             return response.status, json.loads(response.read())
 
-    async def both() -> list[tuple[int, dict]]:
-        first = asyncio.to_thread(send, "first", "client_1_a")
-        await asyncio.sleep(0)
-        return list(await asyncio.gather(first, asyncio.to_thread(send, "second", "client_2_b")))
-
-    answers = asyncio.run(both())
+    with ThreadPoolExecutor(2) as pool:
+        answers = list(pool.map(send, ["first", "second"], ["client_1_a", "client_2_b"]))
     queued = [data for _, data in answers if isinstance(data["data"], dict)]
     answered = [data for _, data in answers if isinstance(data["data"], str)]
     assert len(queued) == 1 and queued[0]["data"]["queued"] is True and len(answered) == 1
