@@ -220,6 +220,7 @@ def test_serve_through_the_openai_sdk(kognetiks):
         with pytest.raises(openai.RateLimitError) as caught:
             client.chat.completions.create(model="kog", messages=[{"role": "user", "content": MESSAGE}])
         assert caught.value.status_code == 429 and "Rate limit exceeded" in str(caught.value)
+        assert caught.value.response.headers["retry-after"] == "60"
 
 
 async def test_a_cassette_round_trip(kognetiks, tmp_path):
