@@ -20,7 +20,7 @@ from ._prompt import Messages, format_prompt
 from ._service import ChatService, ChatTarget
 from ._stream import ChatStream
 
-__all__ = ["BROWSER_KEYS", "AIEngineChat", "AIPowerChat", "WordPressChat", "hybridmethod"]
+__all__ = ["BROWSER_KEYS", "AIEngineChat", "AIPowerChat", "MxChatChat", "WordPressChat", "hybridmethod"]
 
 T = TypeVar("T")
 BROWSER_KEYS = (
@@ -196,3 +196,10 @@ class KognetiksChat(WordPressChat):
     given as one chunk. Its history is one store for the whole site (see the README)."""
 
     plugins = ("kognetiks",)
+
+
+class MxChatChat(WordPressChat):
+    """Any site whose chat box is the MxChat plugin (``admin-ajax.php`` ``mxchat_stream_chat``). The site
+    keeps the conversation per session: later chats with the same site continue it."""
+
+    plugins = ("mxchat",)

@@ -17,6 +17,7 @@ from .aipkit import AIPKitPlugin
 from .aipower import AIPowerPlugin
 from .base import Detection, Plugin, Volatile
 from .kognetiks import KognetiksPlugin
+from .mxchat import MxChatPlugin
 
 __all__ = ["PLUGINS", "Detection", "detect", "get_plugin", "plugin_of_request", "plugins_named", "volatile_of"]
 
@@ -25,6 +26,7 @@ PLUGINS: tuple[Plugin, ...] = (
     AIPKitPlugin(),
     AIEnginePlugin(),
     KognetiksPlugin(),
+    MxChatPlugin(),
 )
 
 

@@ -9,6 +9,7 @@ from .aiengine import AIEngineApp
 from .aipkit import AIPKitApp
 from .aipower import AIPowerApp
 from .kognetiks import KognetiksApp
+from .mxchat import MxChatApp
 from .wordpress import WordPressApp
 
 __all__ = ["APPS", "PLUGINS"]
@@ -20,6 +21,7 @@ APPS: dict[str, type[WordPressApp]] = {
         AIEngineApp,
         AIPKitApp,
         KognetiksApp,
+        MxChatApp,
     )
 }
 PLUGINS: tuple[str, ...] = tuple(APPS)

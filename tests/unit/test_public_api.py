@@ -38,6 +38,7 @@ PUBLIC = {
     "Messages",
     "MissingTokenError",
     "ModelNotSupportedError",
+    "MxChatChat",
     "NonceError",
     "PageError",
     "Profile",
