@@ -243,3 +243,16 @@ async def test_the_direct_client_gets_the_same_reply(kognetiks):
     async with DirectChat(kognetiks.url + "/", plugins=("kognetiks",)) as direct:
         assert await direct.collect(MESSAGE) == REPLY
         assert [chunk async for chunk in direct.stream(MESSAGE)] == [REPLY]
+
+
+async def test_a_page_with_both_new_plugins_and_ai_engine_offers_all_three():
+    with ReplicaSite(("kognetiks", "mxchat", "aiengine"), SiteConfig(chunk_delay=0)) as site:
+        url = site.url + "/"
+        bots = await WordPressChat(url).bots()
+        assert [b.plugin for b in bots] == ["kognetiks", "mxchat", "aiengine"], "in page order"
+        assert (bots[0].id, bots[0].name) == ("original", "Kognetiks Chatbot")
+        for plugin in ("kognetiks", "mxchat", "aiengine"):
+            assert [b.plugin for b in await WordPressChat(url, plugins=(plugin,)).bots()] == [plugin]
+            chunks = await ask(WordPressChat(url, plugins=(plugin,)), MESSAGE)
+            assert "".join(chunks) == REPLY, plugin
+        assert len(sends(site)) == 1, "each chat went to its own plugin on the warm page"
