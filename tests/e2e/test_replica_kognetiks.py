@@ -13,7 +13,7 @@ from urllib.parse import parse_qsl, urlencode
 import openai
 import pytest
 
-from scraper import HTTPError, KognetiksChat, RateLimitError, SiteError, WordPressChat
+from scraper import HTTPError, KognetiksChat, PageError, RateLimitError, SiteError, WordPressChat
 from scraper.cassettes import Cassette, ReplayServer, record_chat
 from scraper.replica import ReplicaSite, SiteConfig
 from tests.e2e.test_any_chat_box import cli
@@ -42,6 +42,22 @@ def sends(site: ReplicaSite) -> list[dict[str, str]]:
 
 def statuses(site: ReplicaSite, action: str) -> list[int]:
     return [r.status for r in site.log if r.path == AJAX and action.encode() in r.body]
+
+
+def post_message(site: ReplicaSite, text: str, message_id: str) -> dict:
+    """A message posted as the page script posts it (no browser), in a session of a fixed id."""
+    form = {
+        "action": "chatbot_chatgpt_send_message",
+        "message": text,
+        "user_id": "0",
+        "page_id": "4",
+        "session_id": "kognetiks_0123456789abc.12345678",
+        "client_message_id": message_id,
+        "chatbot_nonce": site.nonce,
+    }
+    request = urllib.request.Request(site.url + AJAX, urlencode(form).encode(), method="POST")
+    with urllib.request.urlopen(request, timeout=60) as response:
+        return json.loads(response.read())
 
 
 def model_inputs(site: ReplicaSite) -> list[list[dict[str, str]]]:
@@ -165,24 +181,10 @@ def test_the_replica_queues_a_second_message_of_a_busy_conversation(kognetiks):
     kognetiks.config.gather = 2
     kognetiks.config.rate_limit = 10
 
-    def send(text: str, message_id: str) -> tuple[int, dict]:
-        form = {
-            "action": "chatbot_chatgpt_send_message",
-            "message": text,
-            "user_id": "0",
-            "page_id": "4",
-            "session_id": "kognetiks_0123456789abc.12345678",
-            "client_message_id": message_id,
-            "chatbot_nonce": kognetiks.nonce,
-        }
-        request = urllib.request.Request(kognetiks.url + AJAX, urlencode(form).encode(), method="POST")
-        with urllib.request.urlopen(request, timeout=60) as response:
-            return response.status, json.loads(response.read())
-
     with ThreadPoolExecutor(2) as pool:
-        answers = list(pool.map(send, ["first", "second"], ["client_1_a", "client_2_b"]))
-    queued = [data for _, data in answers if isinstance(data["data"], dict)]
-    answered = [data for _, data in answers if isinstance(data["data"], str)]
+        answers = list(pool.map(post_message, [kognetiks] * 2, ["first", "second"], ["client_1_a", "client_2_b"]))
+    queued = [data for data in answers if isinstance(data["data"], dict)]
+    answered = [data for data in answers if isinstance(data["data"], str)]
     assert len(queued) == 1 and queued[0]["data"]["queued"] is True and len(answered) == 1
     assert kognetiks.stats.queued_messages == 1
     assert len(model_inputs(kognetiks)) == 2, "the queued message was answered, its answer sent to nobody"
@@ -256,3 +258,14 @@ async def test_a_page_with_both_new_plugins_and_ai_engine_offers_all_three():
             chunks = await ask(WordPressChat(url, plugins=(plugin,)), MESSAGE)
             assert "".join(chunks) == REPLY, plugin
         assert len(sends(site)) == 1, "each chat went to its own plugin on the warm page"
+
+
+async def test_with_guests_off_the_page_shows_the_plugin_but_no_box():
+    """Audience "logged-in": no box for guests (a PageError naming the markers), though the config
+    script stays and the endpoint still answers guests, as on the real plugin."""
+    with ReplicaSite("kognetiks", SiteConfig(chunk_delay=0, page="guests_off")) as site:
+        with pytest.raises(PageError) as caught:
+            await ask(KognetiksChat(site.url), MESSAGE)
+        assert "Kognetiks Chatbot markers (chatbot-chatgpt-js-js, kchat_settings" in str(caught.value)
+        answer = post_message(site, MESSAGE, "client_1_off")
+        assert answer["success"] is True and answer["data"].startswith(REPLY + "<br><br>")
