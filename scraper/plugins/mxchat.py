@@ -26,7 +26,7 @@ from ..errors import MissingTokenError, PageError, RateLimitError, ScraperError,
 from ..wire import Document, HTTPRequest, ServerSentEvent, json_object, logger
 from .base import Bot, ChatFlow, ChatPage, Event, Plugin, Reader, Rejected, Step, Values, Volatile, fetch_page
 
-__all__ = ["MxChatPlugin", "MxChatReader"]
+__all__ = ["ChatSession", "MxChatPlugin", "MxChatReader"]
 
 log = logger("scraper.mxchat")
 
@@ -45,6 +45,19 @@ _SCRIPT_VERSION = re.compile(r"/plugins/mxchat-basic/[^\"'?]*chat-script\.js\?ve
 def new_session_id() -> str:
     """A session id as the page script makes one: ``mxchat_chat_`` and nine base-36 characters."""
     return "mxchat_chat_" + "".join(random.choices(string.ascii_lowercase + string.digits, k=9))
+
+
+class ChatSession:
+    """The site's conversation a client is in: its id, replaced for every later chat when the site
+    gives the session to another visitor. Shown (and kept out of logs) as the id itself."""
+
+    __slots__ = ("id",)
+
+    def __init__(self, session_id: str | None = None) -> None:
+        self.id = session_id or new_session_id()
+
+    def __str__(self) -> str:
+        return self.id
 
 
 def _version_tuple(version: str | None) -> tuple[int, ...] | None:
@@ -69,15 +82,15 @@ def _error_text(body: dict[str, Any]) -> str:
 class MxChatReader(Reader):
     """``data: {"content"}`` events are the text; ``[DONE]`` ends the reply; ``{"error": true}`` raises.
 
-    ``session`` is the chat's session holder: a ``reset_session`` answer (the session belongs to
-    another visitor) gives it a new id, as the page script does, and asks for one more try."""
+    A ``reset_session`` answer (the session belongs to another visitor) gives ``session`` a new id, as
+    the page script does, and asks for one more try."""
 
     terminator = "[DONE]"
 
-    def __init__(self, session: dict[str, str]) -> None:
+    def __init__(self, session: ChatSession) -> None:
         super().__init__()
         self.session = session
-        self.used = session["id"]
+        self.used = session.id
 
     def on_event(self, event: ServerSentEvent) -> list[Event]:
         data = event.data.strip()
@@ -111,8 +124,8 @@ class MxChatReader(Reader):
         if body.get("status") == "rate_limit_exceeded":
             raise RateLimitError(f"The site's chat limit is reached: {text}", status=200)
         if data.get("action") == "reset_session" and not self.parts:
-            if self.session["id"] == self.used:
-                self.session["id"] = new_session_id()
+            if self.session.id == self.used:
+                self.session.id = new_session_id()
             self.final = True
             return [Rejected(text, refresh=False)]
         if "nonce" in text.lower() and not self.parts:
@@ -182,9 +195,8 @@ class MxChatPlugin(Plugin):
             "page_url": page.page_url,
             "page_title": _title(doc),
             "version": self.version(doc.html),
-            # one session per bot for the site, as the page's cookie keeps it; the holder lets a
-            # session the site reset be replaced for every later chat
-            "thread": page.keep(f"mxchat_session_id_{bot.id}", lambda: {"id": new_session_id()}),
+            # one session per bot for the site, as the page's cookie keeps it
+            "session_id": page.keep(f"mxchat_session_id_{bot.id}", ChatSession),
         }
 
     async def refresh_values(self, page: ChatPage, bot: Bot, stale: Values, timeout: float) -> Values:
@@ -203,13 +215,13 @@ class MxChatPlugin(Plugin):
             log.info("the nonce route answered HTTP %s; reading the page again", response.status)
         doc = await fetch_page(page, self, timeout)
         fresh = next((b for b in self.find_bots(doc) if b.key == bot.key), bot)
-        return {**self._values(page, fresh, doc), "thread": stale["thread"]}
+        return {**self._values(page, fresh, doc), "session_id": stale["session_id"]}
 
     def chat(self, values: Values, prompt: str, state: dict[str, Any]) -> ChatFlow:
-        session: dict[str, str] = values["thread"]
+        session: ChatSession = values["session_id"]
         fields = (
             ("message", prompt),
-            ("session_id", session["id"]),
+            ("session_id", session.id),
             ("nonce", values["nonce"]),
             ("current_page_url", values["page_url"]),
             ("current_page_title", values["page_title"]),

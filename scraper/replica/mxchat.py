@@ -289,8 +289,9 @@ class MxChatApp(WordPressApp):
         """Store the user's turn, then what the model is given: the system prompt quoting the message,
         and every stored turn of the session (a turn that still holds a tag is left out)."""
         site = self.site
-        site.remember((bot_id, session), self.turn("user", message, owner))
-        turns = site.chat_history.get((bot_id, session), [])
+        with self._lock:  # messages at once in one session: each gets its own record
+            site.remember((bot_id, session), self.turn("user", message, owner))
+            turns = list(site.chat_history.get((bot_id, session), []))
         messages = [
             {"role": "system", "content": f"{SYSTEM_PROMPT} User asked: '{message}'{NO_CONTENT}"},
             {"role": "system", "content": CODE_BLOCKS},

@@ -10,7 +10,7 @@ import pytest
 
 from scraper.errors import RateLimitError, SiteError
 from scraper.plugins import Finish, Rejected, TextDelta, detect, get_plugin
-from scraper.plugins.mxchat import MxChatReader, new_session_id
+from scraper.plugins.mxchat import ChatSession, MxChatReader, new_session_id
 from scraper.wire import Document
 from tests.unit.test_readers import cuts, events_of, text_of
 
@@ -37,7 +37,7 @@ INVALID_NONCE = '{"success":false,"data":{"message":"Invalid nonce"}}'
 
 
 def reader() -> MxChatReader:
-    return MxChatReader({"id": "mxchat_chat_abcdefghi"})
+    return MxChatReader(ChatSession("mxchat_chat_abcdefghi"))
 
 
 def test_the_plugins_own_box_is_found_with_its_bot_id() -> None:
@@ -110,10 +110,10 @@ async def test_the_rate_limit_is_a_rate_limit_error() -> None:
 
 
 async def test_a_session_of_another_visitor_gets_a_new_id_and_one_more_try() -> None:
-    session = {"id": "mxchat_chat_abcdefghi"}
+    session = ChatSession("mxchat_chat_abcdefghi")
     events = await events_of(MxChatReader(session), [SESSION_OWNER.encode()], "application/json")
     assert len(events) == 1 and isinstance(events[0], Rejected) and not events[0].refresh
-    assert session["id"] != "mxchat_chat_abcdefghi" and session["id"].startswith("mxchat_chat_")
+    assert session.id != "mxchat_chat_abcdefghi" and session.id.startswith("mxchat_chat_")
 
 
 async def test_a_nonce_refusal_asks_for_a_fresh_nonce() -> None:

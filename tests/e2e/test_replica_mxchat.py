@@ -9,6 +9,7 @@ import json
 from collections.abc import Iterator
 
 import pytest
+from playwright.sync_api import Locator, Page, expect
 
 from scraper import MxChatChat, RateLimitError, SiteError, WordPressChat
 from scraper.cassettes import Cassette, ReplayServer, record_chat
@@ -161,7 +162,9 @@ def test_command_line_chat_and_inspect(mxchat):
     assert found["plugin"] == "mxchat" and found["version"] == "3.0.5"
     assert "mxchat-chatbot-wrapper" in found["markers"]
     assert [(b["id"], b["plugin"]) for b in found["bots"]] == [("default", "mxchat")]
-    assert found["bots"][0]["values"]["nonce"] != mxchat.nonce, "secrets are shortened"
+    values = found["bots"][0]["values"]
+    assert values["nonce"] != mxchat.nonce and values["nonce"].endswith("(10 chars)"), "secrets are shortened"
+    assert values["session_id"].startswith("mx…") and values["session_id"].endswith("(21 chars)")
 
 
 def test_serve_answers_through_the_openai_sdk(mxchat):
@@ -186,6 +189,8 @@ async def test_a_cassette_round_trip(mxchat, tmp_path):
     cassette = Cassette.load(tmp_path / "flow")
     text = (tmp_path / "flow" / "exchanges.json").read_text("utf-8")
     assert mxchat.nonce not in text, "no live nonce in the cassette"
+    [sent] = chat_posts(mxchat)
+    assert sent.form["session_id"] not in text, "nor the session id"
     with ReplayServer(cassette, speed=0) as replay:
         chunks = [
             c async for c in MxChatChat(replay.url).create_async_generator("", [{"role": "user", "content": MESSAGE}])
@@ -202,3 +207,37 @@ async def test_a_page_with_mxchat_and_another_plugin_offers_both():
         stream = chat.create_async_generator("", [{"role": "user", "content": MESSAGE}], bot="MxChat")
         assert "".join([piece async for piece in stream]) == REPLY
         assert [r.form["action"] for r in chat_posts(site)] == ["mxchat_stream_chat"]
+
+
+# -- the replica's own page script, as a person uses it ----------------------------------------------
+
+
+def last_reply(page: Page) -> Locator:
+    return page.locator("#chat-box-default .bot-message").last
+
+
+def test_a_person_chats_through_the_replica_page(page: Page, mxchat: ReplicaSite) -> None:
+    page.goto(mxchat.url + "/")
+    field = page.locator("#chat-input-default")
+    field.fill(MESSAGE)
+    field.press("Enter")
+    expect(last_reply(page)).to_have_text(REPLY)
+    page.locator("#chat-input-default").fill("ещё раз")
+    page.locator("#send-button-default").click()
+    expect(last_reply(page)).to_have_text(reply_to("ещё раз"))
+    first, second = chat_posts(mxchat)
+    cookie = next(c for c in page.context.cookies() if c["name"] == "mxchat_session_id_default")
+    assert first.form["session_id"] == second.form["session_id"] == cookie["value"]
+    assert list(first.form)[:3] == ["action", "message", "session_id"] and first.form["nonce"] == mxchat.nonce
+
+
+def test_a_person_opens_the_floating_box_and_chats(page: Page, mxchat: ReplicaSite) -> None:
+    mxchat.config.page = "widget"
+    page.goto(mxchat.url + "/")
+    box = page.locator("#floating-chatbot-default")
+    expect(box).to_be_hidden()
+    page.locator("#floating-chatbot-button-default").click()
+    expect(box).to_be_visible()
+    page.locator("#chat-input-default").fill(MESSAGE)
+    page.locator("#send-button-default").click()
+    expect(last_reply(page)).to_have_text(REPLY)
