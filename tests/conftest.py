@@ -84,6 +84,12 @@ def aiengine(monkeypatch: pytest.MonkeyPatch) -> Iterator[ReplicaSite]:
     yield from _site("aiengine", monkeypatch)
 
 
+@pytest.fixture
+def kognetiks(monkeypatch: pytest.MonkeyPatch) -> Iterator[ReplicaSite]:
+    """A replica Kognetiks Chatbot (chatbot-chatgpt 2.4.6) site."""
+    yield from _site("kognetiks", monkeypatch)
+
+
 def marked_chromium_pids(marker: str) -> set[int]:
     """Live Chromium processes started by a program run with ``SCRAPER_TEST_RUN=<marker>`` in its
     environment (every process it starts inherits it): what that program may have left behind, whatever

@@ -191,6 +191,13 @@ class AIEngineChat(WordPressChat):
         return str(values["nonce"])
 
 
+class KognetiksChat(WordPressChat):
+    """Any site whose chat box is the Kognetiks Chatbot (``chatbot-chatgpt``): one JSON answer per message,
+    given as one chunk. Its history is one store for the whole site (see the README)."""
+
+    plugins = ("kognetiks",)
+
+
 class MxChatChat(WordPressChat):
     """Any site whose chat box is the MxChat plugin (``admin-ajax.php`` ``mxchat_stream_chat``). The site
     keeps the conversation per session: later chats with the same site continue it."""

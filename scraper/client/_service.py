@@ -116,7 +116,7 @@ class ChatService:
 
         async def bots() -> list[Bot]:
             async with self._slot(target, float(timeout), proxy=proxy) as (lane, _):
-                return all_bots(lane.detections or [])
+                return all_bots(await find_bots(lane, plugins_named(target.plugins), float(timeout)))
 
         return await self.runtime.call(bots())
 

@@ -39,7 +39,7 @@ from .base import (
     TextDelta,
     Values,
 )
-from .registry import detect
+from .registry import PLUGINS, detect
 
 __all__ = [
     "ChallengeMet",
@@ -85,23 +85,30 @@ def check_page(url: str, status: int, html: str) -> None:
 
 
 async def find_bots(site: ChatSite, plugins: Sequence[Plugin], timeout: float) -> list[Detection]:
-    """The plugins and bots on the site's page, detected once per page load.
+    """The detections of ``plugins`` on the site's page. Every known plugin is detected once per page
+    load, so chats asking for different plugins on one page each get their own.
 
-    The HTML as served is read first, then the live DOM; when neither shows a bot, the live DOM is
-    watched (up to ``timeout``, at most :data:`LATE_VALUES_SECONDS`) for a chat box a script builds.
+    The HTML as served is read first, then the live DOM; when neither shows a bot of ``plugins``, the
+    live DOM is watched (up to ``timeout``, at most :data:`LATE_VALUES_SECONDS`) for a chat box a script
+    builds.
     """
+    names = {plugin.name for plugin in plugins}
+
+    def wanted(found: list[Detection]) -> list[Detection]:
+        return [d for d in found if d.plugin.name in names]
+
     if site.detections is not None:
-        return site.detections
+        return wanted(site.detections)
     served = Document(site.served_html)
     live = await site.live_html(None, timeout)
-    found = detect([served, *([Document(live)] if live else [])], plugins)
-    if live is not None and not any(d.bots for d in found):
+    found = detect([served, *([Document(live)] if live else [])], PLUGINS)
+    if live is not None and not any(d.bots for d in wanted(found)):
         selector = ", ".join(p.bot_selector for p in plugins)
         log.info("no chat box on the page yet; waiting for one to appear")
         live = await site.live_html(selector, min(timeout, LATE_VALUES_SECONDS))
-        found = detect([served, *([Document(live)] if live else [])], plugins)
+        found = detect([served, *([Document(live)] if live else [])], PLUGINS)
     site.detections = found
-    return found
+    return wanted(found)
 
 
 def all_bots(found: Sequence[Detection]) -> list[Bot]:

@@ -20,6 +20,7 @@ import asyncio
 import contextlib
 import hmac
 import json
+import math
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any
@@ -238,7 +239,9 @@ class ChatResponse:
         """Report an error: with its status before the answer started, else as the stream's last event."""
         if not self.started:
             status, body = error_json(exc)
-            await self._start(send, status, _JSON_HEADERS)
+            wait = getattr(exc, "retry_after", None)  # a site's "wait": said the HTTP way too
+            retry = [(b"retry-after", str(math.ceil(wait)).encode())] if wait is not None else []
+            await self._start(send, status, _JSON_HEADERS + retry)
             await send({"type": "http.response.body", "body": body})
         elif self.request.stream:
             body = _event(error_body(exc)[1]) + _event(b"[DONE]")

@@ -33,6 +33,7 @@ PUBLIC = {
     "Client",
     "ConfigError",
     "HTTPError",
+    "KognetiksChat",
     "Message",
     "Messages",
     "MissingTokenError",
@@ -96,5 +97,6 @@ def test_seed_attributes():
     assert Chatgpt4Online.default_model == "gpt-4"
     assert Chatgpt4Online.models == ["gpt-4"]
     assert issubclass(ChatgptFree, AIPowerChat) and issubclass(Chatgpt4Online, AIEngineChat)
+    assert issubclass(scraper.KognetiksChat, scraper.WordPressChat) and scraper.KognetiksChat.plugins == ("kognetiks",)
     with pytest.raises(ModelNotSupportedError):
         ChatgptFree.get_model("claude-9")
