@@ -28,6 +28,7 @@ from ..errors import (
 from ..plugins import (
     Bot,
     Finish,
+    Plugin,
     TextDelta,
     Values,
     all_bots,
@@ -39,6 +40,8 @@ from ..plugins import (
     run_chat,
 )
 from ..wire import logger
+from ._conversation import ConversationBook, Record, TurnRequest, default_book, site_turns
+from ._prompt import Messages
 
 __all__ = ["ChatOptions", "ChatService", "ChatTarget"]
 
@@ -81,9 +84,17 @@ class ChatService:
     """Runs chats on one browser runtime. Its coroutines run on the runtime's thread; :meth:`events`
     and :meth:`call` carry them to any caller's event loop."""
 
-    def __init__(self, runtime: BrowserRuntime) -> None:
+    def __init__(self, runtime: BrowserRuntime, book: ConversationBook | None = None) -> None:
         self.runtime = runtime
         self._where: dict[str, str] = {}  # a target's page -> where its chat box was found
+        self._book = book
+
+    @property
+    def book(self) -> ConversationBook:
+        """Which site conversation goes on with which history (the process's book unless given one)."""
+        if self._book is None:
+            self._book = default_book()
+        return self._book
 
     def _candidates(self, target: ChatTarget) -> list[str]:
         """The pages to look at for the target's chat: where it was found last time first."""
@@ -105,8 +116,18 @@ class ChatService:
         on_values: Callable[[Bot, Values], None] | None = None,
         **options: Any,
     ) -> AsyncIterator[TextDelta | Finish]:
-        """The reply's events, for a caller on any event loop (closing it aborts the chat)."""
+        """The reply's events, for a caller on any event loop (closing it aborts the chat). ``turn=``
+        (a :class:`TurnRequest`) makes it one turn of a conversation; ``prompt`` is then unused."""
         return self.runtime.iterate(self.chat(target, prompt, on_values=on_values, **options))
+
+    def turn(
+        self, target: ChatTarget, messages: Messages, *, record: Record | None = None, **options: Any
+    ) -> tuple[TurnRequest, AsyncIterator[TextDelta | Finish]]:
+        """One turn of a conversation given as its whole history (see :mod:`._conversation`): the
+        request (its ``plan`` says which site conversation answered) and the reply's events."""
+        site_turns(messages)  # a history that cannot be a turn is refused now, not in the browser
+        request = TurnRequest(messages, self.book, record)
+        return request, self.events(target, "", turn=request, **options)
 
     async def bots(self, target: ChatTarget, *, timeout: float = 120, proxy: str | None = None) -> list[Bot]:
         """The bots on the target's page (detected once per page load), from any event loop."""
@@ -139,6 +160,7 @@ class ChatService:
         debug_dir: str | None = None,
         max_pages: int | None = None,
         on_values: Callable[[Bot, Values], None] | None = None,
+        turn: TurnRequest | None = None,
     ) -> AsyncIterator[TextDelta | Finish]:
         """One chat: the reply's text as it streams, then its :class:`~scraper.plugins.Finish`.
 
@@ -158,7 +180,12 @@ class ChatService:
                     async def pass_check(challenge: Any, lane: Lane = lane) -> None:
                         await lane.pass_check(challenge, timeout)
 
-                    async for event in run_chat(plugin, lane, bot, prompt, timeout=timeout, pass_check=pass_check):
+                    chat = (
+                        run_chat(plugin, lane, bot, prompt, timeout=timeout, pass_check=pass_check)
+                        if turn is None
+                        else self._turn(turn, target, plugin, lane, bot, timeout, pass_check)
+                    )
+                    async for event in chat:
                         yielded = True
                         yield event
                     if on_values is not None:
@@ -169,6 +196,38 @@ class ChatService:
                 if yielded or attempt == 2:
                     raise
                 log.info("the browser lost the page before the reply began; starting the chat again")
+
+    async def _turn(
+        self,
+        turn: TurnRequest,
+        target: ChatTarget,
+        plugin: Plugin,
+        lane: Lane,
+        bot: Bot,
+        timeout: float,
+        pass_check: Callable[[Any], Any],
+    ) -> AsyncIterator[TextDelta | Finish]:
+        """One turn of a conversation: planned against the book, run alone among its conversation's
+        turns, and remembered once answered."""
+        values = await read_values(lane, plugin, bot, timeout)
+        plan = turn.plan = turn.book.plan(plugin, bot, target.page_url, values, turn.messages, turn.record)
+        async with turn.book.lock(plan.record.id):
+            parts: list[str] = []
+            async for event in run_chat(
+                plugin,
+                lane,
+                bot,
+                plan.prompt,
+                timeout=timeout,
+                pass_check=pass_check,
+                history=plan.history,
+                conversation=plan.record.state,
+            ):
+                if isinstance(event, TextDelta):
+                    parts.append(event.text)
+                elif isinstance(event, Finish):  # remembered before the caller hears the reply is complete
+                    turn.book.answered(plan, bot, "".join(parts))
+                yield event
 
     @contextlib.asynccontextmanager
     async def _slot(

@@ -241,6 +241,8 @@ class ReplicaStats:
     cache_keys_consumed: int = 0  # AIPKit step 2 read (and so deleted) a key
     nonce_refreshes: int = 0  # AIPKit's aipkit_get_frontend_chat_nonce handed out a nonce
     stream_bot_ids: list[int] = dataclasses.field(default_factory=list)  # AIPKit: the bot of each reply streamed
+    # what the model was given for each reply, oldest first: the messages as {"role", "content"}
+    model_inputs: list[list[dict[str, str]]] = dataclasses.field(default_factory=list)
 
     def to_dict(self) -> dict[str, Any]:
         """The counters as a plain dict (lists copied)."""

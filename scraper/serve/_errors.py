@@ -21,7 +21,7 @@ _TYPES = {401: "authentication_error", 429: "rate_limit_error"}
 def error_body(exc: BaseException) -> tuple[int, dict[str, Any]]:
     """The status and the JSON body that report ``exc`` to a client."""
     if isinstance(exc, ScraperError):
-        status, code, message = exc.http_status, type(exc).__name__, str(exc)
+        status, code, message = exc.http_status, exc.code or type(exc).__name__, str(exc)
     else:
         status, code, message = 500, "ScraperError", "scraper serve failed unexpectedly; its log says why."
     kind = _TYPES.get(status, "invalid_request_error" if status < 500 else "server_error")
