@@ -121,12 +121,18 @@ class ChatService:
         return self.runtime.iterate(self.chat(target, prompt, on_values=on_values, **options))
 
     def turn(
-        self, target: ChatTarget, messages: Messages, *, record: Record | None = None, **options: Any
+        self,
+        target: ChatTarget,
+        messages: Messages,
+        *,
+        record: Record | None = None,
+        book: ConversationBook | None = None,
+        **options: Any,
     ) -> tuple[TurnRequest, AsyncIterator[TextDelta | Finish]]:
         """One turn of a conversation given as its whole history (see :mod:`._conversation`): the
         request (its ``plan`` says which site conversation answered) and the reply's events."""
         site_turns(messages)  # a history that cannot be a turn is refused now, not in the browser
-        request = TurnRequest(messages, self.book, record)
+        request = TurnRequest(messages, book or self.book, record)
         return request, self.events(target, "", turn=request, **options)
 
     async def bots(self, target: ChatTarget, *, timeout: float = 120, proxy: str | None = None) -> list[Bot]:

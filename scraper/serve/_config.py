@@ -31,7 +31,7 @@ class ServeConfig:
     ``sites`` maps a model name to a chat page; ``allow_urls`` lets requests name pages of their own
     (``site``) even when the server listens beyond loopback; beyond ``max_concurrency`` chats at once a
     request waits up to ``queue_timeout`` seconds for a slot, then gets 429; ``timeout`` is each chat's
-    per-step bound unless the request gives one.
+    per-step bound unless the request gives one; ``conversations`` is where the conversation store lives.
     """
 
     host: str = "127.0.0.1"
@@ -45,6 +45,7 @@ class ServeConfig:
     timeout: float = 120.0
     max_body: int = MAX_BODY
     headed: bool = False
+    conversations: str | None = None  # the conversation store: a file path, "off", or None for the default
 
     @property
     def loopback(self) -> bool:
