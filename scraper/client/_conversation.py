@@ -82,12 +82,13 @@ def history_key(bot: Bot, page_url: str, turns: Sequence[Mapping[str, str]]) -> 
 
 def carry_context(turns: Sequence[Mapping[str, str]], message: str, limit: int) -> tuple[str, int]:
     """One message carrying the earlier turns as context, then ``message``, within ``limit`` characters:
-    whole turns dropped oldest first. Returns the text and how many earlier turns it carries."""
+    whole turns dropped oldest first (a line break counted twice: a page's form may send it as CRLF).
+    Returns the text and how many earlier turns it carries."""
     lines = [f"{'User' if t['role'] == 'user' else 'Assistant'}: {t['content']}" for t in turns]
     for start in range(len(lines) + 1):
         kept = lines[start:]
         text = ("Our conversation so far:\n" + "\n".join(kept) + "\n\n" + message) if kept else message
-        if len(text) <= limit:
+        if len(text) + text.count("\n") <= limit:
             return text, len(kept)
     return message, 0
 

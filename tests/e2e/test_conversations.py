@@ -262,10 +262,10 @@ def test_an_unseen_aipkit_history_is_trimmed_into_a_new_conversation(tmp_path):
         assert response.status_code == 200
         text = response.json()["choices"][0]["message"]["content"]
         sent = site.stats.model_inputs[-1]
-        assert len(sent) == 2 and sent[-1]["content"].endswith("\n\nand now?")
-        assert text == reply_to(sent[-1]["content"])
-        assert "old answer 12" in sent[-1]["content"] and "old question 1 " not in sent[-1]["content"]
-        assert len(sent[-1]["content"]) <= 4000
+        carried = sent[-1]["content"]  # its line breaks arrive as CRLF (the page's FormData is multipart)
+        assert len(sent) == 2 and carried.endswith("\r\n\r\nand now?")
+        assert text == reply_to(carried)
+        assert "old answer 12" in carried and "old question 1 " not in carried and len(carried) <= 4000
         note = response.headers["x-scraper-context"]
         assert note.startswith("new site conversation") and "dropped" in note
 
