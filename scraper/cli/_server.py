@@ -100,6 +100,8 @@ def _request(args: argparse.Namespace, choice: SiteChoice, text: str) -> dict[st
         "site": site,
         "timeout": args.timeout,
     }
+    if getattr(args, "continue_", False):
+        body["conversation"] = "last"
     if choice.preset is not None:
         body["provider"] = choice.preset.name
     if args.model:

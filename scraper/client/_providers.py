@@ -17,7 +17,7 @@ from ..errors import ConfigError
 from ..plugins import Bot, Values, plugins_named
 from ._base import AsyncGeneratorProvider, ProviderModelMixin
 from ._catalog import chat_page, site_url
-from ._conversation import Conversation
+from ._conversation import Conversation, ConversationBook
 from ._prompt import Messages
 from ._service import ChatService, ChatTarget
 from ._stream import ChatStream
@@ -155,12 +155,16 @@ class WordPressChat(AsyncGeneratorProvider, ProviderModelMixin):
         system: str | None = None,
         timeout: int | float = 120,
         proxy: str | None = None,
+        cookies: Mapping[str, str] | None = None,
+        book: ConversationBook | None = None,
         **kwargs: Any,
     ) -> Conversation:
         """A conversation with the site's bot (``bot=`` by id or name): ``conv.send("...")`` turn after
         turn, the site's own memory carrying the earlier ones. ``id=`` resumes one (``conv.id``);
-        ``system`` goes before the first user turn."""
+        ``system`` goes before the first user turn; ``book`` keeps it elsewhere than the process's store."""
         service = target.service(**kwargs)
+        if book is not None:
+            service.book = book
         if id is None:
             record = service.book.new(target.page_url())
         else:
@@ -169,7 +173,14 @@ class WordPressChat(AsyncGeneratorProvider, ProviderModelMixin):
                 raise ConfigError(f"No conversation {id!r} is known here (nor in the conversation store).")
         options = {k: kwargs[k] for k in _CHAT_KEYS if kwargs.get(k) is not None}
         return Conversation(
-            service, target.target(bot), record, system=system, timeout=float(timeout), proxy=proxy, **options
+            service,
+            target.target(bot),
+            record,
+            system=system,
+            timeout=float(timeout),
+            proxy=proxy,
+            cookies=cookies,
+            **options,
         )
 
     @hybridmethod

@@ -96,6 +96,10 @@ class ChatService:
             self._book = default_book()
         return self._book
 
+    @book.setter
+    def book(self, book: ConversationBook) -> None:
+        self._book = book
+
     def _candidates(self, target: ChatTarget) -> list[str]:
         """The pages to look at for the target's chat: where it was found last time first."""
         urls = [target.page_url, *target.fallback_urls]

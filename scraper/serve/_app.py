@@ -138,8 +138,16 @@ class ChatResponse:
     def _events(self) -> AsyncIterator[TextDelta | Finish]:
         """The chat's events: one turn of the conversation the request's messages are."""
         timeout = self.request.timeout or self.state.config.timeout
+        book, wanted = self.state.book, self.request.conversation
+        record = None
+        if wanted is not None:  # messages that add to a conversation this server knows
+            found = book.last(self.chosen.target.page_url) if wanted == "last" else wanted
+            record = book.get(found) if found else None
+            if record is None and wanted != "last":
+                raise ConfigError(f"No conversation {wanted!r} is known to this server.")
+        messages = [*(record.messages if record else []), *self.request.messages]
         self.turn, events = self.state.service.turn(
-            self.chosen.target, self.request.messages, timeout=timeout, book=self.state.book
+            self.chosen.target, messages, record=record, timeout=timeout, book=book
         )
         return events
 

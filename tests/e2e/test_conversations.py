@@ -20,7 +20,7 @@ from langchain_openai import ChatOpenAI
 
 from scraper import Client, InputTooLongError, WordPressChat
 from scraper.replica import ReplicaSite
-from tests.e2e.test_serve import Served, serving
+from tests.e2e.test_serve import Served, cli, serving
 
 PLUGINS = ("aiengine", "aipower", "aipkit")
 TURNS = 6
@@ -313,3 +313,25 @@ async def test_two_conversations_at_once_on_one_site_stay_apart(site):
         users = {m["content"].split()[0] for m in given_messages if m["role"] == "user"}
         assert len(users) == 1  # never one conversation's turn in the other's history
     assert sorted(len(m) for m in site.stats.model_inputs) == sorted([given(site.plugin, k) for k in (1, 2, 3)] * 2)
+
+
+# -- the command line -------------------------------------------------------------------------------------
+
+
+def test_scraper_chat_continue_goes_on_with_the_last_conversation(site, served, tmp_path):
+    env = {"SCRAPER_CONVERSATIONS": str(tmp_path / "cli.sqlite3")}
+    for k, continued in ((1, False), (2, True), (3, True)):
+        flags = ["--continue"] if continued else []
+        local = cli("off", "--url", site.url, *flags, f"cli {k}", env=env)
+        assert (local.returncode, local.stdout) == (0, reply_to(f"cli {k}") + "\n"), local.stderr
+        check_turn(site, k, f"cli {k}", reply_to(f"cli {k}"))
+    fresh = cli("off", "--url", site.url, "cli anew", env=env)
+    assert fresh.returncode == 0 and len(site.stats.model_inputs[-1]) == given(site.plugin, 1)
+
+    site.reset()
+    for k, continued in ((1, False), (2, True), (3, True)):
+        flags = ["--continue"] if continued else []
+        through = cli(served.url, "--url", site.url, *flags, f"served {k}")
+        assert (through.returncode, through.stdout) == (0, reply_to(f"served {k}") + "\n"), through.stderr
+        assert "through the scraper server" in through.stderr
+        check_turn(site, k, f"served {k}", reply_to(f"served {k}"))
