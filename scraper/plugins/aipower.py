@@ -103,7 +103,10 @@ class AIPowerPlugin(Plugin):
     )
     request_markers = ("wpaicg_chat_shortcode_message", "wpaicg_chatbox_message")
     message_field = "message"
-    volatile = Volatile(form_fields=frozenset({"chat_id", "wpaicg_chat_client_id"}))
+    volatile = Volatile(
+        form_fields=frozenset({"chat_id", "wpaicg_chat_client_id"}),
+        json_paths=(("wpaicg_chat_history", "*", "id"),),  # each earlier reply's chat_id
+    )
     history = "client"  # the page sends the earlier turns in ``wpaicg_chat_history``
 
     def find_bots(self, doc: Document) -> list[Bot]:

@@ -18,7 +18,8 @@ from langchain_core.chat_history import InMemoryChatMessageHistory
 from langchain_core.runnables.history import RunnableWithMessageHistory
 from langchain_openai import ChatOpenAI
 
-from scraper import Client, InputTooLongError, WordPressChat
+from scraper import AIEngineChat, AIPowerChat, Client, InputTooLongError, WordPressChat
+from scraper.cassettes import Cassette, ReplayServer, record_chat
 from scraper.replica import ReplicaSite
 from tests.e2e.test_serve import Served, cli, serving
 
@@ -335,3 +336,20 @@ def test_scraper_chat_continue_goes_on_with_the_last_conversation(site, served, 
         assert (through.returncode, through.stdout) == (0, reply_to(f"served {k}") + "\n"), through.stderr
         assert "through the scraper server" in through.stderr
         check_turn(site, k, f"served {k}", reply_to(f"served {k}"))
+
+
+# -- cassettes --------------------------------------------------------------------------------------------
+
+
+async def test_a_recorded_conversation_replays_turn_by_turn(site, tmp_path):
+    chats = {"aipower": AIPowerChat, "aiengine": AIEngineChat, "aipkit": WordPressChat}
+    messages = ["first turn", "second turn", "third turn"]
+    recorded = await record_chat(chats[site.plugin](site.url), messages, tmp_path / "talk")
+    assert recorded.turns is not None and ["".join(turn) for turn in recorded.turns] == [reply_to(m) for m in messages]
+    assert [len(m) for m in site.stats.model_inputs] == [given(site.plugin, k) for k in (1, 2, 3)]
+    cassette = Cassette.load(tmp_path / "talk")
+    with ReplayServer(cassette, speed=0) as replay:
+        conv = chats[site.plugin](replay.url).conversation()
+        for message, turn in zip(messages, recorded.turns, strict=True):
+            assert [chunk async for chunk in conv.send(message)] == turn
+        assert replay.mismatches == [] and replay.unused == []
