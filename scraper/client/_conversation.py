@@ -23,7 +23,7 @@ import json
 import threading
 import uuid
 from collections import OrderedDict
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -148,13 +148,17 @@ class TurnPlan:
 
 @dataclass
 class TurnRequest:
-    """One turn asked of the chat service: the whole history, the book that knows its conversations,
-    the conversation to go on with when the caller knows it; ``plan`` is filled once the turn is planned."""
+    """One turn asked of the chat service: the whole history (or what makes it once the conversation's
+    earlier turns are done), the book that knows its conversations, the conversation to go on with when
+    the caller knows it; ``plan`` is filled once the turn is planned."""
 
-    messages: Sequence[Mapping[str, str]]
+    messages: Sequence[Mapping[str, str]] | Callable[[], Sequence[Mapping[str, str]]]
     book: ConversationBook
     record: Record | None = None
     plan: TurnPlan | None = None
+
+    def history(self) -> Sequence[Mapping[str, str]]:
+        return self.messages() if callable(self.messages) else self.messages
 
 
 class ConversationBook:
@@ -290,9 +294,11 @@ class Conversation:
         """This turn's reply as a :class:`~scraper.ChatStream` (text chunks as they come)."""
         from ._stream import ChatStream
 
-        history: list[Mapping[str, str]] = list(self.record.messages)
-        if self.system and not history:
-            history.append({"role": "system", "content": self.system})
-        history.append({"role": "user", "content": message})
+        def history() -> list[Mapping[str, str]]:  # made when the turn runs, after the ones sent before it
+            made: list[Mapping[str, str]] = list(self.record.messages)
+            if self.system and not made:
+                made.append({"role": "system", "content": self.system})
+            return [*made, {"role": "user", "content": message}]
+
         self.last, events = self.service.turn(self.target, history, record=self.record, **self.options)
         return ChatStream(events)

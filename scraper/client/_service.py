@@ -40,7 +40,7 @@ from ..plugins import (
     run_chat,
 )
 from ..wire import logger
-from ._conversation import ConversationBook, Record, TurnRequest, default_book, site_turns
+from ._conversation import ConversationBook, Record, TurnPlan, TurnRequest, default_book, site_turns
 from ._prompt import Messages
 
 __all__ = ["ChatOptions", "ChatService", "ChatTarget"]
@@ -127,7 +127,7 @@ class ChatService:
     def turn(
         self,
         target: ChatTarget,
-        messages: Messages,
+        messages: Messages | Callable[[], Messages],
         *,
         record: Record | None = None,
         book: ConversationBook | None = None,
@@ -135,7 +135,8 @@ class ChatService:
     ) -> tuple[TurnRequest, AsyncIterator[TextDelta | Finish]]:
         """One turn of a conversation given as its whole history (see :mod:`._conversation`): the
         request (its ``plan`` says which site conversation answered) and the reply's events."""
-        site_turns(messages)  # a history that cannot be a turn is refused now, not in the browser
+        if not callable(messages):
+            site_turns(messages)  # a history that cannot be a turn is refused now, not in the browser
         request = TurnRequest(messages, book or self.book, record)
         return request, self.events(target, "", turn=request, **options)
 
@@ -220,24 +221,40 @@ class ChatService:
         """One turn of a conversation: planned against the book, run alone among its conversation's
         turns, and remembered once answered."""
         values = await read_values(lane, plugin, bot, timeout)
-        plan = turn.plan = turn.book.plan(plugin, bot, target.page_url, values, turn.messages, turn.record)
-        async with turn.book.lock(plan.record.id):
-            parts: list[str] = []
-            async for event in run_chat(
-                plugin,
-                lane,
-                bot,
-                plan.prompt,
-                timeout=timeout,
-                pass_check=pass_check,
-                history=plan.history,
-                conversation=plan.record.state,
-            ):
-                if isinstance(event, TextDelta):
-                    parts.append(event.text)
-                elif isinstance(event, Finish):  # remembered before the caller hears the reply is complete
-                    turn.book.answered(plan, bot, "".join(parts))
-                yield event
+        known = turn.book.lock(turn.record.id) if turn.record is not None else None
+        async with known or contextlib.nullcontext():  # a known conversation: wait for its turn first
+            plan = turn.plan = turn.book.plan(plugin, bot, target.page_url, values, turn.history(), turn.record)
+            async with turn.book.lock(plan.record.id) if known is None else contextlib.nullcontext():
+                async for event in self._answer(turn, plan, plugin, lane, bot, timeout, pass_check):
+                    yield event
+
+    async def _answer(
+        self,
+        turn: TurnRequest,
+        plan: TurnPlan,
+        plugin: Plugin,
+        lane: Lane,
+        bot: Bot,
+        timeout: float,
+        pass_check: Callable[[Any], Any],
+    ) -> AsyncIterator[TextDelta | Finish]:
+        """The planned turn's reply, remembered in the book before the caller hears it is complete."""
+        parts: list[str] = []
+        async for event in run_chat(
+            plugin,
+            lane,
+            bot,
+            plan.prompt,
+            timeout=timeout,
+            pass_check=pass_check,
+            history=plan.history,
+            conversation=plan.record.state,
+        ):
+            if isinstance(event, TextDelta):
+                parts.append(event.text)
+            elif isinstance(event, Finish):  # remembered before the caller hears the reply is complete
+                turn.book.answered(plan, bot, "".join(parts))
+            yield event
 
     @contextlib.asynccontextmanager
     async def _slot(

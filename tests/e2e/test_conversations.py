@@ -353,3 +353,11 @@ async def test_a_recorded_conversation_replays_turn_by_turn(site, tmp_path):
         for message, turn in zip(messages, recorded.turns, strict=True):
             assert [chunk async for chunk in conv.send(message)] == turn
         assert replay.mismatches == [] and replay.unused == []
+
+
+async def test_one_conversations_turns_run_one_at_a_time(site):
+    conv = WordPressChat(site.url).conversation()
+    texts = await asyncio.gather(*(conv.send(f"turn {k}").collect() for k in (1, 2, 3)))
+    assert texts == [reply_to(f"turn {k}") for k in (1, 2, 3)]
+    assert [len(m) for m in site.stats.model_inputs] == [given(site.plugin, k) for k in (1, 2, 3)]
+    assert sorted(m["content"] for m in conv.messages[::2]) == ["turn 1", "turn 2", "turn 3"]
