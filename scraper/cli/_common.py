@@ -251,6 +251,7 @@ async def stream_reply(
                 args.model or "", [{"role": "user", "content": text}], cookies=cookies(args), **options
             )
         else:
+            chat.get_model(args.model or "")  # a model the provider does not offer is refused, as without
             stream = _conversation(chat, conversation, {**options, "cookies": cookies(args)}).send(text)
         async with stream:
             async for chunk in stream:
