@@ -22,6 +22,7 @@ import hashlib
 import json
 import threading
 import uuid
+import weakref
 from collections import OrderedDict
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -168,13 +169,17 @@ class ConversationBook:
     def __init__(self, store: ConversationStore) -> None:
         self.store = store
         self._live: OrderedDict[str, Record] = OrderedDict()
-        self._locks: dict[str, asyncio.Lock] = {}
+        # a conversation's lock lives while a turn holds or waits for it
+        self._locks: weakref.WeakValueDictionary[str, asyncio.Lock] = weakref.WeakValueDictionary()
         self._guard = threading.Lock()
 
     def lock(self, conversation_id: str) -> asyncio.Lock:
         """The lock that serialises one conversation's turns (on the browser thread's loop)."""
         with self._guard:
-            return self._locks.setdefault(conversation_id, asyncio.Lock())
+            lock = self._locks.get(conversation_id)
+            if lock is None:
+                lock = self._locks[conversation_id] = asyncio.Lock()
+            return lock
 
     def get(self, conversation_id: str) -> Record | None:
         """A conversation by id: from memory, else from the store (its ids, maybe not its text)."""
