@@ -104,6 +104,12 @@ class Record:
     bot: str
     state: dict[str, Any] = field(default_factory=dict)
     messages: list[Turn] = field(default_factory=list)
+    turns: int = 0  # messages so far (the store may keep the count without the text)
+
+    @property
+    def text_lost(self) -> bool:
+        """Turns were had but their text is not here (a store that keeps ids only, read after a restart)."""
+        return self.turns > 0 and not self.messages
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -113,6 +119,7 @@ class Record:
             "bot": self.bot,
             "state": self.state,
             "messages": self.messages,
+            "turns": len(self.messages),
         }
 
     @classmethod
@@ -124,6 +131,7 @@ class Record:
             bot=str(data.get("bot") or ""),
             state=dict(data.get("state") or {}),
             messages=list(data.get("messages") or []),
+            turns=int(data.get("turns") or 0),
         )
 
 
@@ -221,6 +229,11 @@ class ConversationBook:
         turns, message = site_turns(messages)
         if record is None and turns:
             record = self.find(history_key(bot, page_url, turns))
+        if record is not None and record.text_lost and plugin.history == "client" and not turns:
+            raise ConfigError(
+                f"The earlier turns of conversation {record.id} are not kept here (the store keeps ids only), and "
+                f"{plugin.label} needs them sent with each message. Send the whole history instead."
+            )
         if record is not None and not record.plugin:  # a conversation made before its first turn
             record.plugin, record.bot = plugin.name, bot.id
         if record is not None and (record.plugin, record.bot) != (plugin.name, bot.id):

@@ -128,3 +128,24 @@ def test_a_form_field_holding_json_matches_but_for_its_volatile_members():
 
     assert differences(exchange, got(same), volatile) == []
     assert differences(exchange, got(other), volatile) != []
+
+
+def test_a_conversation_whose_text_the_store_did_not_keep_is_refused_where_the_page_must_send_it(tmp_path):
+    store = SQLiteStore(tmp_path / "s.sqlite3")
+    book = ConversationBook(store)
+    plugin = get_plugin("aiengine")
+    first = book.plan(plugin, AIENGINE, "http://a/", {}, [{"role": "user", "content": "hi"}])
+    book.answered(first, AIENGINE, "hello")
+    later = ConversationBook(SQLiteStore(tmp_path / "s.sqlite3"))  # a restart: ids only
+    record = later.get(first.record.id)
+    assert record is not None and record.text_lost
+    with pytest.raises(ConfigError, match="not kept here"):
+        later.plan(plugin, AIENGINE, "http://a/", {}, [{"role": "user", "content": "more"}], record)
+    whole = [
+        {"role": "user", "content": "hi"},
+        {"role": "assistant", "content": "hello"},
+        {"role": "user", "content": "more"},
+    ]
+    assert later.plan(plugin, AIENGINE, "http://a/", {}, whole).record.id == first.record.id  # the whole history
+    kit = later.plan(get_plugin("aipkit"), AIPKIT, "http://a/", {}, [{"role": "user", "content": "x"}])
+    assert kit.carried is None
