@@ -22,6 +22,7 @@ __all__ = ["ConversationStore", "MemoryStore", "SQLiteStore", "default_store_pat
 
 MAX_AGE = 30 * 24 * 3600.0  # seconds a conversation is kept after its last turn
 MAX_COUNT = 10_000  # conversations kept at most
+PRUNE_EVERY = 64  # saves between two prunings of what is past its age or beyond the count
 
 
 class ConversationStore(Protocol):
@@ -132,15 +133,21 @@ class SQLiteStore:
         keep_text: bool = False,
         max_count: int = MAX_COUNT,
         max_age: float = MAX_AGE,
+        prune_every: int = PRUNE_EVERY,
     ) -> None:
         self.path = Path(path)
+        self.prune_every = max(1, prune_every)
         self.keep_text = keep_text
         self.max_count = max_count
         self.max_age = max_age
         self._lock = threading.Lock()
+        self._saves = 0
         try:
             self.path.parent.mkdir(parents=True, exist_ok=True)
             self._db = sqlite3.connect(str(self.path), check_same_thread=False, timeout=10)
+            # a turn writes a row or two: the write-ahead log makes that a quick append, not a sync of the file
+            self._db.execute("PRAGMA journal_mode=WAL")
+            self._db.execute("PRAGMA synchronous=NORMAL")
             with self._db:
                 self._db.execute(
                     "CREATE TABLE IF NOT EXISTS conversations (id TEXT PRIMARY KEY, site TEXT, used REAL, record TEXT)"
@@ -169,7 +176,9 @@ class SQLiteStore:
                 "INSERT OR REPLACE INTO conversations (id, site, used, record) VALUES (?, ?, ?, ?)",
                 (conversation_id, str(record.get("site") or ""), now, json.dumps(kept, ensure_ascii=False)),
             )
-            self._prune(now)
+            self._saves += 1
+            if (self._saves - 1) % self.prune_every == 0:
+                self._prune(now)
 
     def _prune(self, now: float) -> None:
         """Drop conversations past their age or beyond the count, and the links that led to them."""

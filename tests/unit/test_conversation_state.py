@@ -83,7 +83,7 @@ def test_the_store_keeps_ids_and_hashes_not_text_unless_asked(kind, tmp_path):
 
 
 def test_the_store_is_bounded_by_count_and_age(tmp_path):
-    few = SQLiteStore(tmp_path / "few.sqlite3", max_count=3)
+    few = SQLiteStore(tmp_path / "few.sqlite3", max_count=3, prune_every=1)
     for n in range(5):
         few.save(f"c{n}", {"id": f"c{n}", "site": "s"})
         few.link(f"h:{n}", f"c{n}")
