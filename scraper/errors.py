@@ -8,6 +8,7 @@ the HTTP status ``scraper serve`` answers with when it ends a request (``http_st
 
     ScraperError
     ├── ConfigError (ValueError)            an option or environment value is not usable     400
+    │   └── InputTooLongError               a message is longer than the site's input limit
     ├── BotNotFoundError (LookupError)      no bot of that id or name on the page             404
     ├── ModelNotSupportedError (ValueError) the provider does not offer the model             404
     ├── BrowserError                        the browser itself                                503
@@ -47,6 +48,7 @@ __all__ = [
     "ChallengeError",
     "ConfigError",
     "HTTPError",
+    "InputTooLongError",
     "MissingTokenError",
     "ModelNotSupportedError",
     "NonceError",
@@ -91,6 +93,7 @@ class ScraperError(Exception):
     """
 
     http_status: ClassVar[int] = 500
+    code: ClassVar[str | None] = None  # the error code OpenAI's API has for it, where it has one
     artifacts: tuple[str, ...] = ()
 
     def add_artifacts(self, paths: list[str]) -> None:
@@ -106,6 +109,18 @@ class ConfigError(ScraperError, ValueError):
     """An option, argument or environment value cannot be used as given."""
 
     http_status = 400
+
+
+class InputTooLongError(ConfigError):
+    """A message is longer than the chat box takes (its page declares the limit): refused before
+    anything is sent, since the site would only answer with an opaque refusal."""
+
+    code = "context_length_exceeded"
+
+    def __init__(self, message: str, *, limit: int, length: int) -> None:
+        super().__init__(message)
+        self.limit = limit
+        self.length = length
 
 
 class BotNotFoundError(ScraperError, LookupError):

@@ -44,6 +44,7 @@ def _private_dirs(tmp_path_factory: pytest.TempPathFactory) -> Iterator[None]:
     # Debug files and saved profiles go to this run's temp dir, never the user's cache.
     os.environ["SCRAPER_DEBUG_DIR"] = str(tmp_path_factory.mktemp("debug"))
     os.environ["SCRAPER_PROFILE_DIR"] = str(tmp_path_factory.mktemp("profiles"))
+    os.environ["SCRAPER_CONVERSATIONS"] = str(tmp_path_factory.mktemp("state") / "conversations.sqlite3")
     yield
 
 

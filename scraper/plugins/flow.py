@@ -9,13 +9,14 @@ a :class:`~scraper.StreamError`, never a silently short answer.
 from __future__ import annotations
 
 import json
-from collections.abc import AsyncIterator, Callable, Sequence
+from collections.abc import AsyncIterator, Callable, Mapping, Sequence
 from typing import Any
 
 from ..errors import (
     BotNotFoundError,
     ChallengeError,
     HTTPError,
+    InputTooLongError,
     MissingTokenError,
     NonceError,
     PageError,
@@ -44,6 +45,7 @@ from .registry import PLUGINS, detect
 __all__ = [
     "ChallengeMet",
     "all_bots",
+    "check_length",
     "check_page",
     "choose_bot",
     "find_bots",
@@ -162,6 +164,19 @@ async def read_values(site: ChatSite, plugin: Plugin, bot: Bot, timeout: float) 
 # -- the chat ------------------------------------------------------------------------------------------
 
 
+def check_length(plugin: Plugin, values: Values, prompt: str) -> None:
+    """Refuse a message longer than the chat box's declared limit, naming it (the site's own refusal
+    says nothing useful, and the message would be sent for nothing)."""
+    limit = plugin.input_limit(values)
+    if limit is not None and len(prompt) > limit:
+        raise InputTooLongError(
+            f"The message is {len(prompt)} characters long; this {plugin.label} chat box takes at most {limit} "
+            "(its page declares the limit). Shorten the message or split it over several turns.",
+            limit=limit,
+            length=len(prompt),
+        )
+
+
 class _Restart(Exception):
     def __init__(self, cause: str, detail: str, rejected: Rejected | None = None) -> None:
         super().__init__(detail)
@@ -178,20 +193,34 @@ async def run_chat(
     *,
     timeout: float,
     pass_check: Callable[[Any], Any] | None = None,
+    history: Sequence[Mapping[str, str]] = (),
+    conversation: dict[str, Any] | None = None,
 ) -> AsyncIterator[TextDelta | Finish]:
     """The reply's text as it streams, then one :class:`Finish`. Raises a ScraperError rather than end
-    a reply early. ``pass_check(challenge)`` is awaited when an exchange meets an anti-bot page."""
-    state: dict[str, Any] = {}
+    a reply early. ``pass_check(challenge)`` is awaited when an exchange meets an anti-bot page.
+
+    In a conversation, ``history`` is the earlier turns (for a plugin whose page sends them) and
+    ``conversation`` the dict where the plugin keeps the site conversation's ids; once the reply is
+    complete the plugin records the turn there. A message longer than the page allows is an
+    :class:`~scraper.InputTooLongError` before anything is sent."""
+    conversation = {} if conversation is None else conversation
+    state: dict[str, Any] = {"history": [dict(turn) for turn in history], "conversation": conversation}
     retries = {"nonce": 1, "check": 1, "again": 1}
     values = await read_values(site, plugin, bot, timeout)
+    check_length(plugin, values, prompt)
     while True:
         try:
+            parts: list[str] = []
             async for event in _attempt(plugin, site, values, prompt, state, timeout):
                 if isinstance(event, NonceRotated):
                     log.debug("the site handed over a new nonce")
                     values["nonce"] = event.nonce
-                else:
-                    yield event
+                    continue
+                if isinstance(event, TextDelta):
+                    parts.append(event.text)
+                elif isinstance(event, Finish):
+                    plugin.record_turn(conversation, prompt, "".join(parts), state)
+                yield event
             return
         except ChallengeMet as met:
             challenge = met.challenge

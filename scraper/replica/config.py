@@ -245,6 +245,8 @@ class ReplicaStats:
     stream_bot_ids: list[int] = dataclasses.field(default_factory=list)  # AIPKit: the bot of each reply streamed
     queued_messages: int = 0  # Kognetiks: messages queued behind a busy conversation (their answers never sent)
     peak_answers: int = 0  # Kognetiks: the most answers being made at once
+    # what the model was given for each reply, oldest first: the messages as {"role", "content"}
+    model_inputs: list[list[dict[str, str]]] = dataclasses.field(default_factory=list)
 
     def to_dict(self) -> dict[str, Any]:
         """The counters as a plain dict (lists copied)."""

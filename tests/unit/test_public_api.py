@@ -33,6 +33,7 @@ PUBLIC = {
     "Client",
     "ConfigError",
     "HTTPError",
+    "InputTooLongError",
     "KognetiksChat",
     "Message",
     "Messages",
