@@ -6,6 +6,7 @@ DOM) and again in ``wpaicgParams``. The reply is the upstream OpenAI stream pass
 
 from __future__ import annotations
 
+import json
 import random
 import re
 import string

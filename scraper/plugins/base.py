@@ -27,7 +27,7 @@ import json
 import re
 from collections.abc import Awaitable, Callable, Generator, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any, ClassVar, Protocol, TypeVar
+from typing import Any, ClassVar, Literal, Protocol, TypeVar
 
 from ..errors import HTTPError, ScraperError, StreamError, excerpt
 from ..wire import Document, HTTPRequest, Reply, Response, ServerSentEvent, remember

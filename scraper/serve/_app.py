@@ -39,7 +39,7 @@ from ..client import ChatService
 from ..client._completions import CompletionBuilder, CompletionRequest
 from ..client._conversation import ConversationBook, TurnRequest
 from ..client._models import ModelCatalog, Resolved
-from ..errors import AuthenticationError, BusyError, ScraperError
+from ..errors import AuthenticationError, BusyError, ConfigError, ScraperError
 from ..plugins import Finish, TextDelta
 from ..state import open_store
 from ..wire import logger, redact_url
