@@ -303,6 +303,7 @@ class MxChatApp(WordPressApp):
             messages.append({"role": role, "content": turn["content"]})
         asked = sum(turn["role"] == "user" for turn in turns)
         site.remember(("model", session, asked), *messages)
+        site.note("model_inputs", messages)
         return messages
 
     def stream_reply(self, ex: Exchange, pieces: list[str], failed: bool) -> None:

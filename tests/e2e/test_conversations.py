@@ -1,7 +1,8 @@
 """Conversations in real Chromium against the replica sites: six turns per plugin through the Python API,
 ``Client``, ``scraper serve`` with OpenAI's SDK (chat completions and responses) and LangChain; each turn's
 reply exact, and the model given the earlier turns natively (2k+1 messages on AI Engine: its instructions,
-its start sentence, the turns; 2k on AI Power and AIPKit: the bot's prompt and the turns).
+its start sentence, the turns; 2k on AI Power and AIPKit: the bot's prompt and the turns; 2k+1 on MxChat:
+its two system messages and the turns).
 """
 
 from __future__ import annotations
@@ -18,12 +19,12 @@ from langchain_core.chat_history import InMemoryChatMessageHistory
 from langchain_core.runnables.history import RunnableWithMessageHistory
 from langchain_openai import ChatOpenAI
 
-from scraper import AIEngineChat, AIPowerChat, Client, InputTooLongError, WordPressChat
+from scraper import AIEngineChat, AIPowerChat, Client, InputTooLongError, MxChatChat, WordPressChat
 from scraper.cassettes import Cassette, ReplayServer, record_chat
 from scraper.replica import ReplicaSite
 from tests.e2e.test_serve import Served, cli, serving
 
-PLUGINS = ("aiengine", "aipower", "aipkit")
+PLUGINS = ("aiengine", "aipower", "aipkit", "mxchat")
 TURNS = 6
 
 
@@ -33,9 +34,12 @@ def reply_to(message: str) -> str:
 
 def given(plugin: str, k: int) -> int:
     """How many messages the real plugin gives its model on turn ``k`` of a conversation (AI Power keeps
-    the last 10 earlier messages, AI Engine the last 15 with its start sentence)."""
+    the last 10 earlier messages, AI Engine the last 15 with its start sentence; MxChat gives two system
+    messages and every turn of the session)."""
     if plugin == "aiengine":
         return min(2 * k + 1, 1 + 15 + 1)
+    if plugin == "mxchat":
+        return 2 * k + 1
     return min(2 * k, 1 + 10 + 1) if plugin == "aipower" else 2 * k
 
 
@@ -59,7 +63,7 @@ def check_turn(site: ReplicaSite, k: int, message: str, text: str, *, first: int
     assert len(inputs) == first + k
     assert len(inputs[-1]) == given(plugin, k), (plugin, k, roles(site))
     assert inputs[-1][0]["role"] == "system" and inputs[-1][-1] == {"role": "user", "content": message}
-    turns = inputs[-1][2:-1] if plugin == "aiengine" else inputs[-1][1:-1]
+    turns = inputs[-1][2:-1] if plugin in ("aiengine", "mxchat") else inputs[-1][1:-1]
     assert [t["role"] for t in turns] == ["user", "assistant"] * (len(turns) // 2)
 
 
@@ -70,6 +74,8 @@ def request_log(site: ReplicaSite) -> list[dict[str, Any]]:
         return [r for r in records if r["query"].get("action") == "aipkit_frontend_chat_stream"]
     if site.plugin == "aiengine":
         return [r for r in records if r["path"].endswith("/chats/submit")]
+    if site.plugin == "mxchat":
+        return [r for r in records if (r.get("form") or {}).get("action") == "mxchat_stream_chat"]
     return [r for r in records if (r.get("form") or {}).get("action") == "wpaicg_chat_shortcode_message"]
 
 
@@ -94,6 +100,9 @@ def check_native(site: ReplicaSite, conversation: list[dict[str, str]]) -> None:
         assert [h["text"] for h in history] == texts
         assert all(h["id"] == "" for h in history[::2]) and all(isinstance(h["id"], int) for h in history[1::2])
         assert last["form"]["message"] == conversation[-1]["content"]
+    elif site.plugin == "mxchat":
+        assert last["form"]["message"] == conversation[-1]["content"]  # this turn alone: the site has the rest
+        assert len({r["form"]["session_id"] for r in request_log(site)}) == 1  # one session all along
     else:
         ids = {(r["query"]["session_id"], r["query"]["conversation_uuid"]) for r in request_log(site)}
         assert len(ids) == 1  # one site conversation all along
@@ -342,7 +351,7 @@ def test_scraper_chat_continue_goes_on_with_the_last_conversation(site, served, 
 
 
 async def test_a_recorded_conversation_replays_turn_by_turn(site, tmp_path):
-    chats = {"aipower": AIPowerChat, "aiengine": AIEngineChat, "aipkit": WordPressChat}
+    chats = {"aipower": AIPowerChat, "aiengine": AIEngineChat, "aipkit": WordPressChat, "mxchat": MxChatChat}
     messages = ["first turn", "second turn", "third turn"]
     recorded = await record_chat(chats[site.plugin](site.url), messages, tmp_path / "talk")
     assert recorded.turns is not None and ["".join(turn) for turn in recorded.turns] == [reply_to(m) for m in messages]
