@@ -15,7 +15,7 @@ $(STAMP): pyproject.toml
 	touch $(STAMP)
 
 setup: $(STAMP)
-	WANT_XVFB=$(WANT_XVFB) scripts/ensure-browser.sh $(BIN)/python
+	scripts/ensure-browser.sh $(BIN)/python
 
 demo: setup
 	$(BIN)/scraper demo

@@ -10,13 +10,17 @@ import asyncio
 import importlib.metadata
 import inspect
 import os
+import shutil
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
 
+from scraper.browser import VirtualDisplay
 from scraper.replica import ReplicaSite
+
+NO_XVFB = "headed: no Xvfb here for a private display (apt-get install xvfb xauth; `make setup` does it as root)"
 
 
 def plugin_installed() -> bool:
@@ -31,9 +35,22 @@ pytest_plugins = [] if plugin_installed() else ["scraper.cassettes.pytest_plugin
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    xvfb = shutil.which("Xvfb") is not None
     for item in items:
         if isinstance(item, pytest.Function) and inspect.iscoroutinefunction(item.obj):
             item.add_marker(pytest.mark.scraper)
+        if not xvfb and item.get_closest_marker("headed"):
+            item.add_marker(pytest.mark.skip(reason=NO_XVFB))
+
+
+@pytest.fixture
+def xvfb_display() -> Iterator[str]:
+    """A private Xvfb for a headed browser (never a window on the developer's own screen)."""
+    screen = VirtualDisplay()
+    try:
+        yield screen.start()
+    finally:
+        screen.stop()
 
 
 @pytest.fixture(scope="session", autouse=True)

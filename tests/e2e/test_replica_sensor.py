@@ -12,7 +12,6 @@ import http.client
 import json
 import os
 import re
-import shutil
 import signal
 import subprocess
 from collections.abc import Iterator
@@ -520,25 +519,6 @@ def test_chromium_without_a_devtools_client_passes_cdp_runtime(site, tmp_path: P
 
 
 # -- headed, under Xvfb ------------------------------------------------------------------------------------
-
-
-@pytest.fixture
-def xvfb_display() -> Iterator[str]:
-    """A private Xvfb with a desktop-sized screen; it names its display once it is ready."""
-    xvfb = shutil.which("Xvfb")
-    if xvfb is None:
-        pytest.skip("no Xvfb (apt-get install xvfb)")
-    command = [xvfb, "-displayfd", "1", "-screen", "0", "1920x1080x24", "-nolisten", "tcp"]
-    proc = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
-    try:
-        assert proc.stdout is not None
-        number = proc.stdout.readline().strip()
-        if not number:
-            pytest.skip("Xvfb did not start")
-        yield f":{number}"
-    finally:
-        proc.terminate()
-        proc.wait(10)
 
 
 @pytest.mark.headed

@@ -18,7 +18,7 @@ REPLY = "Echo: Привет | Привет, мир! 🙂"
 EXPECTED_FAILURES = {"playwright": {"gpu", "cdp_runtime"}, "patchright": {"gpu"}}
 
 
-@pytest.mark.parametrize("headed", [False, True], ids=["headless", "headed"])
+@pytest.mark.parametrize("headed", [False, pytest.param(True, marks=pytest.mark.headed)], ids=["headless", "headed"])
 @pytest.mark.parametrize("driver", ["playwright", "patchright"])
 async def test_chat_through_a_page_that_looks_for_bots(driver, headed):
     pytest.importorskip(f"{driver}.async_api")
