@@ -9,7 +9,7 @@ The replica sites run in a child process on 127.0.0.1 (``--replica thread`` keep
 one), so the server's Python does not share an interpreter lock with the clients being measured.
 Every loop has a count and every chat a timeout; the whole run has a deadline too.
 
-Needs aiohttp for the direct client: ``pip install 'scraper[bench]'``.
+Needs aiohttp for the direct client: ``pip install 'wpchat-scraper[direct]'``.
 """
 
 from __future__ import annotations
@@ -34,10 +34,11 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
+from scraper._extras import import_extra
 from scraper.browser import PER_PAGE, BrowserRuntime, aclose, find_browser, get_runtime
 from scraper.client import ChatService, ChatTarget, WordPressChat
-from scraper.client._direct import INSTALL_HINT, DirectChat
-from scraper.errors import ScraperError
+from scraper.client._direct import DirectChat
+from scraper.errors import MissingExtraError, ScraperError
 from scraper.plugins import TextDelta
 from scraper.replica import PLUGINS, ReplicaSite, SiteConfig
 from scraper.replica.upstream import DEFAULT_REPLY, reply_pieces
@@ -793,9 +794,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         print("python -m benchmarks.bench: --repeat must be at least 1", file=sys.stderr)
         return 2
     try:
-        import aiohttp  # noqa: F401
-    except ImportError:
-        print(f"python -m benchmarks.bench: {INSTALL_HINT}", file=sys.stderr)
+        import_extra("aiohttp", "direct")
+    except MissingExtraError as exc:
+        print(f"python -m benchmarks.bench: {exc}", file=sys.stderr)
         return 2
     try:
         browser_path = find_browser().path

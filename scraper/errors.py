@@ -8,6 +8,7 @@ the HTTP status ``scraper serve`` answers with when it ends a request (``http_st
 
     ScraperError
     ├── ConfigError (ValueError)            an option or environment value is not usable     400
+    │   └── MissingExtraError (ImportError) an optional extra is not installed (says which)
     ├── BotNotFoundError (LookupError)      no bot of that id or name on the page             404
     ├── ModelNotSupportedError (ValueError) the provider does not offer the model             404
     ├── BrowserError                        the browser itself                                503
@@ -46,6 +47,7 @@ __all__ = [
     "ChallengeError",
     "ConfigError",
     "HTTPError",
+    "MissingExtraError",
     "MissingTokenError",
     "ModelNotSupportedError",
     "NonceError",
@@ -104,6 +106,14 @@ class ConfigError(ScraperError, ValueError):
     """An option, argument or environment value cannot be used as given."""
 
     http_status = 400
+
+
+class MissingExtraError(ConfigError, ImportError):
+    """An optional extra (``serve``, ``stealth``, ``direct``) is not installed; the message is the pip line."""
+
+    def __init__(self, message: str, *, extra: str) -> None:
+        super().__init__(message)
+        self.extra = extra
 
 
 class BotNotFoundError(ScraperError, LookupError):

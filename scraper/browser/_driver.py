@@ -1,4 +1,4 @@
-"""Which Playwright speaks to Chromium: Playwright itself, or patchright (``scraper[stealth]``).
+"""Which Playwright speaks to Chromium: Playwright itself, or patchright (the ``stealth`` extra).
 
 Playwright enables the DevTools ``Runtime`` domain on every page, and a page's script can tell
 (an object logged to the console has its getters read once more). patchright is a Playwright whose
@@ -15,6 +15,7 @@ import os
 from types import ModuleType
 from typing import Any, Literal
 
+from .._extras import import_extra
 from ..errors import ConfigError
 
 __all__ = ["DRIVERS", "DriverError", "DriverTimeout", "async_api", "driver_name", "in_page"]
@@ -33,12 +34,9 @@ def driver_name(chosen: str | None = None) -> DriverName:
 
 def async_api(name: DriverName) -> ModuleType:
     """The driver's ``async_api`` module; a clear error when patchright is asked for but not installed."""
-    try:
-        return importlib.import_module(f"{name}.async_api")
-    except ImportError as exc:
-        raise ConfigError(
-            f"The {name} driver is not installed: pip install 'scraper[stealth]' (or pip install {name})."
-        ) from exc
+    if name == "patchright":
+        return import_extra("patchright.async_api", "stealth")
+    return importlib.import_module(f"{name}.async_api")
 
 
 @functools.cache

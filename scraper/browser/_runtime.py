@@ -78,7 +78,7 @@ INSTALL_HINT = (
 class BrowserOptions(TypedDict, total=False):
     """How to get a browser: launch one (headless or headed) or connect to a remote one.
 
-    ``driver``: ``"playwright"`` (default) or ``"patchright"`` (``scraper[stealth]``, does not enable the
+    ``driver``: ``"playwright"`` (default) or ``"patchright"`` (``wpchat-scraper[stealth]``, does not enable the
     DevTools ``Runtime`` domain a page can detect). ``virtual_display``: run a headed browser under an
     Xvfb of its own (also done by itself when headed and there is no display). ``auto_click``: click a
     single-checkbox check (Turnstile-style) with real input events when one appears (default on).

@@ -10,6 +10,7 @@ import socket
 import sys
 from types import FrameType
 
+from .._extras import import_extra
 from ..browser import close
 from ..errors import ConfigError
 from ._app import create_app
@@ -53,7 +54,7 @@ def _stop(signum: int, frame: FrameType | None) -> None:
 
 def run(config: ServeConfig, *, log_level: str = "warning") -> int:
     """Serve until stopped; return the exit status (0 after SIGINT or SIGTERM)."""
-    import uvicorn
+    uvicorn = import_extra("uvicorn", "serve")
 
     config.check()
     sock = bind(config.host, config.port)

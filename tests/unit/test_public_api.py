@@ -35,6 +35,7 @@ PUBLIC = {
     "HTTPError",
     "Message",
     "Messages",
+    "MissingExtraError",
     "MissingTokenError",
     "ModelNotSupportedError",
     "NonceError",
