@@ -22,6 +22,7 @@ demo: setup
 
 test: setup
 	$(BIN)/ruff check scraper tests benchmarks
+	$(BIN)/ruff format --check scraper tests benchmarks
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 
 bench: setup

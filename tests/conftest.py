@@ -6,14 +6,10 @@ thread of its own): every coroutine test of this suite carries its ``scraper`` m
 
 from __future__ import annotations
 
-import asyncio
-import importlib.metadata
 import inspect
 import os
 import shutil
-import time
-from collections.abc import Callable, Iterator
-from pathlib import Path
+from collections.abc import Iterator
 
 import pytest
 
@@ -23,15 +19,8 @@ from scraper.replica import ReplicaSite
 NO_XVFB = "headed: no Xvfb here for a private display (apt-get install xvfb xauth; `make setup` does it as root)"
 
 
-def plugin_installed() -> bool:
-    """Whether pytest loads the package's plugin by itself (its pytest11 entry point is installed)."""
-    if os.environ.get("PYTEST_DISABLE_PLUGIN_AUTOLOAD"):
-        return False
-    return any(ep.name == "scraper" for ep in importlib.metadata.entry_points(group="pytest11"))
-
-
-# From a source checkout (package not installed), load the plugin here: it also runs `async def` tests.
-pytest_plugins = [] if plugin_installed() else ["scraper.cassettes.pytest_plugin"]
+# The package's pytest plugin is opt-in: this suite opts in (it also runs the `async def` tests).
+pytest_plugins = ["scraper.cassettes.pytest_plugin", "pytester"]
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
@@ -96,43 +85,3 @@ def aipkit(monkeypatch: pytest.MonkeyPatch) -> Iterator[ReplicaSite]:
 def aiengine(monkeypatch: pytest.MonkeyPatch) -> Iterator[ReplicaSite]:
     """A replica AI Engine site; Chatgpt4Online points at it."""
     yield from _site("aiengine", monkeypatch)
-
-
-def marked_chromium_pids(marker: str) -> set[int]:
-    """Live Chromium processes started by a program run with ``SCRAPER_TEST_RUN=<marker>`` in its
-    environment (every process it starts inherits it): what that program may have left behind, whatever
-    else runs on the machine."""
-    found = set()
-    needle = f"SCRAPER_TEST_RUN={marker}".encode()
-    for entry in os.listdir("/proc"):
-        if not entry.isdigit():
-            continue
-        try:
-            comm = Path(f"/proc/{entry}/comm").read_text("utf-8").strip()
-            state = Path(f"/proc/{entry}/stat").read_text("utf-8").rsplit(")", 1)[1].split()[0]
-            environ = Path(f"/proc/{entry}/environ").read_bytes()
-        except OSError:
-            continue
-        if "chrom" in comm and state != "Z" and needle in environ.split(b"\0"):
-            found.add(int(entry))
-    return found
-
-
-def wait_until(condition: Callable[[], bool], timeout: float = 10.0) -> bool:
-    """Block until ``condition`` holds (a server-side effect lands a moment after the client acts)."""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if condition():
-            return True
-        time.sleep(0.005)
-    return condition()
-
-
-async def wait_for(condition: Callable[[], bool], timeout: float = 10.0) -> bool:
-    """Poll until ``condition`` holds (server-side effects arrive a moment after the client acts)."""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if condition():
-            return True
-        await asyncio.sleep(0.05)
-    return condition()

@@ -21,10 +21,11 @@ from scraper import (
     WordPressChat,
 )
 from scraper.replica import ReplicaSite, SiteConfig
+from tests._support import echo
 
 ROOT = Path(__file__).resolve().parents[2]
 HELLO = [{"role": "user", "content": "Привет, мир 🙂"}]
-REPLY = "Echo: Привет, мир 🙂 | Привет, мир! 🙂"
+REPLY = echo("Привет, мир 🙂")
 
 
 def cli(*args: str) -> subprocess.CompletedProcess:

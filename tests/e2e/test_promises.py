@@ -21,11 +21,11 @@ from scraper import (
     TransportError,
     get_runtime,
 )
-from tests.conftest import wait_for, wait_until
+from tests._support import echo, wait_for, wait_until
 
 ROOT = Path(__file__).resolve().parents[2]
 HELLO = [{"role": "user", "content": "Привет"}]
-REPLY = "Echo: Привет | Привет, мир! 🙂"
+REPLY = echo("Привет")
 
 
 def chats(site) -> list:

@@ -33,16 +33,12 @@ from openai import OpenAI
 from scraper import AsyncClient, ChatgptFree, Client, ModelNotSupportedError
 from scraper.replica import ReplicaSite
 from scraper.serve import ServeConfig, ServerState, bind, create_app
-from tests.conftest import wait_for, wait_until
+from tests._support import echo, wait_for, wait_until
 
 ROOT = Path(__file__).resolve().parents[2]
 MESSAGE = "Привет, как дела?"
 HELLO = [{"role": "user", "content": MESSAGE}]
-REPLY = "Echo: Привет, как дела? | Привет, мир! 🙂"
-
-
-def reply_to(message: str) -> str:
-    return f"Echo: {message} | Привет, мир! 🙂"
+REPLY = echo("Привет, как дела?")
 
 
 @dataclass
@@ -176,7 +172,7 @@ def test_several_chats_at_once_each_get_their_own_reply(server, aipower):
 
     with ThreadPoolExecutor(len(messages)) as pool:
         replies = list(pool.map(ask, messages))
-    assert replies == [reply_to(message) for message in messages]
+    assert replies == [echo(message) for message in messages]
     assert server.state.served == len(messages)
     assert wait_until(lambda: aipower.stats.streams_completed == len(messages))
 
@@ -390,7 +386,7 @@ def test_a_request_beyond_the_bound_is_served_when_a_slot_frees(aipower):
             assert wait_until(lambda: served.state.slots.waiting == 1)
             aipower.config.first_delay = 0
             holder.close()
-            assert waiting.result(60).choices[0].message.content == reply_to("B")
+            assert waiting.result(60).choices[0].message.content == echo("B")
 
 
 def descendants(pid: int) -> set[int]:
