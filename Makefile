@@ -21,8 +21,8 @@ demo: setup
 	$(BIN)/scraper demo
 
 test: setup
-	$(BIN)/ruff check scraper tests benchmarks
-	$(BIN)/ruff format --check scraper tests benchmarks
+	$(BIN)/ruff check scraper tests benchmarks scripts
+	$(BIN)/ruff format --check scraper tests benchmarks scripts
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 
 bench: setup
@@ -30,8 +30,8 @@ bench: setup
 	$(BIN)/python -m benchmarks.serve
 
 lint: setup
-	$(BIN)/ruff check scraper tests benchmarks
-	$(BIN)/ruff format --check scraper tests benchmarks
+	$(BIN)/ruff check scraper tests benchmarks scripts
+	$(BIN)/ruff format --check scraper tests benchmarks scripts
 
 clean:
 	rm -rf $(VENV) .pytest_cache .ruff_cache .hypothesis

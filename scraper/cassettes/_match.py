@@ -16,7 +16,7 @@ from typing import Any, Literal
 from urllib.parse import parse_qsl, urlsplit
 
 from ..plugins import Volatile
-from ..replica.exchange import parse_form
+from ..wire import parse_form
 from ._format import ANY, ExchangeData
 
 __all__ = ["Received", "differences", "received"]

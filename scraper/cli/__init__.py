@@ -17,12 +17,12 @@ import sys
 from collections.abc import Coroutine, Sequence
 
 from ..errors import MissingExtraError, ScraperError
-from . import chat, demo, inspect, profiles, record, regen, replay, replica, serve, solve
+from . import chat, demo, inspect, profiles, record, replay, replica, serve, solve
 from ._common import UsageError, configure_logging, plain
 
 __all__ = ["build_parser", "main"]
 
-COMMANDS = (chat, serve, demo, inspect, solve, profiles, replica, record, replay, regen)
+COMMANDS = (chat, serve, demo, inspect, solve, profiles, replica, record, replay)
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -20,13 +20,13 @@ from pathlib import Path
 from types import TracebackType
 from typing import Any
 
+from .._http_server import CloseDelimitedHandler, LoopbackServer, ServerThread
 from .aiengine import AIEngineApp
 from .aipkit import AIPKitApp
 from .aipower import AIPowerApp
 from .antibot import AntiBot, is_chat_request
 from .config import RecordedRequest, ReplicaStats, SiteConfig
 from .exchange import ClientGone, Exchange
-from .httpbase import CloseDelimitedHandler, LoopbackServer, ServerThread
 from .sensor import Sensor
 from .wordpress import MultiPluginApp, WordPressApp, site_path
 
