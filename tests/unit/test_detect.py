@@ -58,3 +58,14 @@ def test_a_page_with_markers_but_no_chat_box_says_what_was_missing():
 def test_plugin_versions_come_from_asset_urls():
     html = "<script src='/wp-content/plugins/gpt3-ai-content-generator/dist/js/public-main.bundle.js?ver=2.4.71'>"
     assert PLUGINS[1].version(html) == "2.4.71"
+
+
+def test_a_stylesheets_cache_buster_is_not_the_plugin_version():
+    # As chatgptfree.ai serves it: a stylesheet of the plugin stamped with a time, before the scripts.
+    plugin = "/wp-content/plugins/gpt3-ai-content-generator"
+    html = (
+        f"<link rel='stylesheet' href='{plugin}/dist/css/public-main.bundle.css?ver=1787344627' media='all' />"
+        f"<script src='{plugin}/dist/js/public-main.bundle.js?ver=2.4.71' id='aipkit-public-main-js'></script>"
+    )
+    assert PLUGINS[1].version(html) == "2.4.71"
+    assert PLUGINS[1].version(html.split("<script")[0]) is None, "a timestamp alone is no version"
