@@ -62,7 +62,14 @@ class WordPressChat(AsyncGeneratorProvider, ProviderModelMixin):
     preset_url: ClassVar[str | None] = None
     bot: ClassVar[str | int | None] = None
     default_model = "default"
-    models: ClassVar[list[str]] = []
+    models: ClassVar[list[str]] = []  # none: any model is taken, and picks the bot of that name or model
+
+    @classmethod
+    def get_model(cls, model: str | None) -> str:
+        """A preset's own models and aliases; on any other page every name is taken (it picks a bot)."""
+        if not cls.models:
+            return model or cls.default_model
+        return super().get_model(model)
 
     def __init__(
         self,
@@ -99,10 +106,14 @@ class WordPressChat(AsyncGeneratorProvider, ProviderModelMixin):
         return chat_page(target.site_url(), target.chat_path or "/")
 
     @hybridmethod
-    def target(target: Any, bot: str | int | None = None) -> ChatTarget:
-        """What the chat service needs to know of this provider: page, plugins, bot."""
+    def target(target: Any, bot: str | int | None = None, model: str | None = None) -> ChatTarget:
+        """What the chat service needs to know of this provider: page, plugins, bot (or the model that
+        picks one on a page that lists no models of its own)."""
         fallbacks = tuple(chat_page(target.site_url(), path) for path in target.fallback_paths)
-        return ChatTarget(target.page_url(), target.plugins, bot if bot is not None else target.bot, fallbacks)
+        by_model = model if not target.models and model != target.default_model else None
+        return ChatTarget(
+            target.page_url(), target.plugins, bot if bot is not None else target.bot, fallbacks, by_model or None
+        )
 
     @hybridmethod
     def service(target: Any, **kwargs: Any) -> ChatService:
@@ -135,7 +146,7 @@ class WordPressChat(AsyncGeneratorProvider, ProviderModelMixin):
         prompt = format_prompt(messages)
         options = {k: kwargs[k] for k in _CHAT_KEYS if kwargs.get(k) is not None}
         events = target.service(**kwargs).events(
-            target.target(kwargs.get("bot")),
+            target.target(kwargs.get("bot"), model),
             prompt,
             timeout=float(timeout),
             proxy=proxy,
