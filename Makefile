@@ -23,6 +23,8 @@ demo: setup
 test: setup
 	$(BIN)/ruff check scraper tests benchmarks scripts
 	$(BIN)/ruff format --check scraper tests benchmarks scripts
+	$(BIN)/mypy
+	$(BIN)/lint-imports
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 
 bench: setup

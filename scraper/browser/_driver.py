@@ -29,7 +29,7 @@ def driver_name(chosen: str | None = None) -> DriverName:
     name = (chosen or os.environ.get("SCRAPER_DRIVER") or "playwright").strip().lower()
     if name not in DRIVERS:
         raise ConfigError(f"driver must be one of {', '.join(DRIVERS)}, not {name!r} (SCRAPER_DRIVER or driver=).")
-    return name  # type: ignore[return-value]
+    return name
 
 
 def async_api(name: DriverName) -> ModuleType:

@@ -181,7 +181,7 @@ def _record_mode(config: pytest.Config) -> RecordMode:
         mode = "rewrite"
     if mode not in RECORD_MODES:
         raise pytest.UsageError(f"--record-mode={mode} is not one of {', '.join(RECORD_MODES)} for scraper cassettes")
-    return mode  # type: ignore[return-value]
+    return mode
 
 
 def _cassette_dir(config: pytest.Config) -> Path:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import os
 import sys
+from typing import Any
 
 from ._common import add_browser_flags, add_debug_flags, stream_reply
 
@@ -33,7 +34,7 @@ async def run(args: argparse.Namespace) -> int:
         )
         text = args.message or "Привет, как дела?"
         first_bot, second_bot = (bot.name for bot in replica.aipkit.config.bots[:2])
-        runs = [
+        runs: list[tuple[str, Any, str]] = [
             (f"ChatgptFree, bot {first_bot!r}", ChatgptFree, "cold"),
             ("Chatgpt4Online", Chatgpt4Online, "new site"),
             ("AIPowerChat (legacy shortcode)", AIPowerChat(replica.aipower.url), "new site"),

@@ -28,7 +28,7 @@ if TYPE_CHECKING:
     from ._models import ModelCatalog, Resolved
     from ._presets import PRESETS, Chatgpt4Online, ChatgptFree, preset_env
     from ._prompt import Message, Messages, format_prompt
-    from ._providers import BROWSER_KEYS, AIEngineChat, AIPowerChat, WordPressChat
+    from ._providers import BROWSER_KEYS, AIEngineChat, AIPowerChat, ChatKeywords, WordPressChat
     from ._service import ChatOptions, ChatService, ChatTarget
     from ._solve import solve
     from ._stream import ChatStream
@@ -62,6 +62,7 @@ _WHERE = {
     "BROWSER_KEYS": "_providers",
     "AIEngineChat": "_providers",
     "AIPowerChat": "_providers",
+    "ChatKeywords": "_providers",
     "WordPressChat": "_providers",
     "ChatOptions": "_service",
     "ChatService": "_service",
@@ -81,6 +82,7 @@ __all__ = [
     "ChatCompletion",
     "ChatCompletionChunk",
     "ChatCompletionMessage",
+    "ChatKeywords",
     "ChatOptions",
     "ChatService",
     "ChatStream",

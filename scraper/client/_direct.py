@@ -114,7 +114,8 @@ class DirectSite:
     def keep(self, name: str, make: Callable[[], T]) -> T:
         if name not in self._kept:
             self._kept[name] = make()
-        return self._kept[name]
+        kept: T = self._kept[name]
+        return kept
 
     async def live_html(self, wait_for: str | None, timeout: float) -> str | None:
         return None  # no DOM without a browser

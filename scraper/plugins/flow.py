@@ -183,7 +183,7 @@ async def run_chat(
                 if isinstance(event, NonceRotated):
                     log.debug("the site handed over a new nonce")
                     values["nonce"] = event.nonce
-                else:
+                elif not isinstance(event, Rejected):  # _attempt turns a Rejected into a restart
                     yield event
             return
         except ChallengeMet as met:

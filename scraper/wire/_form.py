@@ -22,7 +22,7 @@ def parse_form(content_type: str, body: bytes) -> dict[str, str] | None:
             name = part.get_param("name", header="content-disposition")
             if not name:
                 continue
-            payload = part.get_payload(decode=True) or b""
-            fields[str(name)] = payload.decode("utf-8", "replace")
+            payload = part.get_payload(decode=True)
+            fields[str(name)] = payload.decode("utf-8", "replace") if isinstance(payload, bytes) else ""
         return fields
     return None
