@@ -90,6 +90,11 @@ class WordPressChat(AsyncGeneratorProvider, ProviderModelMixin):
             return model or cls.default_model
         return super().get_model(model)
 
+    @classmethod
+    def bot_model(cls, model: str | None) -> str | None:
+        """The model name that picks a bot, on a page that lists no models (a preset's are its own)."""
+        return model if model and not cls.models and model != cls.default_model else None
+
     def __init__(
         self,
         url: str,
@@ -129,10 +134,8 @@ class WordPressChat(AsyncGeneratorProvider, ProviderModelMixin):
         """What the chat service needs to know of this provider: page, plugins, bot (or the model that
         picks one on a page that lists no models of its own)."""
         fallbacks = tuple(chat_page(target.site_url(), path) for path in target.fallback_paths)
-        by_model = model if not target.models and model != target.default_model else None
-        return ChatTarget(
-            target.page_url(), target.plugins, bot if bot is not None else target.bot, fallbacks, by_model or None
-        )
+        chosen = bot if bot is not None else target.bot
+        return ChatTarget(target.page_url(), target.plugins, chosen, fallbacks, target.bot_model(model))
 
     @hybridmethod
     def service(target: Any, **kwargs: Unpack[ChatKeywords]) -> ChatService:
