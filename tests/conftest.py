@@ -6,10 +6,13 @@ thread of its own): every coroutine test of this suite carries its ``scraper`` m
 
 from __future__ import annotations
 
+import functools
 import inspect
 import os
 import shutil
+from collections import Counter
 from collections.abc import Iterator
+from typing import Any
 
 import pytest
 
@@ -21,6 +24,45 @@ NO_XVFB = "headed: no Xvfb here for a private display (apt-get install xvfb xaut
 
 # The package's pytest plugin is opt-in: this suite opts in (it also runs the `async def` tests).
 pytest_plugins = ["scraper.cassettes.pytest_plugin", "pytester"]
+
+
+# What the suite costs, counted in this process (the browsers and servers of subprocesses are not):
+# shown at the end of the run, so a change that makes tests launch more is seen.
+COSTS: Counter[str] = Counter()
+
+
+def _counted(owner: type, name: str, what: str) -> None:
+    original = getattr(owner, name)
+    if inspect.iscoroutinefunction(original):
+
+        @functools.wraps(original)
+        async def counted_async(self: Any, *args: Any, **kwargs: Any) -> Any:
+            COSTS[what] += 1
+            return await original(self, *args, **kwargs)
+
+        setattr(owner, name, counted_async)
+        return
+
+    @functools.wraps(original)
+    def counted(self: Any, *args: Any, **kwargs: Any) -> Any:
+        if getattr(self, "_server", None) is None:  # a start that starts something
+            COSTS[what] += 1
+        return original(self, *args, **kwargs)
+
+    setattr(owner, name, counted)
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    from scraper._http_server import ServerThread
+    from scraper.browser import BrowserRuntime
+
+    _counted(BrowserRuntime, "_launch", "browsers launched or connected")
+    _counted(ServerThread, "start", "loopback servers started")
+
+
+def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
+    if COSTS:
+        terminalreporter.write_line("scraper costs: " + ", ".join(f"{n} {what}" for what, n in sorted(COSTS.items())))
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
