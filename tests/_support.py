@@ -8,13 +8,34 @@ import http.client
 import json
 import os
 import socket
+import subprocess
+import sys
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
 
-__all__ = ["Reply", "echo", "marked_chromium_pids", "request", "send", "wait_for", "wait_until"]
+__all__ = ["Reply", "chats", "cli", "echo", "marked_chromium_pids", "request", "send", "wait_for", "wait_until"]
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def cli(*args: str, env: dict[str, str] | None = None, timeout: float = 120) -> subprocess.CompletedProcess[str]:
+    """``scraper ARGS`` in a process of its own, run from the repository root; its output as text."""
+    return subprocess.run(
+        [sys.executable, "-m", "scraper", *args],
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        cwd=ROOT,
+        env={**os.environ, "PYTHONIOENCODING": "utf-8", **(env or {})},
+    )
+
+
+def chats(site: Any) -> list[Any]:
+    """The chat requests a replica site received (either plugin's endpoint)."""
+    return [r for r in site.log if r.path.endswith(("admin-ajax.php", "/chats/submit"))]
 
 
 def echo(message: str) -> str:

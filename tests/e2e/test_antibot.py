@@ -21,15 +21,10 @@ import pytest
 from scraper import AIEngineChat, AIPowerChat, ChallengeError, ChatgptFree, SiteError, get_runtime
 from scraper.browser import find_browser, load_profile
 from scraper.client import solve
-from tests._support import echo, wait_until
+from tests._support import chats, cli, echo, wait_until
 
-ROOT = Path(__file__).resolve().parents[2]
 HELLO = [{"role": "user", "content": "Привет"}]
 REPLY = echo("Привет")
-
-
-def chats(site) -> list:
-    return [r for r in site.log if r.path.endswith(("admin-ajax.php", "/chats/submit"))]
 
 
 # -- the marker table ------------------------------------------------------------------------------
@@ -297,10 +292,6 @@ async def test_failure_keeps_scrubbed_screenshot_and_html(aipower, tmp_path):
     html = next(p for p in paths if p.suffix == ".html").read_text()
     assert "wpaicg-chat-shortcode" in html and aipower.nonce not in html, "the nonce is scrubbed"
     assert str(paths[0]) in str(info.value)
-
-
-def cli(*args: str, timeout: float = 120) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "scraper", *args], capture_output=True, text=True, timeout=timeout)
 
 
 def test_inspect_reports_plugin_values_cookies_and_timeline(aiengine):

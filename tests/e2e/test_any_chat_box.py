@@ -4,10 +4,6 @@ and several plugins on one page, and ChatgptFree as the real site runs today (AI
 from __future__ import annotations
 
 import json
-import os
-import subprocess
-import sys
-from pathlib import Path
 
 import pytest
 
@@ -22,22 +18,10 @@ from scraper import (
     WordPressChat,
 )
 from scraper.replica import ReplicaSite, SiteConfig
-from tests._support import echo
+from tests._support import cli, echo
 
-ROOT = Path(__file__).resolve().parents[2]
 HELLO = [{"role": "user", "content": "Привет, мир 🙂"}]
 REPLY = echo("Привет, мир 🙂")
-
-
-def cli(*args: str) -> subprocess.CompletedProcess:
-    return subprocess.run(
-        [sys.executable, "-m", "scraper", *args],
-        capture_output=True,
-        text=True,
-        timeout=120,
-        cwd=ROOT,
-        env={**os.environ, "PYTHONIOENCODING": "utf-8"},
-    )
 
 
 async def test_chatgptfree_speaks_aipkit_on_chat_today(aipkit):
