@@ -16,7 +16,18 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
 
-__all__ = ["Reply", "chats", "cli", "echo", "marked_chromium_pids", "request", "send", "wait_for", "wait_until"]
+__all__ = [
+    "Reply",
+    "abandon_stream",
+    "chats",
+    "cli",
+    "echo",
+    "marked_chromium_pids",
+    "request",
+    "send",
+    "wait_for",
+    "wait_until",
+]
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -36,6 +47,18 @@ def cli(*args: str, env: dict[str, str] | None = None, timeout: float = 120) -> 
 def chats(site: Any) -> list[Any]:
     """The chat requests a replica site received (either plugin's endpoint)."""
     return [r for r in site.log if r.path.endswith(("admin-ajax.php", "/chats/submit"))]
+
+
+def abandon_stream(site: Any, request: bytes) -> None:
+    """Send a chat request by hand, and close the connection once its stream runs: the site must count
+    the stream aborted, not completed, and hold none open."""
+    sock = socket.create_connection(("127.0.0.1", site.port), timeout=5)
+    sock.sendall(request)
+    assert sock.recv(4096).startswith(b"HTTP/1.1 200 OK")
+    assert wait_until(lambda: site.stats.active_streams == 1)
+    sock.close()
+    assert wait_until(lambda: site.stats.streams_aborted == 1)
+    assert site.stats.active_streams == 0 and site.stats.streams_completed == 0
 
 
 def echo(message: str) -> str:

@@ -27,7 +27,7 @@ from playwright.sync_api import Page, expect
 from scraper.replica import DEFAULT_BOTS, Bot, ReplicaSite, SiteConfig
 from scraper.replica.__main__ import build_parser
 from tests import _support as support
-from tests._support import echo, wait_until
+from tests._support import abandon_stream, echo, wait_until
 
 ROOT = Path(__file__).resolve().parents[2]
 AJAX = "/wp-admin/admin-ajax.php"
@@ -640,13 +640,7 @@ def test_aborted_stream_is_counted() -> None:
                 "_ajax_nonce": replica.nonce,
             }
         )
-        sock = socket.create_connection(("127.0.0.1", replica.port), timeout=5)
-        sock.sendall(f"GET {AJAX}?{query} HTTP/1.1\r\nHost: x\r\n\r\n".encode())
-        assert sock.recv(4096).startswith(b"HTTP/1.1 200 OK")
-        assert wait_until(lambda: replica.stats.active_streams == 1)
-        sock.close()
-        assert wait_until(lambda: replica.stats.streams_aborted == 1)
-        assert replica.stats.active_streams == 0 and replica.stats.streams_completed == 0
+        abandon_stream(replica, f"GET {AJAX}?{query} HTTP/1.1\r\nHost: x\r\n\r\n".encode())
 
 
 # -- nonces ------------------------------------------------------------------------------------------

@@ -25,7 +25,7 @@ import pytest
 
 from scraper.replica import Replica, ReplicaSite, SiteConfig
 from tests import _support as support
-from tests._support import echo, wait_until
+from tests._support import abandon_stream, echo, wait_until
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -778,13 +778,7 @@ def test_aborted_stream_is_counted(plugin: str) -> None:
             headers = f"Content-Type: application/json\r\nX-WP-Nonce: {site.nonce}\r\nCookie: mwai_session_id=s1\r\n"
             path = "/wp-json/mwai-ui/v1/chats/submit"
         request = f"POST {path} HTTP/1.1\r\nHost: x\r\n{headers}Content-Length: {len(body)}\r\n\r\n".encode() + body
-        sock = socket.create_connection(("127.0.0.1", site.port), timeout=5)
-        sock.sendall(request)
-        assert sock.recv(4096).startswith(b"HTTP/1.1 200 OK")
-        assert wait_until(lambda: site.stats.active_streams == 1)
-        sock.close()
-        assert wait_until(lambda: site.stats.streams_aborted == 1)
-        assert site.stats.active_streams == 0 and site.stats.streams_completed == 0
+        abandon_stream(site, request)
 
 
 def test_aborted_during_first_delay_is_noticed_promptly(aipower: ReplicaSite) -> None:
