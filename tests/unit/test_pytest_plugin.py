@@ -5,6 +5,14 @@ from __future__ import annotations
 import pytest
 
 PLUGIN = ("-p", "scraper.cassettes.pytest_plugin")
+# Inner runs load only the plugins a case names (every installed one would make each run slow).
+RUNNERS = {"asyncio": ("-p", "asyncio"), "anyio": ("-p", "anyio")}
+
+
+@pytest.fixture(autouse=True)
+def _no_autoload(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("PYTEST_DISABLE_PLUGIN_AUTOLOAD", "1")
+
 
 # Where each async test ran: the plugin's tests on a thread of their own, the others where their runner put them.
 MIXED = """
@@ -34,22 +42,29 @@ def anyio_backend():
 """
 
 
-def test_installing_the_package_adds_nothing_to_other_pytest_runs(pytester: pytest.Pytester):
-    pytester.makepyfile("def test_fixtures(request):\n    assert 'cassette_url' not in request.fixturenames\n")
-    result = pytester.runpytest_subprocess("--fixtures")
-    result.stdout.no_fnmatch_line("*cassette_url*")
-    result.stdout.no_fnmatch_line("*--record-mode*")
-    opted_in = pytester.runpytest_subprocess(*PLUGIN, "--fixtures")
-    opted_in.stdout.fnmatch_lines(["*cassette_url*"])
+def test_installing_the_package_adds_nothing_to_other_pytest_runs(pytester: pytest.Pytester, monkeypatch):
+    monkeypatch.delenv("PYTEST_DISABLE_PLUGIN_AUTOLOAD")  # every installed plugin, as in anyone's run
+    pytester.makepyfile(
+        """
+        def test_not_loaded(request):
+            loaded = [name for name, plugin in request.config.pluginmanager.list_name_plugin()]
+            assert not any("scraper" in str(name) for name in loaded), loaded
+            assert request.config.getoption("replay_speed", "absent") == "absent"
+        """
+    )
+    result = pytester.runpytest_subprocess("-p", "no:cacheprovider")
+    assert result.parseoutcomes() == {"passed": 1}, result.stdout.str()
 
 
-@pytest.mark.parametrize("others", [(), ("-p", "no:asyncio"), ("-p", "no:anyio")], ids=["both", "anyio", "asyncio"])
-def test_each_runner_keeps_its_own_async_tests(pytester: pytest.Pytester, others: tuple[str, ...]):
+@pytest.mark.parametrize("runners", [("asyncio", "anyio"), ("anyio",), ("asyncio",)], ids=["both", "anyio", "asyncio"])
+def test_each_runner_keeps_its_own_async_tests(pytester: pytest.Pytester, runners: tuple[str, ...]):
     pytester.makepyfile(MIXED)
     pytester.makeini("[pytest]\nasyncio_default_fixture_loop_scope = function\n")
-    result = pytester.runpytest_subprocess(*PLUGIN, *others, "-rA")
+    loaded = [arg for name in runners for arg in RUNNERS[name]]
+    result = pytester.runpytest_subprocess(*PLUGIN, *loaded, "-rA")
     outcomes = result.parseoutcomes()
-    missing = {"-p no:asyncio": "test_pytest_asyncios", "-p no:anyio": "test_anyios"}.get(" ".join(others))
+    absent = set(RUNNERS) - set(runners)
+    missing = {"asyncio": "test_pytest_asyncios", "anyio": "test_anyios"}[absent.pop()] if absent else None
     result.stdout.fnmatch_lines(["PASSED *::test_ours"])
     for name in ("test_pytest_asyncios", "test_anyios"):
         if name == missing:
