@@ -21,7 +21,7 @@ from typing import Any
 
 from scraper import WordPressChat, get_runtime
 from scraper.browser import aclose
-from scraper.replica import ReplicaSite, SiteConfig
+from scraper.replica import PLUGINS, ReplicaSite, SiteConfig
 
 __all__ = ["main"]
 
@@ -147,10 +147,10 @@ async def run(plugins: list[str], repeats: int) -> list[tuple[str, str, str, flo
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m benchmarks.faults", description=__doc__.splitlines()[0])
-    parser.add_argument("--plugin", action="append", choices=["aipkit", "aipower", "aiengine"])
+    parser.add_argument("--plugin", action="append", choices=PLUGINS)
     parser.add_argument("--repeats", type=int, default=5, help="cold bursts of first chats (default 5)")
     args = parser.parse_args(argv)
-    rows = asyncio.run(run(args.plugin or ["aipkit", "aipower", "aiengine"], args.repeats))
+    rows = asyncio.run(run(args.plugin or list(PLUGINS), args.repeats))
     print(f"Faults on a replica site; chats given timeout={TIMEOUT:g} s (first-chat bursts: seconds per burst).\n")
     print("| plugin | fault | the caller got | after (s) | next chat whole |")
     print("|---|---|---|---|---|")

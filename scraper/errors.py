@@ -22,6 +22,7 @@ the HTTP status ``scraper serve`` answers with when it ends a request (``http_st
     ├── HTTPError                           the site answered with an HTTP error status        502
     │   └── NonceError                      the site kept rejecting the nonce, even a fresh one
     ├── SiteError                           the chat plugin reported an error (limit, upstream) 502
+    │   └── RateLimitError                  the site said "too many messages, wait"           429
     ├── StreamError                         the reply stream broke or ended before its end      502
     ├── ScraperTimeoutError (TimeoutError)  a step took longer than the timeout allows         504
     ├── BusyError                           too many chats at once; try again shortly          429
@@ -52,6 +53,7 @@ __all__ = [
     "ModelNotSupportedError",
     "NonceError",
     "PageError",
+    "RateLimitError",
     "ScraperError",
     "ScraperTimeoutError",
     "SiteError",
@@ -208,6 +210,19 @@ class SiteError(ScraperError):
         super().__init__(message)
         self.kind = kind
         self.status = status
+
+
+class RateLimitError(SiteError):
+    """The site refused the message for now (too many from this visitor): wait ``retry_after`` seconds
+    (None when the site does not say) and try again."""
+
+    http_status = 429
+
+    def __init__(
+        self, message: str, *, kind: str = "rate_limited", status: int | None = 429, retry_after: float | None = None
+    ) -> None:
+        super().__init__(message, kind=kind, status=status)
+        self.retry_after = retry_after
 
 
 class StreamError(ScraperError):

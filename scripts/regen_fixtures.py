@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any, TypedDict
 
 from scraper.cassettes import record_chat
-from scraper.client import PRESETS, AIPowerChat, WordPressChat
+from scraper.client import PRESETS, WordPressChat
 from scraper.replica import ReplicaSite
 
 FIXTURE_MESSAGE = "Привет, как дела?"
@@ -53,8 +53,9 @@ async def aregenerate_fixtures(directory: str | os.PathLike[str] = "fixtures") -
     the replica rejecting the first nonce, so the client fetches a fresh one)."""
     # A browser that has just started is slow to pull the first replies, which merges their chunks:
     # one chat that is not recorded first makes the recorded chunking closer to the site's own.
-    with ReplicaSite("aipower") as warm:
-        await AIPowerChat(warm.url).create_async_generator("", [{"role": "user", "content": "warm-up"}]).collect()
+    with ReplicaSite(FIXTURES[0]["site"]) as warm:
+        chat = WordPressChat(warm.url, plugins=(FIXTURES[0]["site"],))
+        await chat.create_async_generator("", [{"role": "user", "content": "warm-up"}]).collect()
     written = []
     for spec in FIXTURES:
         with ReplicaSite(spec["site"]) as site:

@@ -167,7 +167,7 @@ def page_script() -> str:
     It ends with a line break: a driver may wrap it in a function on one line (patchright does), where
     a last line comment would swallow the closing brace."""
     selector = ", ".join(plugin.bot_selector for plugin in PLUGINS)
-    attributes = ["class", "data-bot-id", "data-config", "data-nonce", "data-params", "data-post-id", "data-system"]
+    attributes = ["class", *sorted({name for plugin in PLUGINS for name in plugin.box_attributes})]
     watch = _WATCH.replace("SELECTOR", json.dumps(selector)).replace("ATTRIBUTES", json.dumps(attributes))
     return _HOOK + watch + "\n"
 

@@ -68,7 +68,7 @@ class CassetteMarker(TypedDict, total=False):
     name: str
     url: str | None
     speed: float | None
-    plugin: Literal["aipower", "aiengine"] | None
+    plugin: str | None  # a plugin's name, as the registry lists it
 
 
 @dataclass

@@ -20,26 +20,35 @@ def add(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
 
 
 async def run(args: argparse.Namespace) -> int:
-    from ..client import AIPowerChat, Chatgpt4Online, ChatgptFree
+    from ..client import PRESET_SITES, PRESETS, WordPressChat
+    from ..plugins import get_plugin
     from ..replica import Replica
 
     with Replica() as replica:
-        os.environ[str(ChatgptFree.url_env)] = replica.aipkit.url
-        os.environ[str(Chatgpt4Online.url_env)] = replica.aiengine.url
+        for preset in PRESET_SITES.values():
+            os.environ[preset.url_env] = replica.site(preset.replica).url
         print(
             "scraper demo: local replica sites on 127.0.0.1 — "
-            f"AI Power 2.3+ (AIPKit, like chatgptfree.ai today) {replica.aipkit.url}, "
-            f"AI Engine {replica.aiengine.url}, AI Power 2.2 {replica.aipower.url}",
+            + ", ".join(f"{get_plugin(site.plugin).label} {site.url}" for site in replica.sites),
             file=sys.stderr,
         )
         text = args.message or "Привет, как дела?"
-        first_bot, second_bot = (bot.name for bot in replica.aipkit.config.bots[:2])
-        runs: list[tuple[str, Any, str]] = [
-            (f"ChatgptFree, bot {first_bot!r}", ChatgptFree, "cold"),
-            ("Chatgpt4Online", Chatgpt4Online, "new site"),
-            ("AIPowerChat (legacy shortcode)", AIPowerChat(replica.aipower.url), "new site"),
-            (f"ChatgptFree, bot {second_bot!r}", ChatgptFree(ChatgptFree.url, bot=second_bot), "warm page"),
-        ]
+        # each preset on its replica (the first one cold), then every other plugin's site through the
+        # generic chat, then the first preset again with its second bot (the page is warm by then)
+        first = next(iter(PRESET_SITES.values()))
+        bots = [bot.name for bot in replica.site(first.replica).config.bots]
+        runs: list[tuple[str, Any, str]] = []
+        for name, preset in PRESET_SITES.items():
+            label = f"{preset.title}, bot {bots[0]!r}" if preset is first and bots else preset.title
+            runs.append((label, PRESETS[name], "new site" if runs else "cold"))
+        served = {preset.replica for preset in PRESET_SITES.values()}
+        for site in replica.sites:
+            if site.plugin not in served:
+                chat = WordPressChat(site.url, plugins=(site.plugin,))
+                runs.append((f"WordPressChat ({get_plugin(site.plugin).label})", chat, "new site"))
+        if len(bots) > 1:
+            cls = PRESETS[first.name]
+            runs.append((f"{first.title}, bot {bots[1]!r}", cls(cls.url, bot=bots[1]), "warm page"))
         for name, chat, state in runs:
             print(f"\n── {name} · {chat.page_url()} · {state}", file=sys.stderr)
             print(f"you> {text}", file=sys.stderr, flush=True)

@@ -11,8 +11,8 @@ def add(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
         "--plugin",
         dest="plugin_name",
         default="all",
-        help='aipower, aipkit, aiengine, "both" (aipower, aiengine), "all" (default), or names joined by "+" '
-        "for one site with several plugins",
+        help='a replica plugin (python -m scraper.replica --help lists them), "both" (aipower, aiengine), '
+        '"all" (default), or names joined by "+" for one site with several plugins',
     )
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--port", type=int)

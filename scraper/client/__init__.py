@@ -28,7 +28,7 @@ if TYPE_CHECKING:
     from ._models import ModelCatalog, Resolved
     from ._presets import PRESETS, Chatgpt4Online, ChatgptFree, preset_env
     from ._prompt import Message, Messages, format_prompt
-    from ._providers import BROWSER_KEYS, AIEngineChat, AIPowerChat, ChatKeywords, WordPressChat
+    from ._providers import BROWSER_KEYS, AIEngineChat, AIPowerChat, ChatKeywords, MxChatChat, WordPressChat
     from ._service import ChatOptions, ChatService, ChatTarget
     from ._solve import solve
     from ._stream import ChatStream
@@ -63,6 +63,7 @@ _WHERE = {
     "AIEngineChat": "_providers",
     "AIPowerChat": "_providers",
     "ChatKeywords": "_providers",
+    "MxChatChat": "_providers",
     "WordPressChat": "_providers",
     "ChatOptions": "_service",
     "ChatService": "_service",
@@ -97,6 +98,7 @@ __all__ = [
     "Message",
     "Messages",
     "ModelCatalog",
+    "MxChatChat",
     "PresetSite",
     "ProviderModelMixin",
     "Resolved",

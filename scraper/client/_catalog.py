@@ -27,7 +27,8 @@ def chat_page(site_url: str, chat_path: str = "/") -> str:
 class PresetSite:
     """A preset's site: its name (``--provider``, the server's ``provider``), its class name, its URL and
     the environment variable that points it elsewhere, the plugins it speaks, its chat page path and
-    where else to look when that page has no chat box."""
+    where else to look when that page has no chat box; ``replica``: the replica plugin that serves a
+    look-alike of the site (``scraper demo``)."""
 
     name: str
     title: str
@@ -36,6 +37,7 @@ class PresetSite:
     plugins: tuple[str, ...]
     chat_path: str = "/"
     fallback_paths: tuple[str, ...] = ()
+    replica: str = ""
 
     def site_url(self, url: str | None = None) -> str:
         """``url`` (default: the preset's); the preset's own URL gives way to ``url_env`` when set."""
@@ -59,8 +61,14 @@ PRESET_SITES: dict[str, PresetSite] = {
         ("aipower",),
         chat_path="/chat/",
         fallback_paths=("/",),
+        replica="aipkit",
     ),
     "chatgpt4online": PresetSite(
-        "chatgpt4online", "Chatgpt4Online", "https://chatgpt4online.org", "SCRAPER_CHATGPT4ONLINE_URL", ("aiengine",)
+        "chatgpt4online",
+        "Chatgpt4Online",
+        "https://chatgpt4online.org",
+        "SCRAPER_CHATGPT4ONLINE_URL",
+        ("aiengine",),
+        replica="aiengine",
     ),
 }

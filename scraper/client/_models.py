@@ -20,7 +20,7 @@ from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
 from ..errors import ConfigError, ModelNotSupportedError, ScraperError
-from ..plugins import Bot, plugins_named
+from ..plugins import PLUGINS, Bot, plugins_named
 from ..wire import logger
 from ._presets import PRESETS
 from ._providers import WordPressChat
@@ -129,7 +129,8 @@ class ModelCatalog:
         plugins = site.get("plugins")
         if plugins is not None:
             if not isinstance(plugins, (list, tuple)) or not all(isinstance(p, str) for p in plugins):
-                raise ConfigError('site.plugins must be a list of plugin names, e.g. ["aipower"].')
+                known = ", ".join(dict.fromkeys(p.family for p in PLUGINS))
+                raise ConfigError(f"site.plugins must be a list of plugin names ({known}, ...).")
             plugins_named(plugins)  # ConfigError naming the known ones
         bot = site.get("bot")
         if bot is not None and (isinstance(bot, bool) or not isinstance(bot, (str, int))):

@@ -24,7 +24,7 @@ from ._stream import ChatStream
 if TYPE_CHECKING:
     from typing_extensions import Unpack
 
-__all__ = ["BROWSER_KEYS", "AIEngineChat", "AIPowerChat", "ChatKeywords", "WordPressChat", "hybridmethod"]
+__all__ = ["BROWSER_KEYS", "AIEngineChat", "AIPowerChat", "ChatKeywords", "MxChatChat", "WordPressChat", "hybridmethod"]
 
 P = ParamSpec("P")
 R = TypeVar("R")
@@ -226,3 +226,10 @@ class AIEngineChat(WordPressChat):
         """The site's REST nonce (from the page, or from ``start_session`` for guests)."""
         values = await target.values(timeout=timeout)
         return str(values["nonce"])
+
+
+class MxChatChat(WordPressChat):
+    """Any site whose chat box is the MxChat plugin (``admin-ajax.php`` ``mxchat_stream_chat``). The site
+    keeps the conversation per session: later chats with the same site continue it."""
+
+    plugins: ClassVar[tuple[str, ...] | None] = ("mxchat",)

@@ -134,6 +134,7 @@ class AIEnginePlugin(Plugin):
     slug = "ai-engine"
     markers = ("mwai-chatbot-container", "mwai-chatbot")
     bot_selector = CHATBOT_SELECTOR
+    box_attributes = ("data-system", "data-params")
     ready_selector = ".mwai-chatbot-container[data-system]"
     request_markers = ("/mwai-ui/", "/mwai/", "/mwai-bot/", "rest_route=%2Fmwai", "rest_route=/mwai")
     message_field = "newMessage"

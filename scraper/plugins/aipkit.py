@@ -132,6 +132,7 @@ class AIPKitPlugin(Plugin):
         "aipkit_chat_config_global",
     )
     bot_selector = BOT_SELECTOR
+    box_attributes = ("data-config", "data-bot-id")
     ready_selector = f".aipkit_chat_container{_HAS_NONCE}, .aipkit_popup_wrapper{_HAS_NONCE}"
     request_markers = (CACHE_ACTION, STREAM_ACTION, NONCE_ACTION)
     message_field = "message"

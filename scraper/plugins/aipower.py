@@ -97,6 +97,7 @@ class AIPowerPlugin(Plugin):
     slug = "gpt3-ai-content-generator"
     markers = ("wpaicg-chat-shortcode", "wpaicg-chatbox", "wpaicgParams")
     bot_selector = CHATBOX_SELECTOR
+    box_attributes = ("data-bot-id", "data-nonce", "data-post-id")
     ready_selector = (
         ".wpaicg-chat-shortcode[data-nonce]:not([data-nonce='']), .wpaicg-chatbox[data-nonce]:not([data-nonce=''])"
     )

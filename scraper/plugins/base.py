@@ -19,7 +19,7 @@ import json
 import re
 from collections.abc import Awaitable, Callable, Generator, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any, ClassVar, Literal, Protocol, TypeVar
+from typing import Any, ClassVar, Protocol, TypeVar
 
 from ..errors import HTTPError, ScraperError, StreamError, excerpt
 from ..wire import Document, HTTPRequest, Reply, Response, ServerSentEvent, remember
@@ -46,7 +46,9 @@ __all__ = [
 ]
 
 T = TypeVar("T")
-PluginName = Literal["aipower", "aipkit", "aiengine"]
+# A plugin's name as the registry lists it (``scraper.plugins.PLUGINS``): a plain string, so that a new
+# plugin is one module and one registry line, with no list of names to keep in step elsewhere.
+PluginName = str
 Values = dict[str, Any]
 
 
@@ -263,6 +265,8 @@ class Plugin(abc.ABC):
     slug: ClassVar[str]  # its folder under wp-content/plugins, where a page shows its version
     markers: ClassVar[tuple[str, ...]]  # text that shows the plugin on a page
     bot_selector: ClassVar[str]  # CSS: the elements that carry a bot's values
+    # attributes of those elements a page script may change or remove: the browser notes them as they appear
+    box_attributes: ClassVar[tuple[str, ...]] = ()
     ready_selector: ClassVar[str]  # CSS, live DOM: matches once a bot with its nonce is there
     request_markers: ClassVar[tuple[str, ...]]  # text in a request's URL or body that shows it is this plugin's
     message_field: ClassVar[str]  # the request field (form or JSON) that carries the user's message

@@ -1,4 +1,4 @@
-"""Local look-alikes of three WordPress chat plugins, AI Power, AI Engine and AIPKit, served on 127.0.0.1.
+"""Local look-alikes of WordPress chat plugins (AI Power, AI Engine, AIPKit, MxChat), served on 127.0.0.1.
 
 They speak the plugins' protocols byte for byte (headers, status codes, JSON shapes, stream layout)
 and serve pages whose scripts make the chat box work in a browser, so a client can be tested, shown

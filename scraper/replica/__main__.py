@@ -34,7 +34,7 @@ def build_parser() -> argparse.ArgumentParser:
     """The command line."""
     parser = argparse.ArgumentParser(
         prog="python -m scraper.replica",
-        description="Serve local replicas of the AI Power, AI Engine and AIPKit WordPress chat plugins.",
+        description="Serve local replicas of WordPress chat plugins: " + ", ".join(PLUGINS) + ".",
     )
     parser.add_argument(
         "--plugin",

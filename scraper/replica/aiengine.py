@@ -13,6 +13,8 @@ from typing import Any
 from . import upstream
 from .exchange import Exchange
 from .wordpress import (
+    CSS,
+    JS,
     NOCACHE_HEADERS,
     Headers,
     PageParts,
@@ -100,6 +102,18 @@ class AIEngineApp(WordPressApp):
     slug = "aiengine-chat"
     title = "AI Engine Chat"
     page_text = PAGE_TEXT
+    static_files = (
+        ("/wp-content/plugins/ai-engine/app/chatbot.js", "chatbot.js", JS),
+        ("/wp-content/plugins/ai-engine/themes/chatgpt.css", "chatgpt.css", CSS),
+    )
+
+    @classmethod
+    def chat_call(cls, ex: Exchange) -> bool:
+        """Its REST routes, pretty or as ``?rest_route=``."""
+        if ex.path.startswith("/wp-json/mwai"):
+            return True
+        route = ex.query.get("rest_route", "").lstrip("/")
+        return ex.path in ("/", "/index.php") and route.startswith("mwai")
 
     def rest_namespaces(self) -> list[str]:
         """AI Engine's two namespaces."""

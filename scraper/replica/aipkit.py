@@ -22,7 +22,7 @@ from urllib.parse import urlsplit
 from . import upstream
 from .config import Bot
 from .exchange import Exchange
-from .wordpress import Headers, PageParts, WordPressApp, esc_attr, php_json, sanitize_key, uniqid
+from .wordpress import CSS, JS, Headers, PageParts, WordPressApp, esc_attr, php_json, sanitize_key, site_path, uniqid
 
 if TYPE_CHECKING:
     from .server import ReplicaSite
@@ -366,6 +366,15 @@ class AIPKitApp(WordPressApp):
     powered_by = "PHP/8.2.36"
     ajax_actions = (CACHE_ACTION, STREAM_ACTION, NONCE_ACTION)
     json_headers = JSON_HEADERS
+    static_files = (
+        ("/wp-content/plugins/gpt3-ai-content-generator/dist/js/public-main.bundle.js", "aipkit-chat.js", JS),
+        ("/wp-content/plugins/gpt3-ai-content-generator/dist/css/public-main.bundle.css", "aipkit-chat.css", CSS),
+    )
+
+    @classmethod
+    def chat_call(cls, ex: Exchange) -> bool:
+        """The stream step: a GET of admin-ajax."""
+        return site_path(ex.path) == "/wp-admin/admin-ajax.php" and ex.query.get("action") == STREAM_ACTION
 
     def __init__(self, site: ReplicaSite) -> None:
         super().__init__(site)

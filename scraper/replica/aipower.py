@@ -13,7 +13,16 @@ from typing import Any
 
 from . import upstream
 from .exchange import Exchange
-from .wordpress import AJAX_JSON_HEADERS, AJAX_STREAM_HEADERS, PageParts, WordPressApp, esc_attr, php_json
+from .wordpress import (
+    AJAX_JSON_HEADERS,
+    AJAX_STREAM_HEADERS,
+    CSS,
+    JS,
+    PageParts,
+    WordPressApp,
+    esc_attr,
+    php_json,
+)
 
 __all__ = ["AIPowerApp"]
 
@@ -105,6 +114,10 @@ class AIPowerApp(WordPressApp):
     title = "AI Power Chat"
     page_text = PAGE_TEXT
     ajax_actions = tuple(CHAT_ACTIONS)
+    static_files = (
+        ("/wp-content/plugins/gpt3-ai-content-generator/public/js/wpaicg-chat.js", "wpaicg-chat.js", JS),
+        ("/wp-content/plugins/gpt3-ai-content-generator/public/css/wpaicg-chat.css", "wpaicg-chat.css", CSS),
+    )
 
     # -- page ------------------------------------------------------------------------------------
 

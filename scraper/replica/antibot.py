@@ -26,6 +26,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
+from .apps import APPS
 from .config import ANTIBOT_MODES
 from .wordpress import site_path
 
@@ -95,13 +96,10 @@ def _script(name: str, settings: dict[str, Any]) -> str:
 
 def is_chat_request(ex: Exchange) -> bool:
     """Whether ``ex`` is a chat call of any plugin (what the chat-only challenge watches for): an admin-ajax
-    POST (at the root or in WordPress's subfolder), AIPKit's stream GET, or AI Engine's REST routes."""
-    if site_path(ex.path) == "/wp-admin/admin-ajax.php":
-        return ex.method == "POST" or ex.query.get("action") == "aipkit_frontend_chat_stream"
-    if ex.path.startswith("/wp-json/mwai"):
+    POST (at the root or in WordPress's subfolder), or what a plugin's app says is its chat call."""
+    if site_path(ex.path) == "/wp-admin/admin-ajax.php" and ex.method == "POST":
         return True
-    route = ex.query.get("rest_route", "").lstrip("/")
-    return ex.path in ("/", "/index.php") and route.startswith("mwai")
+    return any(app.chat_call(ex) for app in APPS.values())
 
 
 def cloudflare_headers(ray: str, content_type: str = _HTML) -> Headers:

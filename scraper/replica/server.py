@@ -21,35 +21,25 @@ from types import TracebackType
 from typing import Any
 
 from .._http_server import CloseDelimitedHandler, LoopbackServer, ServerThread
-from .aiengine import AIEngineApp
-from .aipkit import AIPKitApp
-from .aipower import AIPowerApp
 from .antibot import AntiBot, is_chat_request
+from .apps import APPS, PLUGINS
 from .config import RecordedRequest, ReplicaStats, SiteConfig
 from .exchange import ClientGone, Exchange
 from .sensor import Sensor
-from .wordpress import MultiPluginApp, WordPressApp, site_path
+from .wordpress import CSS, MultiPluginApp, site_path
 
 __all__ = ["PLUGINS", "Replica", "ReplicaSite"]
 
 log = logging.getLogger("scraper.replica")
 log.addHandler(logging.NullHandler())  # silent unless the application configures logging
 
-PLUGINS = ("aipower", "aiengine", "aipkit")
-APPS: dict[str, type[WordPressApp]] = {"aipower": AIPowerApp, "aiengine": AIEngineApp, "aipkit": AIPKitApp}
 CONTROL_PREFIX = "/__replica__/"
 STALL_SECONDS = 24 * 3600.0
 STATIC_DIR = Path(__file__).with_name("static")
-_JS = "text/javascript; charset=UTF-8"
-_CSS = "text/css; charset=UTF-8"
+# the theme's files and every plugin's (each app lists its own)
 STATIC_FILES = {
-    "/wp-content/plugins/gpt3-ai-content-generator/public/js/wpaicg-chat.js": ("wpaicg-chat.js", _JS),
-    "/wp-content/plugins/gpt3-ai-content-generator/public/css/wpaicg-chat.css": ("wpaicg-chat.css", _CSS),
-    "/wp-content/plugins/ai-engine/app/chatbot.js": ("chatbot.js", _JS),
-    "/wp-content/plugins/ai-engine/themes/chatgpt.css": ("chatgpt.css", _CSS),
-    "/wp-content/plugins/gpt3-ai-content-generator/dist/js/public-main.bundle.js": ("aipkit-chat.js", _JS),
-    "/wp-content/plugins/gpt3-ai-content-generator/dist/css/public-main.bundle.css": ("aipkit-chat.css", _CSS),
-    "/wp-content/themes/corner/style.css": ("style.css", _CSS),
+    **{path: (file, kind) for app in APPS.values() for path, file, kind in app.static_files},
+    "/wp-content/themes/corner/style.css": ("style.css", CSS),
     "/wp-content/themes/corner/icon.svg": ("icon.svg", "image/svg+xml"),
 }
 _BAD_REQUEST = b"HTTP/1.1 400 Bad Request\r\nConnection: close\r\nContent-Type: text/plain\r\n\r\nBad Request"
@@ -105,8 +95,8 @@ class _Handler(CloseDelimitedHandler):
 
 
 class ReplicaSite(ServerThread):
-    """One local WordPress site with one chat plugin ("aipower", "aiengine" or "aipkit"), or several on one
-    page ("aipkit+aiengine" or ``("aipkit", "aiengine")``), started on demand."""
+    """One local WordPress site with one chat plugin (a name of :data:`PLUGINS`, e.g. "aipkit"), or several on
+    one page ("aipkit+aiengine" or ``("aipkit", "aiengine")``), started on demand."""
 
     def __init__(
         self,
@@ -356,23 +346,29 @@ class ReplicaSite(ServerThread):
 
 
 class Replica:
-    """One site per plugin, each on its own port: ``with Replica() as r: r.aipower, r.aipkit, r.aiengine``."""
+    """One site per plugin, each on its own port: ``with Replica() as r: r.aipower, r.aipkit, ...``
+    (``r.site("aipower")`` alike). ``<plugin>_config=SiteConfig(...)`` configures one of them."""
 
-    def __init__(
-        self,
-        host: str = "127.0.0.1",
-        aipower_config: SiteConfig | None = None,
-        aiengine_config: SiteConfig | None = None,
-        aipkit_config: SiteConfig | None = None,
-    ) -> None:
-        self.aipower = ReplicaSite("aipower", aipower_config, host=host)
-        self.aipkit = ReplicaSite("aipkit", aipkit_config, host=host)
-        self.aiengine = ReplicaSite("aiengine", aiengine_config, host=host)
+    def __init__(self, host: str = "127.0.0.1", **configs: SiteConfig | None) -> None:
+        unknown = sorted(set(configs) - {f"{name}_config" for name in PLUGINS})
+        if unknown:
+            raise TypeError(f"Replica() got unexpected keyword argument(s): {', '.join(unknown)}")
+        self._sites = {name: ReplicaSite(name, configs.get(f"{name}_config"), host=host) for name in PLUGINS}
+
+    def site(self, plugin: str) -> ReplicaSite:
+        """The site of ``plugin``."""
+        return self._sites[plugin]
+
+    def __getattr__(self, name: str) -> ReplicaSite:
+        sites: dict[str, ReplicaSite] = self.__dict__.get("_sites", {})
+        if name in sites:
+            return sites[name]
+        raise AttributeError(f"{type(self).__name__!r} object has no attribute {name!r}")
 
     @property
     def sites(self) -> tuple[ReplicaSite, ...]:
-        """(aipower, aipkit, aiengine)."""
-        return (self.aipower, self.aipkit, self.aiengine)
+        """Every site, in the order of :data:`PLUGINS`."""
+        return tuple(self._sites.values())
 
     def start(self) -> Replica:
         """Start every site; returns self."""

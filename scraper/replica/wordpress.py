@@ -17,7 +17,7 @@ import secrets
 import string
 import time
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, ClassVar
 
 from .exchange import POWERED_BY
 
@@ -30,6 +30,8 @@ __all__ = [
     "AJAX_JSON_HEADERS",
     "AJAX_STREAM_HEADERS",
     "CRITICAL_ERROR_HTML",
+    "CSS",
+    "JS",
     "NOCACHE_HEADERS",
     "POST_ID",
     "SUBFOLDER",
@@ -51,6 +53,8 @@ __all__ = [
 ]
 
 Headers = list[tuple[str, str]]
+JS = "text/javascript; charset=UTF-8"
+CSS = "text/css; charset=UTF-8"
 
 POST_ID = 4
 HUGE_PADDING = 20 * 1024 * 1024
@@ -373,9 +377,17 @@ class WordPressApp:
     powered_by = POWERED_BY  # the X-Powered-By this site's PHP reports
     ajax_actions: tuple[str, ...] = ()  # the admin-ajax actions the plugin registers
     json_headers = AJAX_JSON_HEADERS  # what wp_send_json sends, in this WordPress build's order
+    # the plugin's files the site serves: (URL path, file in static/, content type)
+    static_files: ClassVar[tuple[tuple[str, str, str], ...]] = ()
 
     def __init__(self, site: ReplicaSite) -> None:
         self.site = site
+
+    @classmethod
+    def chat_call(cls, ex: Exchange) -> bool:
+        """Whether ``ex`` is one of this plugin's chat calls besides an admin-ajax POST (which every
+        plugin's chat is): a stream GET, a REST route (what the chat-only challenge watches for)."""
+        return False
 
     @property
     def core_path(self) -> str:

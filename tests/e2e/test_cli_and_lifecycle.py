@@ -13,6 +13,7 @@ import pytest
 
 from scraper import BrowserNotFoundError, format_prompt
 from scraper.browser import find_browser
+from scraper.replica import PLUGINS as REPLICA_PLUGINS
 from tests._support import echo, marked_chromium_pids, wait_until
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -102,8 +103,8 @@ def test_cli_error_is_one_line_and_nonzero(aipower):
 def test_cli_demo_chats_with_every_plugin():
     result = run(["-m", "scraper", "demo"], timeout=180)
     assert result.returncode == 0, result.stderr
-    assert result.stdout.count(REPLY) == 4
-    for name in ("ChatgptFree, bot 'Gemini'", "Chatgpt4Online", "AIPowerChat (legacy shortcode)", "'GPT-4o mini'"):
+    assert result.stdout.count(REPLY) == len(REPLICA_PLUGINS) + 1
+    for name in ("ChatgptFree, bot 'Gemini'", "Chatgpt4Online", "WordPressChat (AI Power)", "'GPT-4o mini'"):
         assert name in result.stderr
     assert "first chunk after" in result.stderr
 

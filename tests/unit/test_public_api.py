@@ -47,10 +47,12 @@ PUBLIC = {
     "MissingExtraError",
     "MissingTokenError",
     "ModelNotSupportedError",
+    "MxChatChat",
     "NonceError",
     "PageError",
     "Profile",
     "ProviderModelMixin",
+    "RateLimitError",
     "ScraperError",
     "ScraperTimeoutError",
     "SiteError",
@@ -86,6 +88,8 @@ def test_every_error_is_a_scraper_error_with_a_status():
     assert issubclass(scraper.ScraperTimeoutError, TimeoutError)
     assert scraper.ScraperTimeoutError.http_status == 504 and scraper.BusyError.http_status == 429
     assert scraper.ChallengeError.http_status == 503 and scraper.StreamError.http_status == 502
+    assert issubclass(scraper.RateLimitError, scraper.SiteError) and scraper.RateLimitError.http_status == 429
+    assert scraper.RateLimitError("wait", retry_after=60.0).retry_after == 60.0
 
 
 def test_seed_attributes():

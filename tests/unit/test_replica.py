@@ -23,7 +23,7 @@ from urllib.parse import urlencode
 
 import pytest
 
-from scraper.replica import Replica, ReplicaSite, SiteConfig
+from scraper.replica import PLUGINS, Replica, ReplicaSite, SiteConfig
 from tests import _support as support
 from tests._support import abandon_stream, echo, wait_until
 
@@ -857,7 +857,7 @@ def test_reset_clears_log_and_stats(aiengine: ReplicaSite) -> None:
 
 def test_replica_runs_a_site_per_plugin() -> None:
     with Replica() as both:
-        assert len({site.port for site in both.sites}) == 3 and both.aipkit.plugin == "aipkit"
+        assert len({site.port for site in both.sites}) == len(PLUGINS) and both.aipkit.plugin == "aipkit"
         assert both.aipower.url.startswith("http://127.0.0.1:") and not both.aipower.url.endswith("/")
         with urllib.request.urlopen(both.aiengine.url + "/", timeout=5) as response:
             assert b"mwai-chatbot-container" in response.read()
