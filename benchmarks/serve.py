@@ -8,6 +8,12 @@ In one run, against a replica AI Power site (in a child process, on 127.0.0.1, n
   own Chromium) and through the warm server.
 
 Each figure is the median ± half the interquartile range of ``--runs`` runs, after one untimed run.
+
+``--clients N`` measures the server under load instead: N clients at once, each sending ``--requests``
+streamed chats one after the other to one warm site, with the server's defaults. It prints p50/p95/p99
+of the time to first chunk, of the wait for a chat slot (the server's ``x-scraper-queue-ms``) and of the
+chat itself (the difference), the throughput, the failures, and the server's memory (PSS of its whole
+process tree, from ``/health``) before, under and after the load.
 """
 
 from __future__ import annotations
@@ -84,8 +90,13 @@ class Server:
 
 def through_http(url: str) -> float:
     """Seconds from sending a streamed chat request to its first text, the reply read to the end."""
+    return streamed(url)[0]
+
+
+def streamed(url: str, timeout: float = 60) -> tuple[float, float]:
+    """One streamed chat: seconds to its first text, and seconds it waited for a slot (server's figure)."""
     host, port = url.removeprefix("http://").split(":")
-    connection = http.client.HTTPConnection(host, int(port), timeout=60)
+    connection = http.client.HTTPConnection(host, int(port), timeout=timeout)
     connection.connect()
     connection.sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)  # headers and body go in two writes
     message = {"model": "gpt-4o-mini", "messages": [{"role": "user", "content": MESSAGE}], "stream": True}
@@ -93,6 +104,9 @@ def through_http(url: str) -> float:
     started = time.perf_counter()
     connection.request("POST", "/v1/chat/completions", body=body, headers={"Content-Type": "application/json"})
     response = connection.getresponse()
+    if response.status != 200:
+        raise BenchError(f"scraper serve answered {response.status}: {response.read(300)!r}")
+    queued = float(response.getheader("x-scraper-queue-ms") or 0) / 1000
     decoder, first, parts = SSEDecoder(), None, []
     while piece := response.read1(65536):
         for event in decoder.feed(piece):
@@ -102,7 +116,7 @@ def through_http(url: str) -> float:
                     first = first or time.perf_counter() - started
                     parts.append(content)
     connection.close()
-    return checked("".join(parts), first, "scraper serve (HTTP)")
+    return checked("".join(parts), first, "scraper serve (HTTP)"), queued
 
 
 def through_sdk(url: str) -> Callable[[], float] | None:
@@ -171,15 +185,130 @@ def measure(runs: int, once: Callable[[], float]) -> list[float]:
     return [once() * 1000 for _ in range(runs)]
 
 
+def percentile(samples: Sequence[float], share: float) -> float:
+    """The ``share`` (0..1) percentile of ``samples``, nearest rank."""
+    ordered = sorted(samples)
+    return ordered[min(len(ordered) - 1, max(0, round(share * len(ordered) + 0.5) - 1))]
+
+
+def memory(url: str) -> dict[str, float | None]:
+    with urllib.request.urlopen(f"{url}/health", timeout=60) as response:
+        return json.loads(response.read()).get("memory") or {}
+
+
+def settled(url: str, timeout: float = 120) -> tuple[dict[str, float | None], float]:
+    """The memory once the burst's extra lanes have closed (each site down to its first lane), and the
+    seconds that took (``SCRAPER_LANE_IDLE``, 30 s by default)."""
+    began = time.perf_counter()
+    while time.perf_counter() - began < timeout:
+        with urllib.request.urlopen(f"{url}/health", timeout=60) as response:
+            health = json.loads(response.read())
+        if all(len(site["lanes"]) <= 1 for site in health.get("sites", [])):
+            break
+        time.sleep(1.0)
+    return memory(url), time.perf_counter() - began
+
+
+def under_load(url: str, clients: int, requests: int) -> dict[str, object]:
+    """``clients`` threads at once, ``requests`` streamed chats each; every sample and every failure."""
+    first: list[float] = []
+    queued: list[float] = []
+    failures: list[str] = []
+    lock = threading.Lock()
+    start = threading.Barrier(clients + 1)
+    peak: list[dict[str, float | None]] = []
+
+    def client() -> None:
+        start.wait()
+        for _ in range(requests):
+            try:
+                seconds, waited = streamed(url, timeout=300)
+            except Exception as exc:  # a failure is a figure of its own
+                with lock:
+                    failures.append(f"{type(exc).__name__}: {exc}"[:200])
+                continue
+            with lock:
+                first.append(seconds * 1000)
+                queued.append(waited * 1000)
+
+    threads = [threading.Thread(target=client, daemon=True) for _ in range(clients)]
+    for thread in threads:
+        thread.start()
+    start.wait()
+    began = time.perf_counter()
+    while any(thread.is_alive() for thread in threads):
+        threads[0].join(1.0)
+        if len(first) * 2 >= clients * requests and not peak:
+            peak.append(memory(url))  # halfway through: the memory under load
+    elapsed = time.perf_counter() - began
+    return {"first": first, "queued": queued, "failures": failures, "seconds": elapsed, "peak": peak}
+
+
+def load_main(args: argparse.Namespace) -> int:
+    """The ``--clients`` run."""
+    with Replicas(["aipower"], "process") as replicas:
+        replicas.configure("aipower", chunk_delay=0.0, first_delay=0.0)
+        env = {**os.environ, URL_ENV: replicas.urls["aipower"], "PYTHONIOENCODING": "utf-8", "SCRAPER_SERVER": "off"}
+        server = Server(env)
+        try:
+            through_http(server.url)  # warm: the browser is up and the site's page loaded
+            before = memory(server.url)
+            result = under_load(server.url, args.clients, args.requests)
+            after = memory(server.url)
+            idle, waited = settled(server.url)
+        finally:
+            server.stop()
+    first, queued = result["first"], result["queued"]
+    assert isinstance(first, list) and isinstance(queued, list) and isinstance(result["failures"], list)
+    chat = [f - q for f, q in zip(first, queued, strict=True)]
+    total = args.clients * args.requests
+    seconds = float(result["seconds"])  # type: ignore[arg-type]
+    print(
+        f"scraper serve under load: {args.clients} clients x {args.requests} streamed chats, one warm replica "
+        f"AI Power site on 127.0.0.1 (no delay), server defaults, {os.cpu_count()} CPUs, Python "
+        f"{platform.python_version()}\n"
+    )
+    print("| figure | p50 | p95 | p99 |\n|---|---|---|---|")
+    for name, samples in (
+        ("time to first chunk", first),
+        ("  of it: waiting for a slot", queued),
+        ("  of it: the chat", chat),
+    ):
+        cells = " | ".join(f"{percentile(samples, p):.0f} ms" if samples else "—" for p in (0.5, 0.95, 0.99))
+        print(f"| {name} | {cells} |")
+    print(
+        f"\nsucceeded {len(first)}/{total}, failed {len(result['failures'])}; {seconds:.1f} s in all, "
+        f"throughput {len(first) / seconds:.1f} chats/s"
+    )
+    peak = result["peak"][0] if result["peak"] else {}  # type: ignore[index]
+    print(
+        f"memory (PSS of the server's process tree): {before.get('pss_mb')} MB warm, {peak.get('pss_mb')} MB "
+        f"under load, {after.get('pss_mb')} MB right after, {idle.get('pss_mb')} MB once idle lanes closed "
+        f"({waited:.0f} s later); processes {before.get('processes')} / {peak.get('processes')} / "
+        f"{after.get('processes')} / {idle.get('processes')}"
+    )
+    for failure in sorted(set(result["failures"]))[:5]:  # type: ignore[call-overload]
+        print(f"  failure: {failure}")
+    if args.json:
+        Path(args.json).write_text(
+            json.dumps({**result, "chat": chat, "before": before, "after": after, "idle": idle}, indent=1)
+        )
+    return 0 if not result["failures"] else 1
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m benchmarks.serve", description=__doc__.splitlines()[0])
     parser.add_argument("--runs", type=int, default=7, help="timed runs per figure (default 7)")
+    parser.add_argument("--clients", type=int, metavar="N", help="instead: N concurrent streaming clients (load)")
+    parser.add_argument("--requests", type=int, default=3, help="with --clients: chats per client (default 3)")
     parser.add_argument("--json", metavar="PATH", help="also write the samples as JSON")
     return parser
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    if args.clients:
+        return load_main(args)
     started = time.perf_counter()
     rows: list[tuple[str, list[float] | None]] = []
     with Replicas(["aipower"], "process") as replicas:

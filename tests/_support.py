@@ -4,15 +4,18 @@ the replica's echo reply, and finding the Chromium processes a program left behi
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import http.client
 import json
 import os
 import socket
 import subprocess
 import sys
+import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -22,6 +25,7 @@ __all__ = [
     "chats",
     "cli",
     "echo",
+    "http_server",
     "marked_chromium_pids",
     "request",
     "send",
@@ -167,3 +171,17 @@ async def wait_for(condition: Callable[[], bool], timeout: float = 10.0) -> bool
             return True
         await asyncio.sleep(0.05)
     return condition()
+
+
+@contextlib.contextmanager
+def http_server(handler: type[BaseHTTPRequestHandler]) -> Iterator[str]:
+    """A plain HTTP server on a free loopback port, in a thread; its base URL."""
+    server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    server.daemon_threads = True
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{server.server_address[1]}"
+    finally:
+        server.shutdown()
+        server.server_close()

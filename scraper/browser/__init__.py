@@ -7,7 +7,9 @@ from ._debug import debug_folder, save_artifacts
 from ._display import VirtualDisplay
 from ._errors import playwright_error
 from ._fetch import StreamingResponse, open_stream
-from ._lanes import PER_PAGE, Lane, SitePool, SiteRegistry, origin_of, proxy_settings
+from ._hosts import SiteRules, origin_of
+from ._lanes import PER_PAGE, Lane, SitePool, SiteRegistry, proxy_settings
+from ._memory import TreeMemory, tree_memory, tree_pids
 from ._profiles import Profile, cache_dir, clear_profiles, list_profiles, load_profile, save_profile
 from ._recording import ExchangeRecord, FlowRecorder, PageRecord
 from ._runtime import (
@@ -22,6 +24,7 @@ from ._runtime import (
     get_runtime,
     options_from_env,
     reset_all,
+    shared_rules,
 )
 
 __all__ = [
@@ -37,7 +40,9 @@ __all__ = [
     "Profile",
     "SitePool",
     "SiteRegistry",
+    "SiteRules",
     "StreamingResponse",
+    "TreeMemory",
     "VirtualDisplay",
     "aclose",
     "cache_dir",
@@ -57,4 +62,7 @@ __all__ = [
     "reset_all",
     "save_artifacts",
     "save_profile",
+    "shared_rules",
+    "tree_memory",
+    "tree_pids",
 ]

@@ -65,7 +65,9 @@ async def save_artifacts(lane: Lane, reason: str, folder: Path | None) -> list[s
     if page.url in ("", "about:blank"):  # nothing arrived (a page that never answers): nothing to show
         log.debug("no debug files for %s: the page never loaded", lane.origin)
         return await _trace(lane)
-    host = re.sub(r"[^A-Za-z0-9_.-]+", "_", urlsplit(lane.page_url).netloc)
+    parts = urlsplit(lane.page_url)  # the host and port only: a folder name never holds a user or password
+    where = f"{parts.hostname or ''}_{parts.port}" if parts.port else parts.hostname or ""
+    host = re.sub(r"[^A-Za-z0-9_.-]+", "_", where)
     stamp = time.strftime("%Y%m%d-%H%M%S") + f"-{int(time.time() * 1000) % 1000:03d}"
     target = folder / f"{stamp}-{host}-{re.sub(r'[^A-Za-z0-9]+', '-', reason).strip('-').lower()}"
     paths: list[str] = []

@@ -9,6 +9,7 @@ else the package uses is the same API, so the choice is made here and nowhere el
 
 from __future__ import annotations
 
+import asyncio
 import functools
 import importlib
 import os
@@ -18,7 +19,7 @@ from typing import Any, Literal
 from .._extras import import_extra
 from ..errors import ConfigError
 
-__all__ = ["DRIVERS", "DriverError", "DriverTimeout", "async_api", "driver_name", "in_page"]
+__all__ = ["DRIVERS", "DriverError", "DriverErrorOrTimeout", "DriverTimeout", "async_api", "driver_name", "in_page"]
 
 DriverName = Literal["playwright", "patchright"]
 DRIVERS: tuple[DriverName, ...] = ("playwright", "patchright")
@@ -61,6 +62,8 @@ def _timeouts() -> tuple[type[BaseException], ...]:
 # ``except DriverError`` catches the errors of every installed driver (their classes differ).
 DriverError: tuple[type[BaseException], ...] = _errors()
 DriverTimeout: tuple[type[BaseException], ...] = _timeouts()
+# What a browser call may raise when the page went away or a step took too long (one tuple, for except).
+DriverErrorOrTimeout: tuple[type[BaseException], ...] = (*DriverError, asyncio.TimeoutError)
 
 
 async def in_page(page: Any, expression: str, arg: Any = None) -> Any:

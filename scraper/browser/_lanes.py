@@ -18,33 +18,25 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import os
-import random
+import dataclasses
 import time
-from collections import deque
+from collections import OrderedDict, deque
 from collections.abc import Awaitable, Callable, Iterator, Mapping
-from typing import TYPE_CHECKING, Any, ClassVar, TypeVar
+from typing import Any, Protocol, TypeVar
 from urllib.parse import unquote, urlsplit
 
-from ..errors import (
-    BrowserCrashedError,
-    ChallengeError,
-    ScraperError,
-    ScraperTimeoutError,
-    TransportError,
-)
+from ..errors import BrowserCrashedError, ScraperError, ScraperTimeoutError, TransportError
 from ..plugins import Detection, ValueCache, check_page
-from ..wire import Challenge, HTTPRequest, detect_challenge, logger, redact_url
-from ._driver import DriverError, DriverTimeout, in_page
+from ..wire import Challenge, HTTPRequest, logger, redact_url
+from ._driver import DriverError, DriverErrorOrTimeout, DriverTimeout, in_page
+from ._env import env_number, env_set
 from ._errors import first_line, playwright_error
 from ._fetch import StreamingResponse, open_stream
+from ._hosts import SiteRules, origin_of, without_credentials
+from ._navigate import navigate
 from ._page_script import APPEARED, CAPTURED, captured_html, page_script
 from ._profiles import load_profile
 from ._recording import FlowRecorder
-from ._runtime import env_number
-
-if TYPE_CHECKING:
-    from ._runtime import BrowserRuntime
 
 __all__ = ["PER_PAGE", "Lane", "SitePool", "SiteRegistry", "origin_of", "proxy_settings"]
 
@@ -57,6 +49,14 @@ PER_PAGE = 6
 DEFAULT_MAX_PAGES = 8
 RETRY_PAUSE = 1.0  # seconds between a failed page load and the next attempt
 LANE_IDLE = 30.0  # seconds an extra lane may stay idle before it is closed
+# Each warm site holds a browser context and a page: some 60 MB and two Chromium processes. A process
+# that chats with many sites keeps only the most recently used ones, and closes a site left idle.
+DEFAULT_MAX_SITES = 6
+SITE_IDLE = 600.0  # seconds a site with no chat keeps its first lane (its page) warm
+
+
+def _setting(name: str, kind: type[Any], minimum: Any, default: Any) -> Any:
+    return env_number(name, kind, minimum) if env_set(name) else default
 
 
 def proxy_settings(proxy: str | None) -> dict[str, str] | None:
@@ -73,9 +73,23 @@ def proxy_settings(proxy: str | None) -> dict[str, str] | None:
     return settings
 
 
-def origin_of(url: str) -> str:
-    parts = urlsplit(url)
-    return f"{parts.scheme}://{parts.netloc}"
+class Runtime(Protocol):
+    """What lanes need of the browser runtime that owns them (``BrowserRuntime``)."""
+
+    launches: int
+    user_agent: str | None
+    use_profiles: bool
+    rules: SiteRules
+
+    @property
+    def connected(self) -> bool: ...
+
+    @property
+    def auto_click(self) -> bool: ...
+
+    async def browser(self) -> Any: ...
+
+    def context_options(self) -> dict[str, Any]: ...
 
 
 class Lane:
@@ -84,7 +98,8 @@ class Lane:
     def __init__(self, pool: SitePool, *, clone_of: Lane | None = None, use_profile: bool = True) -> None:
         self.pool = pool
         self.runtime = pool.runtime
-        self.page_url = pool.page_url
+        # A page named with ``user:password@``: the context sends them, requests never name them.
+        self.page_url, self.credentials = without_credentials(pool.page_url)
         self.origin = origin_of(pool.page_url)
         self.use_profile = use_profile
         self.clone_of = clone_of
@@ -118,6 +133,8 @@ class Lane:
         page = self.page
         if page is None:
             raise BrowserCrashedError(f"The page of {self.page_url} is gone (it crashed or closed); try again.")
+        if "@" in request.url:
+            request = dataclasses.replace(request, url=without_credentials(request.url)[0])
         self._users[page] = self._users.get(page, 0) + 1
         try:
             response = await open_stream(page, request, timeout=timeout, recorder=self.recorder)
@@ -144,9 +161,9 @@ class Lane:
             with contextlib.suppress(*DriverError):
                 await self.page.wait_for_function(APPEARED, arg=wait_for, timeout=max(timeout, 0.001) * 1000)
         try:
-            live = await asyncio.wait_for(self.page.content(), max(timeout, 1.0))
+            live: str = await asyncio.wait_for(self.page.content(), max(timeout, 1.0))
             boxes = await asyncio.wait_for(in_page(self.page, CAPTURED), max(timeout, 1.0))
-        except (asyncio.TimeoutError, *DriverError) as exc:
+        except DriverErrorOrTimeout as exc:
             raise playwright_error(exc, f"reading {self.page_url}") from exc
         # Chat boxes as they first appeared, after the DOM as it is now (a box a script stripped of its
         # settings is only complete there).
@@ -155,7 +172,7 @@ class Lane:
     # -- life --------------------------------------------------------------------------------------------
     @property
     def recorder(self) -> FlowRecorder | None:
-        return self.runtime.sites.recorder_for(self.origin)
+        return self.runtime.rules.recorder_for(self.origin)
 
     def spoil(self) -> None:
         """Something went wrong with the page's values or load: the next chat loads it again."""
@@ -188,15 +205,17 @@ class Lane:
             options["storage_state"] = profile.storage_state
             options["user_agent"] = profile.user_agent
             self.profile_used = str(profile.path)
-        restriction = self.runtime.sites.allowed_hosts
+        restriction = self.runtime.rules.allowed_hosts
         if restriction is not None:
             options["service_workers"] = "block"
+        if self.credentials is not None:
+            options["http_credentials"] = self.credentials
         self.user_agent = options["user_agent"]
         self.context = await browser.new_context(**options)
         self._browser_generation = self.runtime.launches
         await self.context.add_init_script(page_script())
         if restriction is not None:
-            await self.runtime.sites.restrict(self.context)
+            await self.runtime.rules.restrict(self.context)
         if self.trace_path:
             await self.context.tracing.start(screenshots=True, snapshots=True, sources=True)
         return self.context
@@ -384,158 +403,30 @@ async def _quietly(awaitable: Any) -> None:
         await asyncio.wait_for(awaitable, 10)
 
 
-async def navigate(
-    page: Any,
-    url: str,
-    timeout: float,
-    origin: str,
-    refetch: Callable[[], Awaitable[str]] | None = None,
-    *,
-    auto_click: bool = False,
-) -> tuple[Any, str, Challenge | None]:
-    """Load ``url`` in ``page``; when an anti-bot page answers, wait for it to clear by itself.
-
-    Returns the navigation response, the HTML as the server sent it (scripts may change the DOM
-    later), and the check met on the way, if any. Every navigation of the page is watched from before
-    the load starts, so a check that clears at once is not missed.
-    """
-    arrived: asyncio.Queue[Any] = asyncio.Queue()
-
-    def on_response(response: Any) -> None:
-        if response.frame == page.main_frame and response.request.is_navigation_request():
-            arrived.put_nowait(response)
-
-    page.on("response", on_response)
-    try:
-        response = await page.goto(url, wait_until="domcontentloaded", timeout=timeout * 1000)
-        if response is None:
-            return None, "", None
-        html = await _served_text(page, response, timeout, refetch)
-        challenge = detect_challenge(response.url, response.headers, html)
-        if challenge is not None:
-            response, html = await _cleared(page, challenge, timeout, origin, arrived, response, auto_click)
-        return response, html, challenge
-    finally:
-        page.remove_listener("response", on_response)
-
-
-async def _served_text(
-    page: Any, response: Any, timeout: float, refetch: Callable[[], Awaitable[str]] | None = None
-) -> str:
-    """The HTML as the server sent it; asked for again when the browser no longer keeps the body (a big
-    page), and the DOM's only as a last resort."""
-
-    try:
-        return await asyncio.wait_for(response.text(), timeout)
-    except (*DriverError, asyncio.TimeoutError) as exc:
-        log.info("the browser no longer holds the page as served (%s); asking for it again", first_line(exc))
-    if refetch is not None and response.status < 400:
-        with contextlib.suppress(ScraperError):
-            return await refetch()
-    return await asyncio.wait_for(page.content(), timeout)
-
-
-async def _cleared(
-    page: Any,
-    challenge: Challenge,
-    timeout: float,
-    origin: str,
-    arrived: asyncio.Queue[Any],
-    first: Any,
-    auto_click: bool,
-) -> tuple[Any, str]:
-    """Wait for an anti-bot page to clear by itself (its script reloads the page with a clearance); a
-    single checkbox (Turnstile-style) is clicked like a person would, when ``auto_click`` is on.
-
-    Returns the navigation response and HTML of the page behind it; raises :class:`ChallengeError`
-    for a block page, or when the page has not cleared within ``timeout`` seconds.
-    """
-    if challenge.kind == "block":
-        raise ChallengeError(
-            f"{challenge.vendor} blocks this browser at {challenge.url}; waiting or solving will not help. "
-            "Try another network, or a proxy (proxy=... / --proxy).",
-            vendor=challenge.vendor,
-            kind=challenge.kind,
-            url=challenge.url,
-        )
-    log.info("%s %s page at %s; waiting for it to clear", challenge.vendor, challenge.kind, challenge.url)
-    started = time.perf_counter()
-    clicking = auto_click and challenge.kind == "interactive"
-    while (remaining := timeout - (time.perf_counter() - started)) > 0:
-        try:
-            response = await asyncio.wait_for(arrived.get(), min(remaining, 0.5 if clicking else 5.0))
-        except asyncio.TimeoutError:
-            if clicking and await click_checkbox(page, min(remaining, 5.0)):
-                clicking = False  # once: then wait for the clearance as for any check
-                log.info("clicked the %s checkbox", challenge.vendor)
-            elif not clicking:
-                log.info("still waiting for the %s check (%.0f s)", challenge.vendor, time.perf_counter() - started)
-            continue
-        if response is first:
-            continue
-        try:
-            html = await asyncio.wait_for(response.text(), max(remaining, 1.0))
-        except Exception:  # navigated on before the body was read: wait for the next one
-            continue
-        if detect_challenge(response.url, response.headers, html) is None:
-            with contextlib.suppress(Exception):
-                await page.wait_for_load_state("domcontentloaded", timeout=max(remaining, 1) * 1000)
-            challenge.cleared = True
-            challenge.seconds = time.perf_counter() - started
-            log.info("the %s check cleared after %.1f s", challenge.vendor, challenge.seconds)
-            return response, html
-    person = " It needs a person." if challenge.kind == "interactive" else ""
-    raise ChallengeError(
-        f"The {challenge.vendor} check at {challenge.url} did not clear within {timeout:g} s.{person} "
-        f"Run `scraper solve {origin} --headed`, pass the check in the window, then retry "
-        "(later runs use the saved profile).",
-        vendor=challenge.vendor,
-        kind=challenge.kind,
-        url=challenge.url,
-    )
-
-
-# Where a single-checkbox check lives: Cloudflare Turnstile's frame (and the like), and its box.
-_WIDGET_FRAMES = ("challenges.cloudflare.com", "/turnstile/")
-_CHECKBOX = "input[type=checkbox], [role=checkbox]"
-
-
-async def click_checkbox(page: Any, timeout: float) -> bool:
-    """Click the checkbox of a challenge widget with real input events: the mouse moves to it in steps,
-    from somewhere else on the page, and presses and releases on a point inside the box. False when
-    no such box is on the page (yet)."""
-    for frame in page.frames:
-        if frame is page.main_frame or not any(marker in frame.url for marker in _WIDGET_FRAMES):
-            continue
-        try:
-            box = await asyncio.wait_for(frame.locator(_CHECKBOX).first.bounding_box(), timeout)
-        except (asyncio.TimeoutError, *DriverError):
-            continue
-        if not box:
-            continue
-        x = box["x"] + box["width"] * random.uniform(0.3, 0.7)
-        y = box["y"] + box["height"] * random.uniform(0.3, 0.7)
-        with contextlib.suppress(*DriverError):
-            await page.mouse.move(random.uniform(0, x), random.uniform(0, y))
-            await page.mouse.move(x, y, steps=random.randint(12, 25))
-            await page.mouse.down()
-            await asyncio.sleep(random.uniform(0.05, 0.15))  # a person holds the button for a moment
-            await page.mouse.up()
-            return True
-    return False
-
-
 class SitePool:
     """The lanes of one site: up to ``max_pages`` contexts with a loaded page each.
 
     A chat takes a slot in the first lane that has one; a new lane opens only when every lane has
     ``PER_PAGE`` chats in flight; beyond ``max_pages`` lanes, chats wait in arrival order. A slot is
     given back when its chat ends, fails or is cancelled. A lane beyond the first that has been idle
-    for ``SCRAPER_LANE_IDLE`` seconds (default 30) is closed: a burst does not keep its memory.
+    for ``SCRAPER_LANE_IDLE`` seconds (default 30) is closed: a burst does not keep its memory. When no
+    chat at all has used the site for ``SCRAPER_SITE_IDLE`` seconds (default 600), ``on_idle`` is called:
+    the registry closes the whole site, first lane included.
     """
 
-    def __init__(self, runtime: BrowserRuntime, page_url: str, *, proxy: str | None, max_pages: int) -> None:
+    def __init__(
+        self,
+        runtime: Runtime,
+        page_url: str,
+        *,
+        proxy: str | None,
+        max_pages: int,
+        on_idle: Callable[[SitePool], None] | None = None,
+    ) -> None:
         self.runtime = runtime
+        self.on_idle = on_idle
+        self.closed = False
+        self._site_idle: asyncio.TimerHandle | None = None
         self.page_url = page_url
         self.proxy = proxy
         self.max_pages = max(1, max_pages)
@@ -549,7 +440,8 @@ class SitePool:
         """A value that lives as long as the site's session, across lanes and reloads (like localStorage)."""
         if name not in self._kept:
             self._kept[name] = make()
-        return self._kept[name]
+        kept: T = self._kept[name]
+        return kept
 
     @property
     def primary(self) -> Lane:
@@ -603,7 +495,15 @@ class SitePool:
         handle = self._idle.pop(id(lane), None)
         if handle is not None:
             handle.cancel()
+        if self._site_idle is not None:
+            self._site_idle.cancel()
+            self._site_idle = None
         return lane
+
+    @property
+    def idle(self) -> bool:
+        """No chat holds or waits for a slot: the site can be closed without breaking one."""
+        return not self.busy and not self.waiting
 
     def release(self, lane: Lane) -> None:
         """Give a slot back, straight to the longest-waiting chat if there is one."""
@@ -615,10 +515,17 @@ class SitePool:
         if id(lane) not in self.in_flight:
             return
         self.in_flight[id(lane)] -= 1
+        loop = asyncio.get_running_loop()
         if self.in_flight[id(lane)] == 0 and self.lanes and lane is not self.lanes[0]:
-            idle = env_number("SCRAPER_LANE_IDLE", float, 0) if _env_set("SCRAPER_LANE_IDLE") else LANE_IDLE
-            loop = asyncio.get_running_loop()
+            idle = _setting("SCRAPER_LANE_IDLE", float, 0, LANE_IDLE)
             self._idle[id(lane)] = loop.call_later(idle, self._retire, lane)
+        if self.idle and self.on_idle is not None and self._site_idle is None:
+            self._site_idle = loop.call_later(_setting("SCRAPER_SITE_IDLE", float, 0, SITE_IDLE), self._went_idle)
+
+    def _went_idle(self) -> None:
+        self._site_idle = None
+        if self.idle and self.on_idle is not None and not self.closed:
+            self.on_idle(self)
 
     def _retire(self, lane: Lane) -> None:
         """Close a lane beyond the first that stayed idle."""
@@ -631,6 +538,10 @@ class SitePool:
         _background(lane.close())
 
     async def close(self) -> None:
+        self.closed = True
+        if self._site_idle is not None:
+            self._site_idle.cancel()
+            self._site_idle = None
         for handle in self._idle.values():
             handle.cancel()
         self._idle.clear()
@@ -641,20 +552,29 @@ class SitePool:
 
 
 class SiteRegistry:
-    """The warm sites of one browser runtime, and what applies to them: recorders and host limits.
+    """The warm sites of one browser runtime, most recently used last. Every operation on it runs on the
+    browser thread (``runtime.call``).
 
-    Every operation on it runs on the browser thread (``runtime.call``), except the context managers,
-    which only change what new contexts and requests see.
+    Bounded: beyond ``max_sites`` (``SCRAPER_MAX_SITES``, default 6) the least recently used sites with no
+    chat in flight are closed (:meth:`trim`), and a site no chat used for ``SCRAPER_SITE_IDLE`` seconds is
+    closed by itself. ``opened`` and ``evicted`` count sites over the registry's life.
     """
 
-    # Hosts every context of every runtime may reach while set (offline replay); process-wide on
-    # purpose: a chat that asks for another runtime (other browser options) must not escape it.
-    allowed_hosts: ClassVar[set[str] | None] = None
-    _recorders: ClassVar[dict[str, FlowRecorder]] = {}
-
-    def __init__(self, runtime: BrowserRuntime) -> None:
+    def __init__(self, runtime: Runtime, *, max_sites: int | None = None) -> None:
         self.runtime = runtime
-        self._pools: dict[tuple[str, str | None], SitePool] = {}
+        self._max_sites = max_sites
+        self._pools: OrderedDict[tuple[str, str | None], SitePool] = OrderedDict()
+        self.opened = 0
+        self.evicted = 0
+
+    @property
+    def max_sites(self) -> int:
+        """How many sites stay warm at most (read when used, so the environment can change it)."""
+        return self._max_sites or _setting("SCRAPER_MAX_SITES", int, 1, DEFAULT_MAX_SITES)
+
+    @max_sites.setter
+    def max_sites(self, value: int | None) -> None:
+        self._max_sites = max(1, value) if value else None
 
     def __len__(self) -> int:
         return len(self._pools)
@@ -667,11 +587,40 @@ class SiteRegistry:
         key = (page_url, proxy)
         pool = self._pools.get(key)
         if pool is None:
-            default = env_number("SCRAPER_MAX_PAGES", int, 1) if _env_set("SCRAPER_MAX_PAGES") else DEFAULT_MAX_PAGES
-            pool = self._pools[key] = SitePool(self.runtime, page_url, proxy=proxy, max_pages=max_pages or default)
-        elif max_pages:
-            pool.max_pages = max_pages
+            default = _setting("SCRAPER_MAX_PAGES", int, 1, DEFAULT_MAX_PAGES)
+            pool = SitePool(self.runtime, page_url, proxy=proxy, max_pages=max_pages or default, on_idle=self._idle)
+            self._pools[key] = pool
+            self.opened += 1
+        else:
+            self._pools.move_to_end(key)
+            if max_pages:
+                pool.max_pages = max_pages
         return pool
+
+    async def trim(self) -> int:
+        """Close the least recently used sites with no chat in flight while there are more than
+        ``max_sites``; a site in use is never closed (the bound is then exceeded until it is idle)."""
+        closed = 0
+        for key, pool in list(self._pools.items()):
+            if len(self._pools) <= self.max_sites:
+                break
+            if pool.idle:
+                del self._pools[key]
+                self.evicted += 1
+                closed += 1
+                log.info("closing the warm site %s (%d sites kept at most)", redact_url(pool.page_url), self.max_sites)
+                await pool.close()
+        return closed
+
+    def _idle(self, pool: SitePool) -> None:
+        """A site no chat used for a while: close it, first lane and all."""
+        key = next((k for k, p in self._pools.items() if p is pool), None)
+        if key is None:
+            return
+        del self._pools[key]
+        self.evicted += 1
+        log.info("closing the idle site %s", redact_url(pool.page_url))
+        _background(pool.close())
 
     async def forget(self, url: str) -> int:
         """Close the warm lanes of the site at ``url``; the next chat loads its page anew."""
@@ -690,69 +639,3 @@ class SiteRegistry:
         for pool in pools:
             with contextlib.suppress(Exception):
                 await pool.close()
-
-    # -- recording ---------------------------------------------------------------------------------------
-    def recorder_for(self, origin: str) -> FlowRecorder | None:
-        return self._recorders.get(origin)
-
-    @classmethod
-    @contextlib.contextmanager
-    def recording(cls, url: str) -> Iterator[FlowRecorder]:
-        """Record every page load and in-page request of the site at ``url`` while the block runs (a
-        warm page is not loaded again: ``forget`` the site first to record its page too)."""
-        origin = origin_of(url)
-        recorder = FlowRecorder()
-        previous = cls._recorders.get(origin)
-        cls._recorders[origin] = recorder
-        try:
-            yield recorder
-        finally:
-            if previous is None:
-                cls._recorders.pop(origin, None)
-            else:
-                cls._recorders[origin] = previous
-
-    # -- host limits -------------------------------------------------------------------------------------
-    @classmethod
-    @contextlib.contextmanager
-    def only_hosts(cls, hosts: set[str]) -> Iterator[None]:
-        """While the block runs, browser contexts created from now on reach only ``hosts``."""
-        previous = cls.allowed_hosts
-        cls.allowed_hosts = set(hosts)
-        try:
-            yield
-        finally:
-            cls.allowed_hosts = previous
-
-    async def restrict(self, context: Any) -> None:
-        """Make ``context`` refuse requests and WebSockets to hosts not allowed."""
-        await context.route("**/*", self._allowed_or_abort)
-        await context.route_web_socket(lambda url: True, self._socket_allowed_or_closed)
-
-    def _allowed(self, url: str) -> bool:
-        allowed = self.allowed_hosts
-        return (
-            allowed is None or (urlsplit(url).hostname or "") in allowed or url.startswith(("data:", "blob:", "about:"))
-        )
-
-    async def _socket_allowed_or_closed(self, socket: Any) -> None:
-        if self._allowed(socket.url):
-            socket.connect_to_server()
-        else:
-            log.warning("blocked a WebSocket to %s (only %s allowed)", urlsplit(socket.url).hostname, self._hosts())
-            await socket.close(code=1008, reason="blocked: replaying allows loopback only")
-
-    def _hosts(self) -> str:
-        return ", ".join(sorted(self.allowed_hosts or ()))
-
-    async def _allowed_or_abort(self, route: Any) -> None:
-        url = route.request.url
-        if self._allowed(url):
-            await route.continue_()
-        else:
-            log.warning("blocked a request to %s (only %s allowed)", urlsplit(url).hostname, self._hosts())
-            await route.abort("blockedbyclient")
-
-
-def _env_set(name: str) -> bool:
-    return bool(os.environ.get(name, "").strip())

@@ -52,7 +52,7 @@ class ExchangeRecord:
 
 
 class FlowRecorder:
-    """Collects a site flow in order; attach one with ``SiteRegistry.recording(url)``."""
+    """Collects a site flow in order; attach one with ``runtime.rules.recording(url)``."""
 
     def __init__(self) -> None:
         self.started = time.perf_counter()

@@ -20,11 +20,14 @@ from dataclasses import dataclass
 from typing import Any, Literal, TypedDict, TypeVar
 
 from .._keywords import check_keywords
-from ..errors import BrowserError, BrowserLaunchError, BrowserNotFoundError, ConfigError
+from ..errors import BrowserError, BrowserLaunchError, BrowserNotFoundError
 from ..wire import logger
 from ._display import SCREEN as DESKTOP
 from ._display import VirtualDisplay
 from ._driver import DriverError, async_api, driver_name
+from ._env import env_number
+from ._hosts import SiteRules
+from ._lanes import SiteRegistry
 
 __all__ = [
     "CHROMIUM_ARGS",
@@ -37,6 +40,7 @@ __all__ = [
     "find_browser",
     "get_runtime",
     "reset_all",
+    "shared_rules",
 ]
 
 log = logger("scraper.browser")
@@ -163,23 +167,6 @@ def options_from_env(options: BrowserOptions | None = None) -> BrowserOptions:
     return merged
 
 
-N = TypeVar("N", int, float)
-
-
-def env_number(name: str, kind: type[N], minimum: N) -> N:
-    """A number from the environment, read when used; ConfigError saying what is wrong otherwise."""
-    raw = os.environ.get(name, "").strip()
-    try:
-        value = kind(raw)
-    except ValueError:
-        raise ConfigError(
-            f"{name}={raw!r} is not a{'n integer' if kind is int else ' number'}; unset it or fix it."
-        ) from None
-    if value < minimum:
-        raise ConfigError(f"{name}={raw!r} must be at least {minimum}.")
-    return value
-
-
 def normal_user_agent(version: str) -> str:
     """The User-Agent a desktop Chrome of this version sends (headless Chromium says HeadlessChrome)."""
     major = version.split(".")[0] or "0"
@@ -203,7 +190,7 @@ class BrowserRuntime:
     and results between it and the caller's loop.
     """
 
-    def __init__(self, options: BrowserOptions | None = None) -> None:
+    def __init__(self, options: BrowserOptions | None = None, *, rules: SiteRules | None = None) -> None:
         self.options: BrowserOptions = options_from_env(options)
         self._loop: asyncio.AbstractEventLoop | None = None
         self._thread: threading.Thread | None = None
@@ -217,8 +204,7 @@ class BrowserRuntime:
         self.use_profiles = True
         self.user_agent: str | None = None
         self._display: VirtualDisplay | None = None
-        from ._lanes import SiteRegistry
-
+        self.rules = rules if rules is not None else SiteRules()  # host limits and recorders of its sites
         self.sites = SiteRegistry(self)
 
     # -- the private loop -------------------------------------------------------------------
@@ -503,6 +489,14 @@ async def _aclose(agen: AsyncIterator[Any]) -> None:
 
 _runtimes: dict[tuple[Any, ...], BrowserRuntime] = {}
 _runtimes_lock = threading.Lock()
+# The rules every runtime of get_runtime shares: a chat that asks for other browser options gets another
+# runtime, and must not escape a host limit or a recording set for the process.
+_shared_rules = SiteRules()
+
+
+def shared_rules() -> SiteRules:
+    """The host limits and recorders of the runtimes :func:`get_runtime` hands out."""
+    return _shared_rules
 
 
 def get_runtime(options: BrowserOptions | None = None) -> BrowserRuntime:
@@ -512,7 +506,7 @@ def get_runtime(options: BrowserOptions | None = None) -> BrowserRuntime:
     with _runtimes_lock:
         runtime = _runtimes.get(key)
         if runtime is None or runtime.closed:
-            runtime = _runtimes[key] = BrowserRuntime(merged)
+            runtime = _runtimes[key] = BrowserRuntime(merged, rules=_shared_rules)
         return runtime
 
 

@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from ..browser import BrowserOptions, SiteRegistry, get_runtime, origin_of
+from ..browser import BrowserOptions, get_runtime, origin_of
 from ..client import BROWSER_KEYS
 from ..errors import CassetteError
 from ._build import from_flow
@@ -55,7 +55,7 @@ async def record_chat(
     origin = origin_of(page_url)
     await runtime.call(runtime.sites.forget(page_url))
     chunks: list[str] = []
-    with SiteRegistry.recording(origin) as recorder:
+    with runtime.rules.recording(origin) as recorder:
         stream: AsyncIterator[str] = target.create_async_generator(
             model, [{"role": "user", "content": message}], proxy=proxy, timeout=timeout, cookies=cookies, **kwargs
         )

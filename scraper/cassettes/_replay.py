@@ -30,7 +30,7 @@ from .._http_server import CloseDelimitedHandler, LoopbackServer, ServerThread
 from ..errors import ConfigError
 from ..plugins import volatile_of
 from ..wire import logger
-from ..wire._secrets import origin_values
+from ..wire._scrub import origin_values
 from ._format import Cassette, ExchangeData, chunk_bytes
 from ._match import Received, differences
 from ._match import received as _received

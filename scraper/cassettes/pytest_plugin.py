@@ -252,7 +252,7 @@ def _replay(
     speed = spec.get("speed")
     if speed is None:
         speed = _option(request.config, "replay_speed")
-    from ..browser import SiteRegistry, reset_all
+    from ..browser import reset_all, shared_rules
     from ..client import preset_env
 
     server = ReplayServer(path, speed=float(speed or 0.0)).start()
@@ -261,7 +261,7 @@ def _replay(
         env.setenv(preset, server.url)
     reset_all(60)  # warm contexts of any runtime were made without the limit: the test gets new ones
     try:
-        with SiteRegistry.only_hosts(set(LOOPBACK_HOSTS)):
+        with shared_rules().only_hosts(set(LOOPBACK_HOSTS)):
             yield CassetteFixture(spec["name"], path, "replay", server.url, server=server)
     finally:
         server.stop()
@@ -273,7 +273,6 @@ def _replay(
 def _record(
     request: pytest.FixtureRequest, spec: CassetteMarker, path: Path, runtime: Any, env: pytest.MonkeyPatch
 ) -> Iterator[CassetteFixture]:
-    from ..browser import SiteRegistry
     from ..client import preset_env
     from ._build import from_flow
 
@@ -292,7 +291,7 @@ def _record(
     preset = preset_env(plugin)
     if preset:
         env.setenv(preset, url)
-    with SiteRegistry.recording(origin) as recorder:
+    with runtime.rules.recording(origin) as recorder:
         yield CassetteFixture(spec["name"], path, "record", url, recorder=recorder)
     if not _passed(request.node):
         warnings.warn(

@@ -20,9 +20,16 @@ def add(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     parser.add_argument("--port", type=int, default=DEFAULT_PORT, help=f"port to listen on (default {DEFAULT_PORT})")
     parser.add_argument(
         "--api-key",
-        default=os.environ.get("SCRAPER_API_KEY") or None,
+        default=None,
         metavar="KEY",
-        help="clients must send `Authorization: Bearer KEY` (default: $SCRAPER_API_KEY)",
+        help="clients must send `Authorization: Bearer KEY`; better: $SCRAPER_API_KEY or --api-key-file, "
+        "which `ps` does not show",
+    )
+    parser.add_argument(
+        "--api-key-file",
+        default=os.environ.get("SCRAPER_API_KEY_FILE") or None,
+        metavar="PATH",
+        help="read the API key from this file's first line (default: $SCRAPER_API_KEY_FILE)",
     )
     parser.add_argument("--insecure", action="store_true", help="allow listening beyond loopback without an API key")
     parser.add_argument(
@@ -51,6 +58,28 @@ def add(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
         metavar="S",
         help="seconds a request waits for a free slot before 429 (default %(default)g)",
     )
+    parser.add_argument(
+        "--allow-origin",
+        action="append",
+        default=[],
+        metavar="ORIGIN",
+        help="serve requests from this web page origin (e.g. http://localhost:3000), with CORS; repeatable "
+        "(by default requests from web pages are refused)",
+    )
+    parser.add_argument(
+        "--allow-host",
+        action="append",
+        default=[],
+        metavar="NAME",
+        help="answer requests for this Host name besides the listening address; repeatable",
+    )
+    parser.add_argument(
+        "--max-sites",
+        type=int,
+        default=None,
+        metavar="N",
+        help="warm chat pages kept at most; the least recently used idle one is closed (default 6)",
+    )
     parser.add_argument("--headed", action="store_true", help="show the browser window")
     parser.add_argument("-v", "--verbose", action="count", default=0, help="log each request (-vv: debug)")
     parser.set_defaults(run=run)
@@ -70,6 +99,31 @@ def _sites(pairs: list[str]) -> dict[str, str]:
     return sites
 
 
+def api_key(args: argparse.Namespace) -> str | None:
+    """The key from --api-key, --api-key-file or $SCRAPER_API_KEY (in that order)."""
+    import sys
+
+    from ._common import UsageError
+
+    if args.api_key:
+        print(
+            "scraper serve: --api-key shows the key to anyone who can list processes (ps); "
+            "prefer SCRAPER_API_KEY or --api-key-file",
+            file=sys.stderr,
+        )
+        return str(args.api_key)
+    if args.api_key_file:
+        try:
+            with open(args.api_key_file, encoding="utf-8") as fh:
+                key = fh.readline().strip()
+        except OSError as exc:
+            raise UsageError(f"Cannot read the API key file {args.api_key_file}: {exc.strerror}") from None
+        if not key:
+            raise UsageError(f"The API key file {args.api_key_file} is empty.")
+        return key
+    return os.environ.get("SCRAPER_API_KEY") or None
+
+
 def run(args: argparse.Namespace) -> int:
     from ..errors import ConfigError
     from ..serve import run as serve
@@ -78,7 +132,10 @@ def run(args: argparse.Namespace) -> int:
     config = ServeConfig(
         host=args.host,
         port=args.port,
-        api_key=args.api_key,
+        api_key=api_key(args),
+        allow_origins=tuple(args.allow_origin),
+        allow_hosts=tuple(args.allow_host),
+        max_sites=args.max_sites,
         insecure=args.insecure,
         sites=_sites(args.site),
         allow_urls=args.allow_urls,

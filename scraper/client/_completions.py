@@ -34,6 +34,19 @@ __all__ = [
 # What a request may say that matters here. Other fields (temperature, max_tokens, tools...) are accepted
 # and ignored: a chat box takes none of them, and any OpenAI client, whatever it sends, still works.
 _READ = frozenset({"model", "messages", "stream", "n", "provider", "site", "timeout"})
+MAX_TIMEOUT = 3600.0  # seconds per step a request may ask for
+# OpenAI's numeric options a chat box has no use for: still checked as OpenAI checks them, so a client's
+# mistake is a 400 here as it would be there. name -> (integer?, lowest, highest)
+_NUMBERS: dict[str, tuple[bool, float, float]] = {
+    "temperature": (False, 0, 2),
+    "top_p": (False, 0, 1),
+    "presence_penalty": (False, -2, 2),
+    "frequency_penalty": (False, -2, 2),
+    "max_tokens": (True, 1, 2**31 - 1),
+    "max_completion_tokens": (True, 1, 2**31 - 1),
+    "seed": (True, -(2**63), 2**63 - 1),
+    "top_logprobs": (True, 0, 20),
+}
 
 
 def _plain(items: list[tuple[str, Any]]) -> dict[str, Any]:
@@ -149,13 +162,18 @@ class CompletionRequest:
         if not isinstance(body, Mapping):
             raise ConfigError("The request body must be a JSON object with `model` and `messages`.")
         n = body.get("n")
-        if n is not None and n != 1:
+        if n is not None and (not _is_number(n) or n != 1):
             raise ConfigError("`n` must be 1: a chat box gives one answer per message.")
         timeout = body.get("timeout")
-        if timeout is not None and (
-            isinstance(timeout, bool) or not isinstance(timeout, (int, float)) or not 0 < timeout < math.inf
-        ):
-            raise ConfigError("`timeout` must be a positive number of seconds.")
+        if timeout is not None and (not _is_number(timeout) or not 0 < timeout <= MAX_TIMEOUT):
+            raise ConfigError(f"`timeout` must be a number of seconds above 0 and at most {MAX_TIMEOUT:g}.")
+        for name, (integer, lowest, highest) in _NUMBERS.items():
+            value = body.get(name)
+            if value is None:
+                continue
+            if not _is_number(value) or (integer and not isinstance(value, int)) or not lowest <= value <= highest:
+                kind = "an integer" if integer else "a number"
+                raise ConfigError(f"`{name}` must be {kind} from {lowest:g} to {highest:g}.")
         site = body.get("site")
         if site is not None and not isinstance(site, Mapping):
             raise ConfigError('`site` must be an object: {"url": ..., "plugins": [...], "bot": ...}.')
@@ -173,6 +191,11 @@ class CompletionRequest:
         )
 
 
+def _is_number(value: Any) -> bool:
+    """A JSON number that is finite: ``true`` is not 1, ``1e999`` is not a number of seconds."""
+    return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
+
+
 def _text_or_none(body: Mapping[str, Any], key: str) -> str | None:
     value = body.get(key)
     if value is not None and not isinstance(value, str):
@@ -188,7 +211,12 @@ def _messages(value: Any) -> tuple[Mapping[str, str], ...]:
     for index, message in enumerate(value):
         if not isinstance(message, Mapping) or not isinstance(message.get("role"), str):
             raise ConfigError(f'messages[{index}] must be an object with a "role" and a "content".')
-        checked.append({"role": message["role"], "content": _content(message.get("content"), index)})
+        content = message.get("content")
+        if content is None and message["role"] != "assistant":  # an assistant's may be null (tool calls)
+            raise ConfigError(f"messages[{index}].content is missing: a {message['role']} message needs text.")
+        checked.append({"role": message["role"], "content": _content(content, index)})
+    if not any(message["content"].strip() for message in checked):
+        raise ConfigError("The messages hold no text to send.")
     return tuple(checked)
 
 

@@ -31,6 +31,7 @@ __all__ = ["ModelCatalog", "ModelInfo", "Resolved", "check_page_url"]
 log = logger("scraper.models")
 _SITE_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
 _SITE_KEYS = frozenset({"url", "plugins", "bot", "fallback_urls"})
+MAX_FALLBACK_URLS = 3  # pages a request may name besides its url: each is a page load and a warm site
 
 
 @dataclass(frozen=True)
@@ -125,6 +126,11 @@ class ModelCatalog:
         fallbacks = site.get("fallback_urls") or []
         if not isinstance(fallbacks, (list, tuple)):
             raise ConfigError("site.fallback_urls must be a list of page URLs, tried in order when url has no chat.")
+        if len(fallbacks) > MAX_FALLBACK_URLS:
+            raise ConfigError(
+                f"site.fallback_urls takes at most {MAX_FALLBACK_URLS} pages (each one tried costs a page load), "
+                f"not {len(fallbacks)}."
+            )
         fallback_urls = tuple(check_page_url(other, "each of site.fallback_urls") for other in fallbacks)
         plugins = site.get("plugins")
         if plugins is not None:

@@ -93,6 +93,9 @@ class ChatOptions(TypedDict, total=False):
     max_pages: int | None
 
 
+_WHERE_KEPT = 1024  # pages whose chat box was found elsewhere, remembered (the most recent)
+
+
 class ChatService:
     """Runs chats on one browser runtime. Its coroutines run on the runtime's thread; :meth:`events`
     and :meth:`call` carry them to any caller's event loop."""
@@ -205,6 +208,7 @@ class ChatService:
             pool = self.runtime.sites.pool(url, proxy=proxy, max_pages=max_pages)
             lane = await pool.acquire()
             try:
+                await self.runtime.sites.trim()  # a new site may push the least recently used idle one out
                 if trace:
                     await lane.trace_to(str(trace))
                 await lane.add_cookies(cookies)
@@ -215,7 +219,10 @@ class ChatService:
                         raise
                     log.info("no chat box at %s (%s); trying %s", url, type(exc).__name__, urls[index + 1])
                     continue
+                self._where.pop(target.page_url, None)
                 self._where[target.page_url] = url
+                while len(self._where) > _WHERE_KEPT:  # bounded in a long-running process
+                    del self._where[next(iter(self._where))]
                 yield lane, bot
                 return
             except ScraperError as exc:

@@ -19,7 +19,7 @@ import time
 from collections.abc import Sequence
 from typing import Any
 
-from ..errors import MissingTokenError, PageError, ScraperError, SiteError, excerpt
+from ..errors import MissingTokenError, PageError, ScraperError, SiteError
 from ..wire import Document, HTTPRequest, ServerSentEvent, json_object, logger
 from .base import (
     Bot,
@@ -62,8 +62,8 @@ def _json_attr(attrs: Any, name: str, url: str) -> dict[str, Any]:
     value = json_object(raw)
     if value is None:
         raise PageError(
-            f"The AI Engine chatbot on {url} has a {name} attribute that is not valid JSON "
-            f"({excerpt(raw, 80)}). The page may be truncated or altered by a cache plugin.",
+            f"The AI Engine chatbot on {url} has a {name} attribute that is not valid JSON. "
+            "The page may be truncated or altered by a cache plugin.",
             url=url,
         )
     return value
@@ -119,7 +119,7 @@ class AIEngineReader(Reader):
 
     def on_json(self, body: Any) -> list[Event]:
         if not isinstance(body, dict):
-            raise SiteError(f"Unexpected AI Engine reply: {excerpt(json.dumps(body), 160)}", kind="unexpected_response")
+            raise SiteError("Unexpected AI Engine reply: not a JSON object.", kind="unexpected_response")
         return self._end(body)
 
 
@@ -227,8 +227,8 @@ class AIEnginePlugin(Plugin):
         nonce = data.get("restNonce")
         if not nonce:
             raise MissingTokenError(
-                f"{page.origin} gave no nonce: the page has restNonce null and start_session answered "
-                f"{excerpt(body, 120) or '(empty)'}. The site may have changed its AI Engine version.",
+                f"{page.origin} gave no nonce: the page has restNonce null and start_session gave none either. "
+                "The site may have changed its AI Engine version.",
                 url=page.page_url,
             )
         return {"nonce": nonce, "session": data.get("sessionId")}

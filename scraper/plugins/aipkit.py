@@ -60,8 +60,8 @@ def _config(attrs: Any, url: str) -> dict[str, Any]:
     config = json_object(raw)
     if config is None:
         raise PageError(
-            f"The AI Power (AIPKit) chat box on {url} has a data-config that is not valid JSON "
-            f"({excerpt(raw, 80)}). The page may be truncated or altered by a cache plugin.",
+            f"The AI Power (AIPKit) chat box on {url} has a data-config that is not valid JSON. "
+            "The page may be truncated or altered by a cache plugin.",
             url=url,
         )
     return config
@@ -113,7 +113,7 @@ class AIPKitReader(Reader):
             raise SiteError(f"The site reported: {data.get('message') or 'an error'}", kind=str(data.get("code")))
         reply = ((body or {}).get("data") or {}).get("reply") if isinstance(body, dict) else None
         if not isinstance(reply, str):
-            raise SiteError(f"Unexpected AIPKit reply: {excerpt(str(body), 160)}", kind="unexpected_response")
+            raise SiteError("Unexpected AIPKit reply: no text in it.", kind="unexpected_response")
         return self.emit(reply) + self.finish(final=True)
 
 
@@ -213,7 +213,7 @@ class AIPKitPlugin(Plugin):
             key = ((data or {}).get("data") or {}).get("cache_key") if isinstance(data, dict) else None
             if not key:
                 raise SiteError(
-                    f"The site gave no cache key for the message: {excerpt(reply.text, 160)}",
+                    "The site gave no cache key for the message; try again, or check the chat box in a browser.",
                     kind="unexpected_response",
                 )
             state["cache_key"] = key

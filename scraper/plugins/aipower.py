@@ -6,14 +6,13 @@ DOM) and again in ``wpaicgParams``. The reply is the upstream OpenAI stream pass
 
 from __future__ import annotations
 
-import json
 import random
 import re
 import string
 from typing import Any
 from urllib.parse import urlencode
 
-from ..errors import MissingTokenError, SiteError, StreamError, excerpt
+from ..errors import MissingTokenError, SiteError, StreamError
 from ..wire import Document, HTTPRequest, ServerSentEvent
 from .base import Bot, ChatFlow, ChatPage, Event, Plugin, Reader, Step, Values, Volatile, fetch_page
 
@@ -53,7 +52,7 @@ class AIPowerReader(Reader):
 
     def _chunk(self, chunk: Any) -> list[Event]:
         if not isinstance(chunk, dict):
-            raise StreamError(f"Unexpected AI Power event: {excerpt(json.dumps(chunk), 120)}", received=self.text)
+            raise StreamError(f"Unexpected AI Power event: a JSON {type(chunk).__name__}.", received=self.text)
         if chunk.get("error"):
             error = chunk["error"]
             message = error.get("message") if isinstance(error, dict) else str(error)
@@ -84,7 +83,7 @@ class AIPowerReader(Reader):
             raise SiteError(f"The site reported: {body.get('msg') or 'an error'}", kind="error")
         if isinstance(body, dict) and ("choices" in body or "error" in body):
             return self._chunk(body) + self.finish(final=True)
-        raise SiteError(f"Unexpected AI Power reply: {excerpt(json.dumps(body), 160)}", kind="unexpected_response")
+        raise SiteError("Unexpected AI Power reply: neither text nor an error.", kind="unexpected_response")
 
 
 class AIPowerPlugin(Plugin):

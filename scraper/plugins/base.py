@@ -160,7 +160,7 @@ class Reader(abc.ABC):
         try:
             return json.loads(text)
         except ValueError:
-            raise StreamError(f"{what} is not JSON: {excerpt(text, 120)}", received=self.text) from None
+            raise StreamError(f"{what} is not JSON: the stream is garbled.", received=self.text) from None
 
     @abc.abstractmethod
     def on_event(self, event: ServerSentEvent) -> list[Event]:
@@ -307,7 +307,7 @@ class Plugin(abc.ABC):
     def error_for(self, status: int, body: str, url: str) -> ScraperError:
         """The error for a non-2xx answer that is not a nonce rejection."""
         return HTTPError(
-            f"{url} answered HTTP {status}: {excerpt(body, 200) or '(empty body)'}",
+            f"{url} answered HTTP {status}; the site refused or failed the chat request.",
             status=status,
             url=url,
             body=excerpt(body),

@@ -74,7 +74,7 @@ def check_page(url: str, status: int, html: str) -> None:
     """An error page where the chat page should be is an :class:`HTTPError` showing what it says."""
     if status >= 400:
         raise HTTPError(
-            f"The chat page {url} answered HTTP {status}: {excerpt(html, 160)}",
+            f"The chat page {url} answered HTTP {status}. Open it in a browser to see why, or check the URL.",
             status=status,
             url=url,
             body=excerpt(html),
@@ -241,7 +241,7 @@ async def _attempt(
                     if challenge is not None:
                         raise ChallengeMet(challenge)
                     if plugin.nonce_rejected(response.status, body):
-                        raise _Restart("nonce", f"HTTP {response.status}: {excerpt(body, 120)}")
+                        raise _Restart("nonce", f"HTTP {response.status}")
                     raise plugin.error_for(response.status, body, response.url)
                 if step.reader is not None:
                     async for event in read_reply(step.reader, response):
@@ -330,7 +330,7 @@ async def read_reply(reader: Reader, response: Response) -> AsyncIterator[Event]
         if not text.lstrip().startswith(("data:", "event:", ":")):
             raise SiteError(
                 f"{response.url} answered {response.content_type or 'an unknown type'} that is neither a stream "
-                f"nor JSON: {excerpt(text, 160)}",
+                "nor JSON; the site may have changed its plugin version.",
                 kind="unexpected_response",
                 status=response.status,
             ) from None

@@ -23,9 +23,16 @@ from ._errors import error_body
 
 if TYPE_CHECKING:
     from ._app import ServerState, Slots, create_app
-    from ._run import bind, run
+    from ._run import bind, run, uvicorn_server
 
-_LATER = {"ServerState": "_app", "Slots": "_app", "create_app": "_app", "bind": "_run", "run": "_run"}
+_LATER = {
+    "ServerState": "_app",
+    "Slots": "_app",
+    "create_app": "_app",
+    "bind": "_run",
+    "run": "_run",
+    "uvicorn_server": "_run",
+}
 
 __all__ = [
     "DEFAULT_PORT",
@@ -37,6 +44,7 @@ __all__ = [
     "error_body",
     "is_loopback",
     "run",
+    "uvicorn_server",
 ]
 
 

@@ -7,6 +7,11 @@ its client goes away: then the chat is cancelled and the request in the page abo
 A streamed reply does not answer until the chat's first event is in, so an error before any text
 gets its own HTTP status (404, 502, 503, 504...); an error after text was sent ends the stream with an
 ``error`` event, which OpenAI's SDK raises, never with a normal finish.
+
+Every request first passes :class:`~._guard.Guard` (Origin, Host, Content-Type) and its body
+:func:`~._validate.read_json` (size, time, nesting, Unicode): a bad request is a 4xx before any browser
+work. When the server stops, streams still open after the grace period end with an ``error`` event and
+``[DONE]`` (:meth:`ServerState.stop`), so a client can tell a cut from a finish.
 """
 
 from __future__ import annotations
@@ -21,19 +26,23 @@ from typing import Any
 
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
+from starlette.middleware import Middleware
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from .. import __version__
+from ..browser import tree_memory
 from ..client import ChatService
 from ..client._completions import CompletionBuilder, CompletionRequest
 from ..client._models import ModelCatalog, Resolved
-from ..errors import AuthenticationError, BusyError, ConfigError, ScraperError
+from ..errors import AuthenticationError, BusyError, ScraperError
 from ..plugins import Finish, TextDelta
-from ..wire import logger
+from ..wire import logger, redact_url
 from ._config import ServeConfig
 from ._errors import error_body, error_json
+from ._guard import Guard
+from ._validate import read_json
 
 __all__ = ["ServerState", "Slots", "create_app"]
 
@@ -103,6 +112,30 @@ class ServerState:
         self.served = 0  # chats answered to the end
         self.failed = 0  # chats that ended with an error (a client that left is neither)
         self.started = time.time()
+        self.cut: asyncio.Event | None = None  # set when the server stops and open chats must end now
+        self.stopping = False
+        self.loop: asyncio.AbstractEventLoop | None = None  # the app's, once it started
+
+    def stop_soon(self, grace: float) -> None:
+        """:meth:`stop` from any thread, or from a signal handler."""
+        if self.loop is not None and not self.loop.is_closed():
+            self.loop.call_soon_threadsafe(self.stop, grace)
+
+    def stop(self, grace: float) -> None:
+        """The server is stopping: chats still running after ``grace`` seconds are ended (on the app's loop)."""
+        if self.stopping:
+            return
+        self.stopping = True
+        loop = asyncio.get_running_loop()
+        loop.call_later(grace, self.cut_now)
+
+    def cut_now(self) -> None:
+        self._cut().set()
+
+    def _cut(self) -> asyncio.Event:
+        if self.cut is None:
+            self.cut = asyncio.Event()
+        return self.cut
 
     def authorized(self, request: Request) -> bool:
         key = self.config.api_key
@@ -128,23 +161,31 @@ class ChatResponse:
         self.request = request
         self.chosen = chosen
         self.started = False  # the response's status line has been sent
+        self.queued: float | None = None  # seconds the chat waited for a slot (sent as x-scraper-queue-ms)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         chat = asyncio.ensure_future(self._answer(send))
         gone = asyncio.ensure_future(_client_gone(receive))
+        cut = asyncio.ensure_future(self.state._cut().wait())
         try:
-            await asyncio.wait({chat, gone}, return_when=asyncio.FIRST_COMPLETED)
+            await asyncio.wait({chat, gone, cut}, return_when=asyncio.FIRST_COMPLETED)
             if gone.done() and not chat.done():
-                log.info("the client left; cancelling its chat with %s", self.chosen.target.page_url)
+                log.info("the client left; cancelling its chat with %s", redact_url(self.chosen.target.page_url))
+            elif cut.done() and not chat.done():
+                chat.cancel()
+                await asyncio.gather(chat, return_exceptions=True)
+                await self._fail(send, _Stopping("The server is shutting down; the reply was cut. Send it again."))
         finally:
-            for task in (chat, gone):
+            for task in (chat, gone, cut):
                 task.cancel()
-            await asyncio.gather(chat, gone, return_exceptions=True)
+            await asyncio.gather(chat, gone, cut, return_exceptions=True)
 
     async def _answer(self, send: Send) -> None:
         state, request = self.state, self.request
+        arrived = time.perf_counter()
         try:
             async with state.slots.slot():
+                self.queued = time.perf_counter() - arrived
                 events = state.service.events(
                     self.chosen.target, request.prompt, timeout=request.timeout or state.config.timeout
                 )
@@ -189,6 +230,8 @@ class ChatResponse:
 
     async def _start(self, send: Send, status: int, headers: list[tuple[bytes, bytes]]) -> None:
         self.started = True
+        if self.queued is not None:
+            headers = [*headers, (b"x-scraper-queue-ms", f"{self.queued * 1000:.1f}".encode())]
         await send({"type": "http.response.start", "status": status, "headers": headers})
 
     async def _fail(self, send: Send, exc: Exception) -> None:
@@ -204,32 +247,31 @@ class ChatResponse:
             await send({"type": "http.response.body", "body": b""})
 
 
+async def _read_json(request: Request, limit: int) -> Any:
+    """The body as checked JSON, at most ``limit`` bytes (see :mod:`._validate`): every route that reads
+    one this way gets the same checks and the server's body timeout."""
+    state = getattr(request.app.state, "scraper", None)
+    timeout = state.config.body_timeout if state is not None else ServeConfig.body_timeout
+    return await read_json(request, limit, timeout)
+
+
+class _Stopping(ScraperError):
+    """The server stopped before the chat ended."""
+
+    http_status = 503
+
+
 async def _client_gone(receive: Receive) -> None:
     """Returns when the client disconnects (the request body has been read by then)."""
     while (await receive())["type"] != "http.disconnect":
         pass
 
 
-async def _read_json(request: Request, limit: int) -> Any:
-    """The body as JSON, at most ``limit`` bytes; ConfigError (400) otherwise."""
-    declared = request.headers.get("content-length", "")
-    too_big = ConfigError(f"The request body is larger than {limit} bytes.")
-    if declared.isdigit() and int(declared) > limit:
-        raise too_big
-    body = bytearray()
-    async for piece in request.stream():
-        body += piece
-        if len(body) > limit:
-            raise too_big
-    try:
-        return json.loads(body)
-    except ValueError as exc:
-        raise ConfigError(f"The request body is not valid JSON: {exc}.") from None
-
-
 def create_app(config: ServeConfig, service: ChatService | None = None) -> Starlette:
     """The app for ``config``; ``service`` defaults to the process's browser for the config's options."""
     state = ServerState(config, service or ChatService.for_options({"headless": False} if config.headed else {}))
+    if config.max_sites is not None:
+        state.service.runtime.sites.max_sites = config.max_sites
 
     async def chat_completions(request: Request) -> ChatResponse:
         state.authorize(request)
@@ -251,6 +293,7 @@ def create_app(config: ServeConfig, service: ChatService | None = None) -> Starl
         answer: dict[str, Any] = {"status": "ok", "service": "scraper", "version": __version__}
         if state.authorized(request):
             answer |= await _runtime_state(state.service)
+            answer["memory"] = tree_memory().to_dict()
             answer["chats"] = {
                 "in_flight": state.slots.in_flight,
                 "waiting": state.slots.waiting,
@@ -276,6 +319,7 @@ def create_app(config: ServeConfig, service: ChatService | None = None) -> Starl
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
+        state.loop = asyncio.get_running_loop()
         warming = asyncio.ensure_future(_warm(state.service))
         yield
         warming.cancel()
@@ -288,6 +332,7 @@ def create_app(config: ServeConfig, service: ChatService | None = None) -> Starl
         ],
         exception_handlers={ScraperError: scraper_error, HTTPException: http_error, Exception: unexpected},
         lifespan=lifespan,
+        middleware=[Middleware(Guard, allow_origins=config.allow_origins, allow_hosts=config.allow_hosts)],
     )
     app.state.scraper = state
     return app
@@ -310,7 +355,7 @@ async def _runtime_state(service: ChatService) -> dict[str, Any]:
         connected = runtime.connected
         sites = [
             {
-                "page_url": pool.page_url,
+                "page_url": redact_url(pool.page_url),
                 "proxy": bool(pool.proxy),
                 "busy": pool.busy,
                 "waiting": pool.waiting,
@@ -325,7 +370,13 @@ async def _runtime_state(service: ChatService) -> dict[str, Any]:
             }
             for pool in runtime.sites
         ]
+        registry = runtime.sites
         return {
+            "limits": {
+                "max_sites": registry.max_sites,
+                "sites_opened": registry.opened,
+                "sites_closed": registry.evicted,
+            },
             "browser": {
                 "launched": runtime.launches > 0,
                 "connected": connected,

@@ -31,7 +31,8 @@ class ServeConfig:
     ``sites`` maps a model name to a chat page; ``allow_urls`` lets requests name pages of their own
     (``site``) even when the server listens beyond loopback; beyond ``max_concurrency`` chats at once a
     request waits up to ``queue_timeout`` seconds for a slot, then gets 429; ``timeout`` is each chat's
-    per-step bound unless the request gives one.
+    per-step bound unless the request gives one. ``allow_origins`` and ``allow_hosts`` open the checks of
+    :mod:`._guard`; the three connection timeouts bound what a slow client can hold.
     """
 
     host: str = "127.0.0.1"
@@ -45,6 +46,12 @@ class ServeConfig:
     timeout: float = 120.0
     max_body: int = MAX_BODY
     headed: bool = False
+    allow_origins: tuple[str, ...] = ()  # web pages (origins) whose requests are served, with CORS
+    allow_hosts: tuple[str, ...] = ()  # Host names answered besides the listening address
+    header_timeout: float = 10.0  # seconds a connection may take to send a request's headers
+    body_timeout: float = 30.0  # seconds a request may take to send its body
+    idle_timeout: float = 5.0  # seconds a kept-alive connection may sit idle between requests
+    max_sites: int | None = None  # warm sites kept at most (None: the browser's default, SCRAPER_MAX_SITES)
 
     @property
     def loopback(self) -> bool:
@@ -68,5 +75,10 @@ class ServeConfig:
             raise ConfigError(f"--max-concurrency must be at least 1, not {self.max_concurrency}.")
         if self.queue_timeout < 0:
             raise ConfigError(f"--queue-timeout cannot be negative ({self.queue_timeout:g}).")
+        for name in ("header_timeout", "body_timeout", "idle_timeout"):
+            if not 0 < getattr(self, name) <= 3600:
+                raise ConfigError(f"{name} must be above 0 and at most 3600 seconds, not {getattr(self, name):g}.")
+        if self.max_sites is not None and self.max_sites < 1:
+            raise ConfigError(f"--max-sites must be at least 1, not {self.max_sites}.")
         if not 0 <= self.port < 65536:
             raise ConfigError(f"--port must be a TCP port (0-65535), not {self.port}.")

@@ -12,10 +12,17 @@ import json
 from typing import Any
 
 from ..errors import ScraperError
+from ..wire import redact
 
-__all__ = ["error_body", "error_json"]
+__all__ = ["error_body", "error_json", "refusal"]
 
-_TYPES = {401: "authentication_error", 429: "rate_limit_error"}
+_TYPES = {401: "authentication_error", 403: "permission_error", 429: "rate_limit_error"}
+
+
+def refusal(status: int, message: str, code: str) -> dict[str, Any]:
+    """OpenAI's error object; its message goes through the one secret rule (a URL, a nonce, a key)."""
+    kind = _TYPES.get(status, "invalid_request_error" if status < 500 else "server_error")
+    return {"error": {"message": redact(message), "type": kind, "param": None, "code": code}}
 
 
 def error_body(exc: BaseException) -> tuple[int, dict[str, Any]]:
@@ -24,8 +31,7 @@ def error_body(exc: BaseException) -> tuple[int, dict[str, Any]]:
         status, code, message = exc.http_status, type(exc).__name__, str(exc)
     else:
         status, code, message = 500, "ScraperError", "scraper serve failed unexpectedly; its log says why."
-    kind = _TYPES.get(status, "invalid_request_error" if status < 500 else "server_error")
-    return status, {"error": {"message": message, "type": kind, "param": None, "code": code}}
+    return status, refusal(status, message, code)
 
 
 def error_json(exc: BaseException) -> tuple[int, bytes]:

@@ -8,19 +8,9 @@ from ._antibot import detect as detect_challenge
 from ._form import parse_form
 from ._html import Document, json_object, script_object
 from ._http import HTTPRequest, Reply, Response
-from ._secrets import (
-    KINDS,
-    Kind,
-    RedactingFilter,
-    Scrubber,
-    logger,
-    redact,
-    redact_url,
-    remember,
-    scrub_page,
-    secret_kind,
-    shorten,
-)
+from ._redact import RedactingFilter, logger, redact, redact_url
+from ._scrub import Scrubber, scrub_page
+from ._secrets import KINDS, Kind, remember, secret_kind, shorten
 from ._sse import ServerSentEvent, SSEDecoder
 
 __all__ = [

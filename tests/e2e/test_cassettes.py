@@ -24,7 +24,7 @@ from urllib.parse import quote, quote_plus
 import pytest
 
 from scraper import AIEngineChat, AIPowerChat, Chatgpt4Online, ChatgptFree, HTTPError, WordPressChat
-from scraper.browser import SiteRegistry
+from scraper.browser import shared_rules
 from scraper.cassettes import MISMATCH_STATUS, Cassette, ReplayServer, chunk_bytes, record_chat
 from scraper.replica import ReplicaSite
 from tests._support import echo
@@ -188,7 +188,7 @@ async def test_a_different_message_gets_409_naming_the_nearest_request(monkeypat
         with pytest.raises(HTTPError) as info:
             await chat(ChatgptFree, "Bye")
     assert info.value.status == MISMATCH_STATUS
-    text = str(info.value)
+    text = info.value.body  # what the server said; the message itself never quotes a foreign body
     assert "nearest recorded request #1 POST /wp-admin/admin-ajax.php" in text
     assert "multipart field 'message': recorded 'Привет, как дела?' != received 'Bye'" in text
     [mismatch] = server.mismatches
@@ -199,8 +199,8 @@ async def test_a_different_message_gets_409_naming_the_nearest_request(monkeypat
         with pytest.raises(HTTPError) as info:
             await chat(Chatgpt4Online, "Bye")
     assert info.value.status == MISMATCH_STATUS
-    assert "nearest recorded request #2 POST /wp-json/mwai-ui/v1/chats/submit" in str(info.value)
-    assert "JSON field 'newMessage': recorded 'Привет, как дела?' != received 'Bye'" in str(info.value)
+    assert "nearest recorded request #2 POST /wp-json/mwai-ui/v1/chats/submit" in info.value.body
+    assert "JSON field 'newMessage': recorded 'Привет, как дела?' != received 'Bye'" in info.value.body
 
 
 # -- the shipped cassettes ------------------------------------------------------------------------------
@@ -232,7 +232,7 @@ async def test_nonce_refresh_replays_from_the_shipped_cassette(name, exchanges, 
 
 @cassette_mark("chatgptfree-hello")
 async def test_chatgptfree_through_the_plugin(cassette_url, cassette):
-    assert SiteRegistry.allowed_hosts == {"127.0.0.1", "localhost"}, "replaying is loopback only"
+    assert shared_rules().allowed_hosts == {"127.0.0.1", "localhost"}, "replaying is loopback only"
     assert os.environ["SCRAPER_CHATGPTFREE_URL"] == cassette_url
     chunks, _ = await chat(ChatgptFree)
     assert "".join(chunks) == REPLY
@@ -243,7 +243,7 @@ async def test_chatgptfree_through_the_plugin(cassette_url, cassette):
 async def test_chatgpt4online_through_the_plugin(cassette_url):
     chunks, _ = await chat(Chatgpt4Online)
     assert "".join(chunks) == REPLY
-    assert SiteRegistry.allowed_hosts == {"127.0.0.1", "localhost"}
+    assert shared_rules().allowed_hosts == {"127.0.0.1", "localhost"}
 
 
 # -- the plugin as a user runs it ------------------------------------------------------------------------

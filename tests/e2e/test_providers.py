@@ -310,7 +310,8 @@ async def test_http_500_is_an_http_error(provider, site, request):
     with pytest.raises(ScraperError) as info:
         await collect(provider.create_async_generator("", HELLO))
     assert getattr(info.value, "status", None) == 500
-    assert "critical error" in str(info.value)
+    assert "critical error" in info.value.body, "what the site said stays on the error"
+    assert "critical error" not in str(info.value), "the message never quotes the site's body"
 
 
 # -- cancellation and concurrency -------------------------------------------------------------------------

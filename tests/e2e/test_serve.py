@@ -223,7 +223,7 @@ def test_malformed_requests_are_400(server):
     url = f"{server.url}/v1/chat/completions"
     bad_json = httpx.post(url, content=b"{not json", headers={"content-type": "application/json"})
     assert bad_json.status_code == 400 and error_of(bad_json)["code"] == "ConfigError"
-    too_big = httpx.post(url, content=b"x" * (ServeConfig.max_body + 1))
+    too_big = httpx.post(url, content=b"x" * (ServeConfig.max_body + 1), headers={"content-type": "application/json"})
     assert too_big.status_code == 400 and "larger than" in error_of(too_big)["message"]
     with pytest.raises(openai.BadRequestError, match="messages") as info:
         server.client().chat.completions.create(model="gpt-4o-mini", messages=[])
@@ -418,14 +418,19 @@ def served_url(process: subprocess.Popen) -> str:
     raise AssertionError(f"scraper serve ended without saying where it listens (exit {process.wait()})")
 
 
-def test_sigterm_ends_streams_closes_chromium_and_leaves_no_process(aipower):
-    process = subprocess.Popen(
-        [sys.executable, "-m", "scraper", "serve", "--port", "0"],
+def serve_process(*flags: str) -> subprocess.Popen:
+    """``scraper serve --port 0`` as a program of its own (read where it listens with :func:`served_url`)."""
+    return subprocess.Popen(
+        [sys.executable, "-m", "scraper", "serve", "--port", "0", *flags],
         stderr=subprocess.PIPE,
         text=True,
         cwd=ROOT,
         env={**os.environ, "PYTHONIOENCODING": "utf-8"},
     )
+
+
+def test_sigterm_ends_streams_closes_chromium_and_leaves_no_process(aipower):
+    process = serve_process()
     try:
         url = served_url(process)
         client = OpenAI(base_url=f"{url}/v1", api_key="unused", max_retries=0)

@@ -7,16 +7,16 @@ page reads them cut where the server cut them (a character split in two, a BOM, 
 
 from __future__ import annotations
 
-import threading
 import time
 from collections.abc import Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from typing import Any
 
 import pytest
 
 from scraper.browser import get_runtime, open_stream
 from scraper.wire import HTTPRequest
+from tests._support import http_server
 
 PACE = 0.05  # seconds between the pieces of a body
 SMILE = "🙂".encode()
@@ -60,14 +60,8 @@ class Handler(BaseHTTPRequestHandler):
 
 @pytest.fixture(scope="module")
 def site() -> Iterator[str]:
-    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
-        yield f"http://127.0.0.1:{server.server_address[1]}"
-    finally:
-        server.shutdown()
-        server.server_close()
+    with http_server(Handler) as url:
+        yield url
 
 
 async def read(url: str) -> tuple[bytes, int]:

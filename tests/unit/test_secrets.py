@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import logging
 
 from scraper.wire import RedactingFilter, redact, redact_url, remember, scrub_page, secret_kind, shorten
@@ -49,3 +50,38 @@ def test_a_page_from_a_failed_read_is_scrubbed_by_the_same_rule():
 
 def test_shorten_is_enough_to_compare_not_to_use():
     assert shorten("2820766433") == "28…33 (10 chars)" and shorten("abc") == "…"
+
+
+def test_urls_lose_passwords_and_secret_query_values_everywhere_they_are_shown():
+    from scraper.errors import StreamError
+    from scraper.serve._errors import error_body
+
+    url = "http://alice:pa55word@127.0.0.1:8080/chat/?token=tok-123456&page=2"
+    assert redact_url(url) == "http://alice:***@127.0.0.1:8080/chat/?token=[secret]&page=2"
+    stream = (
+        "http://127.0.0.1:8080/wp-admin/admin-ajax.php?action=aipkit_frontend_chat_stream"
+        "&_ajax_nonce=9f8e7d6c5b&cache_key=aipkit_chat_stream_abcdef&session_id=0a1b2c3d4e5f&bot_id=7"
+    )
+    status, body = error_body(StreamError(f"The stream of {stream} broke; also tried {url}."))
+    shown = json.dumps(body)
+    for secret in ("pa55word", "tok-123456", "9f8e7d6c5b", "aipkit_chat_stream_abcdef", "0a1b2c3d4e5f"):
+        assert secret not in shown, secret
+    assert status == 502 and "bot_id=7" in shown and "page=2" in shown and "alice" in shown
+
+
+def test_remembered_secrets_are_bounded_and_matched_by_one_pattern_rebuilt_in_batches():
+    from scraper.wire._secrets import KnownSecrets
+
+    known = KnownSecrets(limit=100, batch=10)
+    for i in range(9):
+        known.add([f"value-{i:04d}"])
+    assert known.rebuilds == 0, "a few new values do not recompile the matcher"
+    assert known.hide("a value-0003 here", "[x]") == "a [x] here", "new values are hidden before any rebuild"
+    for i in range(9, 1000):
+        known.add([f"value-{i:04d}"])
+    assert len(known) == 100, "the oldest values are forgotten beyond the bound"
+    assert known.rebuilds <= 100, "one rebuild per batch, not per value"
+    assert known.hide("value-0999 value-0950", "[x]") == "[x] [x]"
+    known.add(["value-0900"])  # seen again: now the most recent
+    known.add([f"fresh-{i:04d}" for i in range(99)])
+    assert "value-0900" in known and "value-0901" not in known
