@@ -8,7 +8,8 @@ the HTTP status ``scraper serve`` answers with when it ends a request (``http_st
 
     ScraperError
     ├── ConfigError (ValueError)            an option or environment value is not usable     400
-    │   └── MissingExtraError (ImportError) an optional extra is not installed (says which)
+    │   ├── MissingExtraError (ImportError) an optional extra is not installed (says which)
+    │   └── InputTooLongError               a message is longer than the site's input limit
     ├── BotNotFoundError (LookupError)      no bot of that id or name on the page             404
     ├── ModelNotSupportedError (ValueError) the provider does not offer the model             404
     ├── BrowserError                        the browser itself                                503
@@ -48,6 +49,7 @@ __all__ = [
     "ChallengeError",
     "ConfigError",
     "HTTPError",
+    "InputTooLongError",
     "MissingExtraError",
     "MissingTokenError",
     "ModelNotSupportedError",
@@ -93,6 +95,7 @@ class ScraperError(Exception):
     """
 
     http_status: ClassVar[int] = 500
+    code: ClassVar[str | None] = None  # the error code OpenAI's API has for it, where it has one
     artifacts: tuple[str, ...] = ()
 
     def add_artifacts(self, paths: list[str]) -> None:
@@ -116,6 +119,18 @@ class MissingExtraError(ConfigError, ImportError):
     def __init__(self, message: str, *, extra: str) -> None:
         super().__init__(message)
         self.extra = extra
+
+
+class InputTooLongError(ConfigError):
+    """A message is longer than the chat box takes (its page declares the limit): refused before
+    anything is sent, since the site would only answer with an opaque refusal."""
+
+    code = "context_length_exceeded"
+
+    def __init__(self, message: str, *, limit: int, length: int) -> None:
+        super().__init__(message)
+        self.limit = limit
+        self.length = length
 
 
 class BotNotFoundError(ScraperError, LookupError):

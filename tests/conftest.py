@@ -89,6 +89,7 @@ def _private_dirs(tmp_path_factory: pytest.TempPathFactory) -> Iterator[None]:
     # Debug files and saved profiles go to this run's temp dir, never the user's cache.
     os.environ["SCRAPER_DEBUG_DIR"] = str(tmp_path_factory.mktemp("debug"))
     os.environ["SCRAPER_PROFILE_DIR"] = str(tmp_path_factory.mktemp("profiles"))
+    os.environ["SCRAPER_CONVERSATIONS"] = str(tmp_path_factory.mktemp("state") / "conversations.sqlite3")
     yield
 
 
@@ -127,3 +128,9 @@ def aipkit(monkeypatch: pytest.MonkeyPatch) -> Iterator[ReplicaSite]:
 def aiengine(monkeypatch: pytest.MonkeyPatch) -> Iterator[ReplicaSite]:
     """A replica AI Engine site; Chatgpt4Online points at it."""
     yield from _site("aiengine", monkeypatch)
+
+
+@pytest.fixture
+def kognetiks(monkeypatch: pytest.MonkeyPatch) -> Iterator[ReplicaSite]:
+    """A replica Kognetiks Chatbot (chatbot-chatgpt 2.4.6) site."""
+    yield from _site("kognetiks", monkeypatch)

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import os
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -24,11 +24,12 @@ class RecordedChat:
     cassette: Cassette
     path: Path
     chunks: list[str]
+    turns: list[list[str]] | None = None  # a conversation: each turn's chunks
 
 
 async def record_chat(
     target: Any,
-    message: str,
+    message: str | Sequence[str],
     out: str | os.PathLike[str],
     *,
     name: str | None = None,
@@ -41,7 +42,8 @@ async def record_chat(
     on_chunk: Callable[[str], None] | None = None,
     **kwargs: Any,
 ) -> RecordedChat:
-    """Run one real chat with ``target`` (a provider class or instance) and write it as a cassette.
+    """Run one real chat with ``target`` (a provider class or instance) and write it as a cassette;
+    several messages are the turns of one conversation, recorded in order (replayed turn by turn).
 
     The site's warm lanes are closed first, so the recording starts with the page load. Nothing is
     written when the chat fails.
@@ -54,15 +56,26 @@ async def record_chat(
     page_url = target.page_url()
     origin = origin_of(page_url)
     await runtime.call(runtime.sites.forget(page_url))
-    chunks: list[str] = []
+    messages = [message] if isinstance(message, str) else list(message)
+    turns: list[list[str]] = []
     with runtime.rules.recording(origin) as recorder:
-        stream: AsyncIterator[str] = target.create_async_generator(
-            model, [{"role": "user", "content": message}], proxy=proxy, timeout=timeout, cookies=cookies, **kwargs
+        conversation = (
+            None if len(messages) == 1 else target.conversation(proxy=proxy, timeout=timeout, cookies=cookies, **kwargs)
         )
-        async for chunk in stream:
-            chunks.append(chunk)
-            if on_chunk is not None:
-                on_chunk(chunk)
-    cassette = from_flow(recorder, origin=origin, name=name or Path(out).name, message=message, provider=provider)
+        for text in messages:
+            stream: AsyncIterator[str] = (
+                conversation.send(text)
+                if conversation is not None
+                else target.create_async_generator(
+                    model, [{"role": "user", "content": text}], proxy=proxy, timeout=timeout, cookies=cookies, **kwargs
+                )
+            )
+            turns.append([])
+            async for chunk in stream:
+                turns[-1].append(chunk)
+                if on_chunk is not None:
+                    on_chunk(chunk)
+    cassette = from_flow(recorder, origin=origin, name=name or Path(out).name, message=messages[0], provider=provider)
     path = cassette.save(out, overwrite=overwrite)
-    return RecordedChat(cassette, path, chunks)
+    chunks = [chunk for turn in turns for chunk in turn]
+    return RecordedChat(cassette, path, chunks, turns if len(messages) > 1 else None)

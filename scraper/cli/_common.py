@@ -231,22 +231,28 @@ def label_of(chat: Any) -> str:
 
 
 async def stream_reply(
-    chat: Any, args: argparse.Namespace, text: str, out: TextIO, prefix: str = ""
+    chat: Any, args: argparse.Namespace, text: str, out: TextIO, prefix: str = "", conversation: str | None = None
 ) -> dict[str, float]:
-    """Print one reply as it streams (``prefix`` before its first chunk); return its timings."""
+    """Print one reply as it streams (``prefix`` before its first chunk); return its timings.
+    ``conversation``: ``"new"`` or ``"last"`` makes the message a turn of a conversation kept in the
+    store (with its text, so that ``--continue`` can send the earlier turns where the site wants them)."""
     started = time.perf_counter()
     first: float | None = None
+    options = {
+        "proxy": args.proxy,
+        "timeout": args.timeout,
+        "trace": getattr(args, "trace", None),
+        "debug_dir": getattr(args, "debug_dir", None),
+        **browser_options(args),
+    }
     with Progress(sys.stderr, label_of(chat)) as progress:
-        stream = chat.create_async_generator(
-            args.model or "",
-            [{"role": "user", "content": text}],
-            proxy=args.proxy,
-            timeout=args.timeout,
-            cookies=cookies(args),
-            trace=getattr(args, "trace", None),
-            debug_dir=getattr(args, "debug_dir", None),
-            **browser_options(args),
-        )
+        if conversation is None:
+            stream = chat.create_async_generator(
+                args.model or "", [{"role": "user", "content": text}], cookies=cookies(args), **options
+            )
+        else:
+            chat.get_model(args.model or "")  # a model the provider does not offer is refused, as without
+            stream = _conversation(chat, conversation, {**options, "cookies": cookies(args)}).send(text)
         async with stream:
             async for chunk in stream:
                 if first is None:
@@ -259,6 +265,16 @@ async def stream_reply(
     out.flush()
     total = time.perf_counter() - started
     return {"first_chunk": first if first is not None else total, "total": total}
+
+
+def _conversation(chat: Any, which: str, options: dict[str, Any]) -> Any:
+    """A new conversation with the chat's site, or the last one (a new one when there is none)."""
+    from ..client._conversation import ConversationBook
+    from ..state import open_store
+
+    book = ConversationBook(open_store(keep_text=True))
+    last = book.last(chat.page_url()) if which == "last" else None
+    return chat.conversation(id=last, book=book, **{k: v for k, v in options.items() if v is not None})
 
 
 class LazyChoices:

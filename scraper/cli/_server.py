@@ -100,6 +100,8 @@ def _request(args: argparse.Namespace, choice: SiteChoice, text: str) -> dict[st
         "site": site,
         "timeout": args.timeout,
     }
+    if getattr(args, "continue_", False):
+        body["conversation"] = "last"
     if choice.preset is not None:
         body["provider"] = choice.preset.name
     if args.model:
@@ -110,7 +112,8 @@ def _request(args: argparse.Namespace, choice: SiteChoice, text: str) -> dict[st
 def _reported(error: Any) -> ScraperError:
     """The error the server reported, as the class it names, so it prints as a local run would."""
     error = error if isinstance(error, dict) else {}
-    kind = getattr(errors, str(error.get("code")), None)
+    code = str(error.get("code"))
+    kind = next((cls for cls in (errors.InputTooLongError,) if cls.code == code), getattr(errors, code, None))
     if not (isinstance(kind, type) and issubclass(kind, ScraperError)):
         kind = ScraperError
     reported = kind.__new__(kind)

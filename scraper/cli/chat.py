@@ -1,4 +1,5 @@
-"""``scraper chat``: send one message and stream the reply to stdout.
+"""``scraper chat``: send one message and stream the reply to stdout; ``--continue`` goes on with the
+last conversation with that site.
 
 When a ``scraper serve`` runs on this machine, the chat goes through its warm browser (see
 :mod:`._server`); ``--no-server`` always starts a browser of this command's own.
@@ -24,6 +25,12 @@ def add(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
         action="store_true",
         help="use a browser of this command's own even when a scraper serve runs (SCRAPER_SERVER=off: always)",
     )
+    parser.add_argument(
+        "--continue",
+        dest="continue_",
+        action="store_true",
+        help="go on with the last conversation with this site (its earlier turns travel as the site takes them)",
+    )
     parser.set_defaults(run=run)
 
 
@@ -37,5 +44,5 @@ def run(args: argparse.Namespace) -> int | Coroutine[Any, Any, int]:
 
 
 async def _here(args: argparse.Namespace, text: str) -> int:
-    await stream_reply(target(args), args, text, sys.stdout)
+    await stream_reply(target(args), args, text, sys.stdout, conversation="last" if args.continue_ else "new")
     return 0

@@ -1,4 +1,5 @@
-"""``scraper serve``: an OpenAI-compatible API (``/v1/chat/completions``, ``/v1/models``) on one warm browser.
+"""``scraper serve``: an OpenAI-compatible API (``/v1/chat/completions``, ``/v1/responses``, ``/v1/models``) on
+one warm browser.
 
 Loopback by default. Listening on any other address needs ``--api-key`` (or ``--insecure``): whoever
 reaches the server chats through this machine's browser, its address and its saved cookies.
@@ -80,6 +81,13 @@ def add(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
         metavar="N",
         help="warm chat pages kept at most; the least recently used idle one is closed (default 6)",
     )
+    parser.add_argument(
+        "--conversations",
+        default=None,
+        metavar="PATH|off",
+        help="the conversation store: which site conversation goes on with which history (default: "
+        "$SCRAPER_CONVERSATIONS, else a file under the user's data folder; `off`: this run only)",
+    )
     parser.add_argument("--headed", action="store_true", help="show the browser window")
     parser.add_argument("-v", "--verbose", action="count", default=0, help="log each request (-vv: debug)")
     parser.set_defaults(run=run)
@@ -142,6 +150,7 @@ def run(args: argparse.Namespace) -> int:
         max_concurrency=args.max_concurrency,
         queue_timeout=args.queue_timeout,
         headed=args.headed,
+        conversations=args.conversations,
     )
     try:
         config.check()

@@ -28,7 +28,15 @@ if TYPE_CHECKING:
     from ._models import ModelCatalog, Resolved
     from ._presets import PRESETS, Chatgpt4Online, ChatgptFree, preset_env
     from ._prompt import Message, Messages, format_prompt
-    from ._providers import BROWSER_KEYS, AIEngineChat, AIPowerChat, ChatKeywords, MxChatChat, WordPressChat
+    from ._providers import (
+        BROWSER_KEYS,
+        AIEngineChat,
+        AIPowerChat,
+        ChatKeywords,
+        KognetiksChat,
+        MxChatChat,
+        WordPressChat,
+    )
     from ._service import ChatOptions, ChatService, ChatTarget
     from ._solve import solve
     from ._stream import ChatStream
@@ -63,6 +71,7 @@ _WHERE = {
     "AIEngineChat": "_providers",
     "AIPowerChat": "_providers",
     "ChatKeywords": "_providers",
+    "KognetiksChat": "_providers",
     "MxChatChat": "_providers",
     "WordPressChat": "_providers",
     "ChatOptions": "_service",
@@ -95,6 +104,7 @@ __all__ = [
     "ChunkChoice",
     "Client",
     "CompletionUsage",
+    "KognetiksChat",
     "Message",
     "Messages",
     "ModelCatalog",

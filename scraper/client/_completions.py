@@ -33,7 +33,7 @@ __all__ = [
 
 # What a request may say that matters here. Other fields (temperature, max_tokens, tools...) are accepted
 # and ignored: a chat box takes none of them, and any OpenAI client, whatever it sends, still works.
-_READ = frozenset({"model", "messages", "stream", "n", "provider", "site", "timeout"})
+_READ = frozenset({"model", "messages", "stream", "n", "provider", "site", "timeout", "conversation"})
 MAX_TIMEOUT = 3600.0  # seconds per step a request may ask for
 # OpenAI's numeric options a chat box has no use for: still checked as OpenAI checks them, so a client's
 # mistake is a 400 here as it would be there. name -> (integer?, lowest, highest)
@@ -139,8 +139,9 @@ class CompletionRequest:
     """A chat completion request, checked: the server parses its JSON body into one, the façade its keywords.
 
     Besides OpenAI's fields: ``provider`` (a preset's name, or a site the server was given), ``site``
-    (any page: ``{"url": ..., "plugins": [...], "bot": ..., "fallback_urls": [...]}``) and ``timeout``
-    (seconds per step).
+    (any page: ``{"url": ..., "plugins": [...], "bot": ..., "fallback_urls": [...]}``), ``timeout``
+    (seconds per step) and ``conversation`` (a conversation id, or ``"last"``: the last one with that
+    site; ``messages`` then add to it).
     """
 
     messages: tuple[Mapping[str, str], ...]
@@ -149,6 +150,7 @@ class CompletionRequest:
     provider: str | None = None
     site: Mapping[str, Any] | None = None
     timeout: float | None = None
+    conversation: str | None = None
     ignored: tuple[str, ...] = field(default=(), compare=False)
 
     @property
@@ -187,6 +189,7 @@ class CompletionRequest:
             provider=_text_or_none(body, "provider"),
             site=site,
             timeout=float(timeout) if timeout is not None else None,
+            conversation=_text_or_none(body, "conversation"),
             ignored=tuple(sorted(set(body) - _READ)),
         )
 

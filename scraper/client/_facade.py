@@ -14,6 +14,7 @@ from typing import Any, ClassVar, Literal, overload
 from ..browser import BrowserOptions, BrowserRuntime
 from ..plugins import Finish, TextDelta
 from ._completions import ChatCompletion, ChatCompletionChunk, CompletionBuilder, CompletionRequest
+from ._conversation import TurnRequest
 from ._models import ModelCatalog, Resolved
 from ._prompt import Messages
 from ._service import ChatService
@@ -120,7 +121,8 @@ class _Completions:
             site=site,
             timeout=timeout,
         )
-        events = client.service.chat(chosen.target, request.prompt, **client._options(request))
+        turn = TurnRequest(request.messages, client.service.book)
+        events = client.service.chat(chosen.target, "", turn=turn, **client._options(request))
         builder = CompletionBuilder(chosen.model)
         runtime = client.service.runtime
         if request.stream:
@@ -213,7 +215,7 @@ class _AsyncCompletions:
             site=site,
             timeout=timeout,
         )
-        events = client.service.events(chosen.target, request.prompt, **client._options(request))
+        _, events = client.service.turn(chosen.target, request.messages, **client._options(request))
         builder = CompletionBuilder(chosen.model)
         if request.stream:
             return AsyncStream(events, builder)

@@ -14,10 +14,12 @@ from typing import TYPE_CHECKING, Any, ClassVar, Concatenate, Generic, ParamSpec
 
 from .._keywords import check_keywords
 from ..browser import BrowserOptions, Lane, get_runtime
+from ..errors import ConfigError
 from ..plugins import Bot, Values, plugins_named
 from ._base import AsyncGeneratorProvider, ProviderModelMixin
 from ._catalog import chat_page, site_url
-from ._prompt import Messages, format_prompt
+from ._conversation import Conversation, ConversationBook
+from ._prompt import Messages
 from ._service import ChatService, ChatTarget
 from ._stream import ChatStream
 
@@ -167,11 +169,10 @@ class WordPressChat(AsyncGeneratorProvider, ProviderModelMixin):
         """
         check_keywords(kwargs, CHAT_KEYWORDS, "create_async_generator()")
         target.get_model(model)
-        prompt = format_prompt(messages)
         options: dict[str, Any] = {k: v for k, v in kwargs.items() if k in _CHAT_KEYS and v is not None}
-        events = target.service(**kwargs).events(
+        _, events = target.service(**kwargs).turn(
             target.target(kwargs.get("bot"), model),
-            prompt,
+            list(messages),
             timeout=float(timeout),
             proxy=proxy,
             cookies=cookies,
@@ -179,6 +180,44 @@ class WordPressChat(AsyncGeneratorProvider, ProviderModelMixin):
             **options,
         )
         return ChatStream(events)
+
+    @hybridmethod
+    def conversation(
+        target: Any,
+        /,
+        *,
+        bot: str | int | None = None,
+        id: str | None = None,
+        system: str | None = None,
+        timeout: int | float = 120,
+        proxy: str | None = None,
+        cookies: Mapping[str, str] | None = None,
+        book: ConversationBook | None = None,
+        **kwargs: Any,
+    ) -> Conversation:
+        """A conversation with the site's bot (``bot=`` by id or name): ``conv.send("...")`` turn after
+        turn, the site's own memory carrying the earlier ones. ``id=`` resumes one (``conv.id``);
+        ``system`` goes before the first user turn; ``book`` keeps it elsewhere than the process's store."""
+        service = target.service(**kwargs)
+        if book is not None:
+            service.book = book
+        if id is None:
+            record = service.book.new(target.page_url())
+        else:
+            record = service.book.get(id)
+            if record is None:
+                raise ConfigError(f"No conversation {id!r} is known here (nor in the conversation store).")
+        options = {k: kwargs[k] for k in _CHAT_KEYS if kwargs.get(k) is not None}
+        return Conversation(
+            service,
+            target.target(bot),
+            record,
+            system=system,
+            timeout=float(timeout),
+            proxy=proxy,
+            cookies=cookies,
+            **options,
+        )
 
     @hybridmethod
     async def bots(target: Any, *, timeout: float = 120, proxy: str | None = None) -> list[Bot]:
@@ -226,6 +265,13 @@ class AIEngineChat(WordPressChat):
         """The site's REST nonce (from the page, or from ``start_session`` for guests)."""
         values = await target.values(timeout=timeout)
         return str(values["nonce"])
+
+
+class KognetiksChat(WordPressChat):
+    """Any site whose chat box is the Kognetiks Chatbot (``chatbot-chatgpt``): one JSON answer per message,
+    given as one chunk. Its history is one store for the whole site (see the README)."""
+
+    plugins = ("kognetiks",)
 
 
 class MxChatChat(WordPressChat):

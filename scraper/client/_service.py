@@ -28,6 +28,7 @@ from ..errors import (
 from ..plugins import (
     Bot,
     Finish,
+    Plugin,
     TextDelta,
     Values,
     all_bots,
@@ -39,6 +40,8 @@ from ..plugins import (
     run_chat,
 )
 from ..wire import json_object, logger
+from ._conversation import ConversationBook, Record, TurnPlan, TurnRequest, default_book, site_turns
+from ._prompt import Messages
 
 __all__ = ["ChatOptions", "ChatService", "ChatTarget"]
 
@@ -100,9 +103,21 @@ class ChatService:
     """Runs chats on one browser runtime. Its coroutines run on the runtime's thread; :meth:`events`
     and :meth:`call` carry them to any caller's event loop."""
 
-    def __init__(self, runtime: BrowserRuntime) -> None:
+    def __init__(self, runtime: BrowserRuntime, book: ConversationBook | None = None) -> None:
         self.runtime = runtime
         self._where: dict[str, str] = {}  # a target's page -> where its chat box was found
+        self._book = book
+
+    @property
+    def book(self) -> ConversationBook:
+        """Which site conversation goes on with which history (the process's book unless given one)."""
+        if self._book is None:
+            self._book = default_book()
+        return self._book
+
+    @book.setter
+    def book(self, book: ConversationBook) -> None:
+        self._book = book
 
     def _candidates(self, target: ChatTarget) -> list[str]:
         """The pages to look at for the target's chat: where it was found last time first."""
@@ -124,15 +139,32 @@ class ChatService:
         on_values: Callable[[Bot, Values], None] | None = None,
         **options: Any,
     ) -> AsyncIterator[TextDelta | Finish]:
-        """The reply's events, for a caller on any event loop (closing it aborts the chat)."""
+        """The reply's events, for a caller on any event loop (closing it aborts the chat). ``turn=``
+        (a :class:`TurnRequest`) makes it one turn of a conversation; ``prompt`` is then unused."""
         return self.runtime.iterate(self.chat(target, prompt, on_values=on_values, **options))
+
+    def turn(
+        self,
+        target: ChatTarget,
+        messages: Messages | Callable[[], Messages],
+        *,
+        record: Record | None = None,
+        book: ConversationBook | None = None,
+        **options: Any,
+    ) -> tuple[TurnRequest, AsyncIterator[TextDelta | Finish]]:
+        """One turn of a conversation given as its whole history (see :mod:`._conversation`): the
+        request (its ``plan`` says which site conversation answered) and the reply's events."""
+        if not callable(messages):
+            site_turns(messages)  # a history that cannot be a turn is refused now, not in the browser
+        request = TurnRequest(messages, book or self.book, record)
+        return request, self.events(target, "", turn=request, **options)
 
     async def bots(self, target: ChatTarget, *, timeout: float = 120, proxy: str | None = None) -> list[Bot]:
         """The bots on the target's page (detected once per page load), from any event loop."""
 
         async def bots() -> list[Bot]:
             async with self._slot(target, float(timeout), proxy=proxy) as (lane, _):
-                return all_bots(lane.detections or [])
+                return all_bots(await find_bots(lane, plugins_named(target.plugins), float(timeout)))
 
         return await self.runtime.call(bots())
 
@@ -158,6 +190,7 @@ class ChatService:
         debug_dir: str | None = None,
         max_pages: int | None = None,
         on_values: Callable[[Bot, Values], None] | None = None,
+        turn: TurnRequest | None = None,
     ) -> AsyncIterator[TextDelta | Finish]:
         """One chat: the reply's text as it streams, then its :class:`~scraper.plugins.Finish`.
 
@@ -177,7 +210,12 @@ class ChatService:
                     async def pass_check(challenge: Any, lane: Lane = lane) -> None:
                         await lane.pass_check(challenge, timeout)
 
-                    async for event in run_chat(plugin, lane, bot, prompt, timeout=timeout, pass_check=pass_check):
+                    chat = (
+                        run_chat(plugin, lane, bot, prompt, timeout=timeout, pass_check=pass_check)
+                        if turn is None
+                        else self._turn(turn, target, plugin, lane, bot, timeout, pass_check)
+                    )
+                    async for event in chat:
                         yielded = True
                         yield event
                     if on_values is not None:
@@ -188,6 +226,54 @@ class ChatService:
                 if yielded or attempt == 2:
                     raise
                 log.info("the browser lost the page before the reply began; starting the chat again")
+
+    async def _turn(
+        self,
+        turn: TurnRequest,
+        target: ChatTarget,
+        plugin: Plugin,
+        lane: Lane,
+        bot: Bot,
+        timeout: float,
+        pass_check: Callable[[Any], Any],
+    ) -> AsyncIterator[TextDelta | Finish]:
+        """One turn of a conversation: planned against the book, run alone among its conversation's
+        turns, and remembered once answered."""
+        values = await read_values(lane, plugin, bot, timeout)
+        known = turn.book.lock(turn.record.id) if turn.record is not None else None
+        async with known or contextlib.nullcontext():  # a known conversation: wait for its turn first
+            plan = turn.plan = turn.book.plan(plugin, bot, target.page_url, values, turn.history(), turn.record)
+            async with turn.book.lock(plan.record.id) if known is None else contextlib.nullcontext():
+                async for event in self._answer(turn, plan, plugin, lane, bot, timeout, pass_check):
+                    yield event
+
+    async def _answer(
+        self,
+        turn: TurnRequest,
+        plan: TurnPlan,
+        plugin: Plugin,
+        lane: Lane,
+        bot: Bot,
+        timeout: float,
+        pass_check: Callable[[Any], Any],
+    ) -> AsyncIterator[TextDelta | Finish]:
+        """The planned turn's reply, remembered in the book before the caller hears it is complete."""
+        parts: list[str] = []
+        async for event in run_chat(
+            plugin,
+            lane,
+            bot,
+            plan.prompt,
+            timeout=timeout,
+            pass_check=pass_check,
+            history=plan.history,
+            conversation=plan.record.state,
+        ):
+            if isinstance(event, TextDelta):
+                parts.append(event.text)
+            elif isinstance(event, Finish):  # remembered before the caller hears the reply is complete
+                turn.book.answered(plan, bot, "".join(parts))
+            yield event
 
     @contextlib.asynccontextmanager
     async def _slot(

@@ -55,6 +55,15 @@ def _legacy(system: dict[str, Any]) -> bool:
     return "botId" not in system and ("chatId" in system or "id" in system)
 
 
+def _limit(params: dict[str, Any]) -> int | None:
+    """The chatbot's ``textInputMaxLength`` (the plugin refuses longer messages on the server)."""
+    try:
+        limit = int(params.get("textInputMaxLength") or 0)
+    except (TypeError, ValueError):
+        return None
+    return limit if limit > 0 else None
+
+
 def _json_attr(attrs: Any, name: str, url: str) -> dict[str, Any]:
     raw = attrs.get(name)
     if not raw:
@@ -67,6 +76,15 @@ def _json_attr(attrs: Any, name: str, url: str) -> dict[str, Any]:
             url=url,
         )
     return value
+
+
+def _entry(names: list[str], role: str, content: str, stamp: int) -> dict[str, Any]:
+    """One earlier message as the script keeps it: ``who`` is the user's or the bot's name; a finished
+    reply is marked as no longer querying."""
+    if role == "user":
+        return {"id": _chat_id(), "role": "user", "content": content, "who": names[0], "timestamp": stamp}
+    entry = {"id": _chat_id(), "role": "assistant", "content": content, "who": names[1], "timestamp": stamp}
+    return {**entry, "isQuerying": False}
 
 
 class AIEngineReader(Reader):
@@ -138,6 +156,7 @@ class AIEnginePlugin(Plugin):
     ready_selector = ".mwai-chatbot-container[data-system]"
     request_markers = ("/mwai-ui/", "/mwai/", "/mwai-bot/", "rest_route=%2Fmwai", "rest_route=/mwai")
     message_field = "newMessage"
+    history = "client"  # the page sends the earlier turns in ``messages``, one ``chatId`` throughout
     volatile = Volatile(
         json_paths=(
             ("chatId",),
@@ -187,6 +206,8 @@ class AIEnginePlugin(Plugin):
             "session": system.get("sessionId"),
             "start_sentence": params.get("startSentence") or "",
             "ai_name": params.get("aiName") or "AI: ",
+            "user_name": params.get("userName") or "User: ",
+            "input_limit": _limit(params),
         }
         if not values["nonce"]:
             values.update(await self.start_session(page, values["rest_url"], timeout))
@@ -211,6 +232,8 @@ class AIEnginePlugin(Plugin):
             "client_id": _chat_id(),
             "start_sentence": params.get("startSentence") or "",
             "ai_name": params.get("aiName") or "AI: ",
+            "user_name": params.get("userName") or "User: ",
+            "input_limit": _limit(params),
         }
 
     async def start_session(self, page: ChatPage, rest_url: str, timeout: float) -> Values:
@@ -243,19 +266,9 @@ class AIEnginePlugin(Plugin):
         return {**stale, **await self.start_session(page, stale["rest_url"], timeout)}
 
     def chat(self, values: Values, prompt: str, state: dict[str, Any]) -> ChatFlow:
-        now = int(time.time() * 1000)
-        history = []
-        if values["start_sentence"]:
-            history.append(
-                {
-                    "id": _chat_id(),
-                    "role": "assistant",
-                    "content": values["start_sentence"],
-                    "who": values["ai_name"],
-                    "timestamp": now,
-                    "key": f"start-{now}",
-                }
-            )
+        conversation = state.setdefault("conversation", {})
+        chat_id = conversation.setdefault("chat_id", _chat_id())
+        history = self._messages(values, conversation, state.get("history") or [])
         headers = {"Content-Type": "application/json", "X-WP-Nonce": values["nonce"]}
         if values.get("legacy"):
             legacy = {
@@ -274,7 +287,7 @@ class AIEnginePlugin(Plugin):
             "botId": values["bot_id"],
             "customId": values["custom_id"],
             "session": values["session"],
-            "chatId": _chat_id(),
+            "chatId": chat_id,
             "contextId": values["context_id"],
             "messages": history,
             "newMessage": prompt,
@@ -286,6 +299,31 @@ class AIEnginePlugin(Plugin):
             headers["Accept"] = "text/event-stream"
         request = HTTPRequest("POST", values["submit_url"], headers, json.dumps(body, ensure_ascii=False))
         yield Step(request, AIEngineReader())
+
+    def _messages(self, values: Values, conversation: dict[str, Any], turns: list[Any]) -> list[dict[str, Any]]:
+        """The ``messages`` the script sends: its start sentence, then the earlier turns as it keeps them
+        (the conversation's own entries when they are these turns, else entries made for them now)."""
+        conversation["names"] = [values["user_name"], values["ai_name"]]
+        kept = conversation.get("native")
+        lead = 1 if values["start_sentence"] else 0
+        wanted = [(turn["role"], turn["content"]) for turn in turns]
+        if isinstance(kept, list) and [(m.get("role"), m.get("content")) for m in kept[lead:]] == wanted:
+            return kept
+        now = int(time.time() * 1000)
+        entries: list[dict[str, Any]] = []
+        if lead:
+            start = {"role": "assistant", "content": values["start_sentence"], "who": values["ai_name"]}
+            entries.append({"id": _chat_id(), **start, "timestamp": now, "key": f"start-{now}"})
+        entries += [_entry(conversation["names"], role, content, now) for role, content in wanted]
+        conversation["native"] = entries
+        return entries
+
+    def record_turn(self, conversation: dict[str, Any], prompt: str, reply: str, state: dict[str, Any]) -> None:
+        """The user's message and the reply join the kept entries, as the script adds them."""
+        names = conversation.get("names") or ["User: ", "AI: "]
+        native = conversation.setdefault("native", [])
+        native.append(_entry(names, "user", prompt, int(time.time() * 1000)))
+        native.append(_entry(names, "assistant", reply, int(time.time() * 1000)))
 
     def nonce_rejected(self, status: int, body: str) -> bool:
         if status not in (401, 403):

@@ -141,6 +141,7 @@ class AIPKitPlugin(Plugin):
         query_params=frozenset({"_ts", "session_id", "conversation_uuid", "cache_key"}),
         ids=(r"aipkit_sse_[A-Za-z0-9]{32}", r"aipkit-msg-[0-9a-f]{14}\.\d{8}"),
     )
+    history = "server"  # the page sends this turn alone; the site keeps the rest per conversation_uuid
 
     def find_bots(self, doc: Document) -> list[Bot]:
         bots: list[Bot] = []
@@ -217,14 +218,17 @@ class AIPKitPlugin(Plugin):
                     kind="unexpected_response",
                 )
             state["cache_key"] = key
-        # A new conversation per chat: the whole conversation travels in the prompt.
-        conversation = state.setdefault("conversation_uuid", str(uuid.uuid4()))
+        # The site keeps the conversation's turns per bot, session and conversation id: a conversation
+        # goes on with the same two ids (a new one makes them as the page does on its first send).
+        conversation = state.setdefault("conversation", {})
+        conversation.setdefault("session_id", values["session_id"])
+        conversation.setdefault("conversation_uuid", str(uuid.uuid4()))
         query = [
             ("action", STREAM_ACTION),
             ("cache_key", key),
             ("bot_id", values["bot_id"]),
-            ("session_id", values["session_id"]),
-            ("conversation_uuid", conversation),
+            ("session_id", conversation["session_id"]),
+            ("conversation_uuid", conversation["conversation_uuid"]),
         ]
         if values["post_id"]:
             query.append(("post_id", values["post_id"]))

@@ -6,6 +6,7 @@ DOM) and again in ``wpaicgParams``. The reply is the upstream OpenAI stream pass
 
 from __future__ import annotations
 
+import json
 import random
 import re
 import string
@@ -26,6 +27,7 @@ _FLAGS = {
     "pineconeError": "pinecone_error",
 }
 _EXPIRED = "the link you followed has expired"
+HUMAN, AI = "Human: ", "AI: "  # how the script prefixes the texts of its history
 
 
 def _client_id() -> str:
@@ -102,7 +104,11 @@ class AIPowerPlugin(Plugin):
     )
     request_markers = ("wpaicg_chat_shortcode_message", "wpaicg_chatbox_message")
     message_field = "message"
-    volatile = Volatile(form_fields=frozenset({"chat_id", "wpaicg_chat_client_id"}))
+    volatile = Volatile(
+        form_fields=frozenset({"chat_id", "wpaicg_chat_client_id"}),
+        json_paths=(("wpaicg_chat_history", "*", "id"),),  # each earlier reply's chat_id
+    )
+    history = "client"  # the page sends the earlier turns in ``wpaicg_chat_history``
 
     def find_bots(self, doc: Document) -> list[Bot]:
         bots: list[Bot] = []
@@ -165,6 +171,9 @@ class AIPowerPlugin(Plugin):
         return self._values(page, fresh.attrs if fresh else {}, doc.script_object("wpaicgParams"))
 
     def chat(self, values: Values, prompt: str, state: dict[str, Any]) -> ChatFlow:
+        conversation = state.setdefault("conversation", {})
+        chat_id = state.setdefault("chat_id", random.randint(1000, 9999))
+        history = _native(conversation, state.get("history") or [])
         form = [
             ("_wpnonce", values["nonce"]),
             ("post_id", values["post_id"]),
@@ -173,15 +182,33 @@ class AIPowerPlugin(Plugin):
             ("message", prompt),
             ("bot_id", values["bot_id"]),
             ("chatbot_identity", values["chatbot_identity"]),
-            ("wpaicg_chat_history", "[]"),
+            ("wpaicg_chat_history", json.dumps(history, ensure_ascii=False, separators=(",", ":"))),
             ("wpaicg_chat_client_id", values["client_id"]),
-            ("chat_id", str(random.randint(1000, 9999))),
+            ("chat_id", str(chat_id)),
         ]
         headers = {"Content-Type": "application/x-www-form-urlencoded"}
         yield Step(HTTPRequest("POST", values["ajax_url"], headers, urlencode(form)), AIPowerReader())
 
+    def record_turn(self, conversation: dict[str, Any], prompt: str, reply: str, state: dict[str, Any]) -> None:
+        """The message and the reply join the history as the script keeps it: the reply under the
+        request's ``chat_id``, its text exactly as received."""
+        native = conversation.setdefault("native", [])
+        native += [{"id": "", "text": HUMAN + prompt}, {"id": state.get("chat_id", ""), "text": AI + reply}]
+
     def nonce_rejected(self, status: int, body: str) -> bool:
         return status == 403 and (_EXPIRED in body.lower() or body.strip() == "-1")
+
+
+def _native(conversation: dict[str, Any], turns: list[Any]) -> list[dict[str, Any]]:
+    """The ``wpaicg_chat_history`` the script sends: the conversation's own entries when they are these
+    turns, else entries made for them now ("Human: " and "AI: " texts, each reply with its chat id)."""
+    wanted = [(HUMAN if turn["role"] == "user" else AI) + turn["content"] for turn in turns]
+    kept = conversation.get("native")
+    if isinstance(kept, list) and [entry.get("text") for entry in kept] == wanted:
+        return kept
+    entries = [{"id": "" if text.startswith(HUMAN) else random.randint(1000, 9999), "text": text} for text in wanted]
+    conversation["native"] = entries
+    return entries
 
 
 def _kind(attrs: Any) -> str:

@@ -9,6 +9,14 @@ A chat is a **sequence of exchanges**: :meth:`Plugin.chat` is a generator in the
 (anti-bot page? nonce rejected? HTTP error?) and sends the whole body back as a :class:`Reply`
 (``reply = yield step``). The last step carries a :class:`Reader`: its body is streamed, and the
 reader turns its events into typed :data:`Event` values.
+
+A chat may be one turn of a **conversation**. A plugin declares how its site carries the earlier
+turns (:attr:`Plugin.history`): ``"client"`` when the page sends them with every message (the plugin
+reads ``state["history"]`` and sends them as its own script shapes them), ``"server"`` when the site
+keeps them itself per conversation id (the plugin continues the ids it keeps in
+``state["conversation"]``), ``"none"`` when it has no memory at all. It also says how long one message
+may be (:meth:`Plugin.input_limit`, read from the page), and keeps what it needs of a finished turn
+(:meth:`Plugin.record_turn`).
 """
 
 from __future__ import annotations
@@ -19,7 +27,7 @@ import json
 import re
 from collections.abc import Awaitable, Callable, Generator, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any, ClassVar, Protocol, TypeVar
+from typing import Any, ClassVar, Literal, Protocol, TypeVar
 
 from ..errors import HTTPError, ScraperError, StreamError, excerpt
 from ..wire import Document, HTTPRequest, Reply, Response, ServerSentEvent, remember
@@ -32,6 +40,7 @@ __all__ = [
     "Detection",
     "Event",
     "Finish",
+    "HistoryMode",
     "NonceRotated",
     "Plugin",
     "PluginName",
@@ -49,6 +58,7 @@ T = TypeVar("T")
 # A plugin's name as the registry lists it (``scraper.plugins.PLUGINS``): a plain string, so that a new
 # plugin is one module and one registry line, with no list of names to keep in step elsewhere.
 PluginName = str
+HistoryMode = Literal["client", "server", "none"]
 Values = dict[str, Any]
 
 
@@ -271,6 +281,20 @@ class Plugin(abc.ABC):
     request_markers: ClassVar[tuple[str, ...]]  # text in a request's URL or body that shows it is this plugin's
     message_field: ClassVar[str]  # the request field (form or JSON) that carries the user's message
     volatile: ClassVar[Volatile] = Volatile()
+    history: ClassVar[HistoryMode] = "none"  # how the site carries a conversation's earlier turns
+    # How much earlier-turn text one message may carry when the page declares no input limit (a
+    # conversation the site never saw is started with its earlier turns as context).
+    context_limit: ClassVar[int] = 4000
+
+    def input_limit(self, values: Values) -> int | None:
+        """The longest message (in characters) the chat box takes, as its page declares it; None: no limit."""
+        limit = values.get("input_limit")
+        return limit if isinstance(limit, int) and limit > 0 else None
+
+    def record_turn(self, conversation: dict[str, Any], prompt: str, reply: str, state: dict[str, Any]) -> None:
+        """Keep what the next turn needs of this one in ``conversation`` (the ids and history the page
+        script would keep); ``state`` is the finished chat's. Nothing by default."""
+        return None
 
     def version(self, html: str) -> str | None:
         """The plugin version a page's asset URLs show (``…/plugins/<slug>/…?ver=X``): its scripts' first,
@@ -298,7 +322,9 @@ class Plugin(abc.ABC):
 
     @abc.abstractmethod
     def chat(self, values: Values, prompt: str, state: dict[str, Any]) -> ChatFlow:
-        """The exchanges of one chat. ``state`` belongs to this chat and survives a restart."""
+        """The exchanges of one chat. ``state`` belongs to this chat and survives a restart; in a
+        conversation it holds ``history`` (the earlier turns, ``{"role", "content"}``) and
+        ``conversation`` (the ids this plugin keeps for the site's conversation)."""
 
     @abc.abstractmethod
     def nonce_rejected(self, status: int, body: str) -> bool:

@@ -9,13 +9,14 @@ a :class:`~scraper.StreamError`, never a silently short answer.
 from __future__ import annotations
 
 import json
-from collections.abc import AsyncIterator, Callable, Sequence
+from collections.abc import AsyncIterator, Callable, Mapping, Sequence
 from typing import Any
 
 from ..errors import (
     BotNotFoundError,
     ChallengeError,
     HTTPError,
+    InputTooLongError,
     MissingTokenError,
     NonceError,
     PageError,
@@ -39,11 +40,12 @@ from .base import (
     TextDelta,
     Values,
 )
-from .registry import detect
+from .registry import PLUGINS, detect
 
 __all__ = [
     "ChallengeMet",
     "all_bots",
+    "check_length",
     "check_page",
     "choose_bot",
     "find_bots",
@@ -85,23 +87,30 @@ def check_page(url: str, status: int, html: str) -> None:
 
 
 async def find_bots(site: ChatSite, plugins: Sequence[Plugin], timeout: float) -> list[Detection]:
-    """The plugins and bots on the site's page, detected once per page load.
+    """The detections of ``plugins`` on the site's page. Every known plugin is detected once per page
+    load, so chats asking for different plugins on one page each get their own.
 
-    The HTML as served is read first, then the live DOM; when neither shows a bot, the live DOM is
-    watched (up to ``timeout``, at most :data:`LATE_VALUES_SECONDS`) for a chat box a script builds.
+    The HTML as served is read first, then the live DOM; when neither shows a bot of ``plugins``, the
+    live DOM is watched (up to ``timeout``, at most :data:`LATE_VALUES_SECONDS`) for a chat box a script
+    builds.
     """
+    names = {plugin.name for plugin in plugins}
+
+    def wanted(found: list[Detection]) -> list[Detection]:
+        return [d for d in found if d.plugin.name in names]
+
     if site.detections is not None:
-        return site.detections
+        return wanted(site.detections)
     served = Document(site.served_html)
     live = await site.live_html(None, timeout)
-    found = detect([served, *([Document(live)] if live else [])], plugins)
-    if live is not None and not any(d.bots for d in found):
+    found = detect([served, *([Document(live)] if live else [])], PLUGINS)
+    if live is not None and not any(d.bots for d in wanted(found)):
         selector = ", ".join(p.bot_selector for p in plugins)
         log.info("no chat box on the page yet; waiting for one to appear")
         live = await site.live_html(selector, min(timeout, LATE_VALUES_SECONDS))
-        found = detect([served, *([Document(live)] if live else [])], plugins)
+        found = detect([served, *([Document(live)] if live else [])], PLUGINS)
     site.detections = found
-    return found
+    return wanted(found)
 
 
 def all_bots(found: Sequence[Detection]) -> list[Bot]:
@@ -155,6 +164,19 @@ async def read_values(site: ChatSite, plugin: Plugin, bot: Bot, timeout: float) 
 # -- the chat ------------------------------------------------------------------------------------------
 
 
+def check_length(plugin: Plugin, values: Values, prompt: str) -> None:
+    """Refuse a message longer than the chat box's declared limit, naming it (the site's own refusal
+    says nothing useful, and the message would be sent for nothing)."""
+    limit = plugin.input_limit(values)
+    if limit is not None and len(prompt) > limit:
+        raise InputTooLongError(
+            f"The message is {len(prompt)} characters long; this {plugin.label} chat box takes at most {limit} "
+            "(its page declares the limit). Shorten the message or split it over several turns.",
+            limit=limit,
+            length=len(prompt),
+        )
+
+
 class _Restart(Exception):
     def __init__(self, cause: str, detail: str, rejected: Rejected | None = None) -> None:
         super().__init__(detail)
@@ -171,20 +193,36 @@ async def run_chat(
     *,
     timeout: float,
     pass_check: Callable[[Any], Any] | None = None,
+    history: Sequence[Mapping[str, str]] = (),
+    conversation: dict[str, Any] | None = None,
 ) -> AsyncIterator[TextDelta | Finish]:
     """The reply's text as it streams, then one :class:`Finish`. Raises a ScraperError rather than end
-    a reply early. ``pass_check(challenge)`` is awaited when an exchange meets an anti-bot page."""
-    state: dict[str, Any] = {}
+    a reply early. ``pass_check(challenge)`` is awaited when an exchange meets an anti-bot page.
+
+    In a conversation, ``history`` is the earlier turns (for a plugin whose page sends them) and
+    ``conversation`` the dict where the plugin keeps the site conversation's ids; once the reply is
+    complete the plugin records the turn there. A message longer than the page allows is an
+    :class:`~scraper.InputTooLongError` before anything is sent."""
+    conversation = {} if conversation is None else conversation
+    state: dict[str, Any] = {"history": [dict(turn) for turn in history], "conversation": conversation}
     retries = {"nonce": 1, "check": 1, "again": 1}
     values = await read_values(site, plugin, bot, timeout)
+    check_length(plugin, values, prompt)
     while True:
         try:
+            parts: list[str] = []
             async for event in _attempt(plugin, site, values, prompt, state, timeout):
                 if isinstance(event, NonceRotated):
                     log.debug("the site handed over a new nonce")
                     values["nonce"] = event.nonce
-                elif not isinstance(event, Rejected):  # _attempt turns a Rejected into a restart
-                    yield event
+                    continue
+                if isinstance(event, Rejected):  # _attempt turns a Rejected into a restart
+                    continue
+                if isinstance(event, TextDelta):
+                    parts.append(event.text)
+                elif isinstance(event, Finish):
+                    plugin.record_turn(conversation, prompt, "".join(parts), state)
+                yield event
             return
         except ChallengeMet as met:
             challenge = met.challenge

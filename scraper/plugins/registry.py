@@ -16,6 +16,7 @@ from .aiengine import AIEnginePlugin
 from .aipkit import AIPKitPlugin
 from .aipower import AIPowerPlugin
 from .base import Detection, Plugin, Volatile
+from .kognetiks import KognetiksPlugin
 from .mxchat import MxChatPlugin
 
 __all__ = ["PLUGINS", "Detection", "detect", "get_plugin", "plugin_of_request", "plugins_named", "volatile_of"]
@@ -24,6 +25,7 @@ PLUGINS: tuple[Plugin, ...] = (
     AIPowerPlugin(),
     AIPKitPlugin(),
     AIEnginePlugin(),
+    KognetiksPlugin(),
     MxChatPlugin(),
 )
 

@@ -39,6 +39,9 @@ JSON_ERROR = (
     + upstream.UPSTREAM_ERROR
     + '", "type": "server_error", "param": null, "code": "lab_forced_error"}}'
 )
+# The bot's instructions (what its model gets first) and how many earlier messages it keeps ("maxMessages").
+INSTRUCTIONS = "Converse as if you were an AI assistant. Be friendly, creative."
+MAX_MESSAGES = 15
 _SESSION_ID = re.compile(r"^[A-Za-z0-9._-]{1,64}$")
 
 INVALID_NONCE = {"code": "rest_cookie_invalid_nonce", "message": "Cookie check failed", "data": {"status": 403}}
@@ -88,6 +91,17 @@ FRONT_PARAMS: dict[str, Any] = {
     "inputType": "standard",
     "footerType": "standard",
 }
+
+
+def model_input(messages: Any, message: str) -> list[dict[str, str]]:
+    """What the plugin gives its model: the bot's instructions, the last ``MAX_MESSAGES`` of the page's
+    ``messages`` (the start sentence and earlier turns, by their ``role``), then this turn's message."""
+    turns = [
+        {"role": str(m.get("role")), "content": str(m.get("content", ""))}
+        for m in (messages if isinstance(messages, list) else [])
+        if isinstance(m, dict) and m.get("role") in ("user", "assistant")
+    ]
+    return [{"role": "system", "content": INSTRUCTIONS}, *turns[-MAX_MESSAGES:], {"role": "user", "content": message}]
 
 
 def sse(value: Any) -> bytes:
@@ -273,9 +287,16 @@ class AIEngineApp(WordPressApp):
             self.critical_error(ex)
             return
         message = upstream.php_trim(payload.get("newMessage"))
-        if config.failure == "rejected" or not message or (legacy and not (payload.get("chatId") or payload.get("id"))):
+        too_long = len(message) > int(FRONT_PARAMS["textInputMaxLength"])  # the plugin counts characters
+        if (
+            config.failure == "rejected"
+            or not message
+            or too_long
+            or (legacy and not (payload.get("chatId") or payload.get("id")))
+        ):
             self.rest_json(ex, 403, {"success": False, "message": REJECTED}, own)
             return
+        site.note("model_inputs", model_input(payload.get("messages"), message))
         pieces = upstream.reply_pieces(config, message)
         reply = "".join(pieces)
         if legacy:

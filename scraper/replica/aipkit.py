@@ -34,6 +34,8 @@ log = logging.getLogger("scraper.replica")
 VERSION = "2.4.71"
 PLUGIN_PATH = "/wp-content/plugins/gpt3-ai-content-generator"
 PAGE_TEXT = "Pick a model and ask it anything."
+# What the bot's model gets first (the plugin's default instructions, as its upstream request shows).
+SYSTEM_PROMPT = "You are a helpful AI Assistant. Please be friendly."
 CACHE_ACTION = "aipkit_cache_sse_message"
 STREAM_ACTION = "aipkit_frontend_chat_stream"
 NONCE_ACTION = "aipkit_get_frontend_chat_nonce"
@@ -586,10 +588,17 @@ class AIPKitApp(WordPressApp):
         config = site.config
         failure = config.failure
         pieces = upstream.reply_pieces(config, message)
+        key = (bot.id, session, conversation)
+        given = [
+            {"role": "system", "content": SYSTEM_PROMPT},
+            *site.history_of(key),
+            {"role": "user", "content": message},
+        ]
+        site.note("model_inputs", given)  # the server-kept turns of this conversation, then the message
         history: list[dict[str, str]] = [{"role": "user", "content": message}]
         if failure != "upstream_error":
             history.append({"role": "assistant", "content": "".join(pieces)})
-        site.remember((bot.id, session, conversation), *history)
+        site.remember(key, *history)
         site.note("stream_bot_ids", bot.id)
         log.debug("aipkit reply for bot %s (%s), session %s, conversation %s", bot.id, bot.name, session, conversation)
         head = PREAMBLE + event("message_start", {"message_id": f"aipkit-msg-{uniqid(more_entropy=True)}"})

@@ -80,6 +80,10 @@ SEND_ICON = (
 )
 
 
+# How many earlier messages of the history the plugin keeps for its model ("conversation_cut", default 10).
+HISTORY_CUT = 10
+
+
 def sse(data: str) -> bytes:
     """One ``data:`` event."""
     return f"data: {data}\n\n".encode()
@@ -253,10 +257,31 @@ class AIPowerApp(WordPressApp):
         if not message:
             self.ajax_json(ex, {"status": "error", "msg": NOTHING_INPUT})
             return
+        site.note("model_inputs", self.model_input(fields.get("wpaicg_chat_history"), message))
         if config.stream:
             self.stream_reply(ex, message)
         else:
             self.json_reply(ex, message)
+
+    def model_input(self, history: Any, message: str) -> list[dict[str, str]]:
+        """What the plugin gives its model with "remember conversation" on (its default): the bot's
+        prompt, the last ``HISTORY_CUT`` turns of the page's ``wpaicg_chat_history`` ("Human: " and
+        "AI: " texts), then the message."""
+        turns: list[dict[str, str]] = []
+        try:
+            items = json.loads(history) if isinstance(history, str) and history else []
+        except ValueError:
+            items = []
+        for item in items if isinstance(items, list) else []:
+            text = str(item.get("text", "")) if isinstance(item, dict) else ""
+            for prefix, role in (("Human: ", "user"), ("AI: ", "assistant")):
+                if text.startswith(prefix):
+                    turns.append({"role": role, "content": text[len(prefix) :]})
+        return [
+            {"role": "system", "content": self.greeting()},
+            *turns[-HISTORY_CUT:],
+            {"role": "user", "content": message},
+        ]
 
     def greeting(self) -> str:
         """The prompt the plugin builds from the page (echoed back in its JSON answers)."""

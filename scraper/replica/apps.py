@@ -8,6 +8,7 @@ from __future__ import annotations
 from .aiengine import AIEngineApp
 from .aipkit import AIPKitApp
 from .aipower import AIPowerApp
+from .kognetiks import KognetiksApp
 from .mxchat import MxChatApp
 from .wordpress import WordPressApp
 
@@ -19,6 +20,7 @@ APPS: dict[str, type[WordPressApp]] = {
         AIPowerApp,
         AIEngineApp,
         AIPKitApp,
+        KognetiksApp,
         MxChatApp,
     )
 }

@@ -141,6 +141,8 @@ class SiteConfig:
     build_delay: float = 0.3  # page "script_built": seconds after load before the page script builds the chat box
     sensor_delay: float = 0.3  # seconds after the load event before the sensor writes the nonce into the page
     sensor_required: str | None = None  # checks gating the nonce, comma-separated; None: sensor.DEFAULT_REQUIRED
+    rate_limit: int = 10  # Kognetiks: guest messages one address may send while its 60 s counter lives
+    gather: int = 0  # Kognetiks: each answer waits (up to 30 s) until this many are being answered at once
 
     def __post_init__(self) -> None:
         """Refuse an unknown anti-bot mode or a malformed bot at construction, as ``update`` does."""
@@ -241,6 +243,10 @@ class ReplicaStats:
     cache_keys_consumed: int = 0  # AIPKit step 2 read (and so deleted) a key
     nonce_refreshes: int = 0  # AIPKit's aipkit_get_frontend_chat_nonce handed out a nonce
     stream_bot_ids: list[int] = dataclasses.field(default_factory=list)  # AIPKit: the bot of each reply streamed
+    queued_messages: int = 0  # Kognetiks: messages queued behind a busy conversation (their answers never sent)
+    peak_answers: int = 0  # Kognetiks: the most answers being made at once
+    # what the model was given for each reply, oldest first: the messages as {"role", "content"}
+    model_inputs: list[list[dict[str, str]]] = dataclasses.field(default_factory=list)
 
     def to_dict(self) -> dict[str, Any]:
         """The counters as a plain dict (lists copied)."""

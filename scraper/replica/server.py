@@ -237,6 +237,11 @@ class ReplicaSite(ServerThread):
         with self._lock:
             self.chat_history.setdefault(key, []).extend(messages)
 
+    def history_of(self, key: tuple[Any, ...]) -> list[dict[str, str]]:
+        """The messages of conversation ``key`` so far (a copy)."""
+        with self._lock:
+            return list(self.chat_history.get(key, ()))
+
     def stream_started(self) -> None:
         """A stream's headers are out."""
         with self._lock:

@@ -1,4 +1,5 @@
-"""The OpenAI-compatible app: ``/v1/chat/completions``, ``/v1/models``, ``/health`` (Starlette, ASGI).
+"""The OpenAI-compatible app: ``/v1/chat/completions``, ``/v1/responses``, ``/v1/models``, ``/health``
+(Starlette, ASGI).
 
 Every request shares one warm browser and its site lanes (one :class:`~scraper.ChatService`). A chat
 holds one of ``max_concurrency`` slots from the moment it starts until its last byte is sent, or until
@@ -20,6 +21,7 @@ import asyncio
 import contextlib
 import hmac
 import json
+import math
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any
@@ -35,9 +37,11 @@ from .. import __version__
 from ..browser import tree_memory
 from ..client import ChatService
 from ..client._completions import CompletionBuilder, CompletionRequest
+from ..client._conversation import ConversationBook, TurnRequest
 from ..client._models import ModelCatalog, Resolved
-from ..errors import AuthenticationError, BusyError, ScraperError
+from ..errors import AuthenticationError, BusyError, ConfigError, ScraperError
 from ..plugins import Finish, TextDelta
+from ..state import open_store
 from ..wire import logger, redact_url
 from ._config import ServeConfig
 from ._errors import error_body, error_json
@@ -109,6 +113,8 @@ class ServerState:
         self.service = service
         self.catalog = ModelCatalog(config.sites, allow_urls=config.urls_allowed)
         self.slots = Slots(config.max_concurrency, config.queue_timeout)
+        # which site conversation goes on with which history (the process's own store unless configured)
+        self.book = service.book if config.conversations is None else ConversationBook(open_store(config.conversations))
         self.served = 0  # chats answered to the end
         self.failed = 0  # chats that ended with an error (a client that left is neither)
         self.started = time.time()
@@ -162,6 +168,34 @@ class ChatResponse:
         self.chosen = chosen
         self.started = False  # the response's status line has been sent
         self.queued: float | None = None  # seconds the chat waited for a slot (sent as x-scraper-queue-ms)
+        self.turn: TurnRequest | None = None
+
+    def _events(self) -> AsyncIterator[TextDelta | Finish]:
+        """The chat's events: one turn of the conversation the request's messages are."""
+        timeout = self.request.timeout or self.state.config.timeout
+        book, wanted = self.state.book, self.request.conversation
+        record = None
+        if wanted is not None:  # messages that add to a conversation this server knows
+            found = book.last(self.chosen.target.page_url) if wanted == "last" else wanted
+            record = book.get(found) if found else None
+            if record is None and wanted != "last":
+                raise ConfigError(f"No conversation {wanted!r} is known to this server.")
+        messages = [*(record.messages if record else []), *self.request.messages]
+        self.turn, events = self.state.service.turn(
+            self.chosen.target, messages, record=record, timeout=timeout, book=book
+        )
+        return events
+
+    async def _render(self, send: Send, events: AsyncIterator[TextDelta | Finish]) -> None:
+        """The answer in OpenAI's chat completion shapes: chunks as they come, or one object at the end."""
+        builder = CompletionBuilder(self.chosen.model)
+        if self.request.stream:
+            await self._stream(send, events, builder)
+        else:
+            async for event in events:
+                builder.chunk(event)
+            await self._start(send, 200, _JSON_HEADERS)
+            await self._last(send, _json(builder.completion().to_dict()))
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         chat = asyncio.ensure_future(self._answer(send))
@@ -181,23 +215,14 @@ class ChatResponse:
             await asyncio.gather(chat, gone, cut, return_exceptions=True)
 
     async def _answer(self, send: Send) -> None:
-        state, request = self.state, self.request
+        state = self.state
         arrived = time.perf_counter()
         try:
             async with state.slots.slot():
                 self.queued = time.perf_counter() - arrived
-                events = state.service.events(
-                    self.chosen.target, request.prompt, timeout=request.timeout or state.config.timeout
-                )
+                events = self._events()
                 try:
-                    builder = CompletionBuilder(self.chosen.model)
-                    if request.stream:
-                        await self._stream(send, events, builder)
-                    else:
-                        async for event in events:
-                            builder.chunk(event)
-                        await self._start(send, 200, _JSON_HEADERS)
-                        await self._last(send, _json(builder.completion().to_dict()))
+                    await self._render(send, events)
                 finally:
                     await events.aclose()  # type: ignore[attr-defined]
         except asyncio.CancelledError:
@@ -232,17 +257,27 @@ class ChatResponse:
         self.started = True
         if self.queued is not None:
             headers = [*headers, (b"x-scraper-queue-ms", f"{self.queued * 1000:.1f}".encode())]
+        plan = self.turn.plan if self.turn is not None else None
+        if plan is not None:  # which site conversation answered, and whether a history was new to it
+            headers = [*headers, (b"x-scraper-conversation", plan.record.id.encode())]
+            if plan.context_note:
+                headers.append((b"x-scraper-context", plan.context_note.encode()))
         await send({"type": "http.response.start", "status": status, "headers": headers})
+
+    def _stream_error(self, exc: Exception) -> bytes:
+        """The last bytes of a stream that failed after it started."""
+        return _event(error_body(exc)[1]) + _event(b"[DONE]")
 
     async def _fail(self, send: Send, exc: Exception) -> None:
         """Report an error: with its status before the answer started, else as the stream's last event."""
         if not self.started:
             status, body = error_json(exc)
-            await self._start(send, status, _JSON_HEADERS)
+            wait = getattr(exc, "retry_after", None)  # a site's "wait": said the HTTP way too
+            retry = [(b"retry-after", str(math.ceil(wait)).encode())] if wait is not None else []
+            await self._start(send, status, _JSON_HEADERS + retry)
             await send({"type": "http.response.body", "body": body})
         elif self.request.stream:
-            body = _event(error_body(exc)[1]) + _event(b"[DONE]")
-            await send({"type": "http.response.body", "body": body})
+            await send({"type": "http.response.body", "body": self._stream_error(exc)})
         else:  # the JSON answer was on its way: all that can be done is to end it
             await send({"type": "http.response.body", "body": b""})
 
@@ -280,6 +315,11 @@ def create_app(config: ServeConfig, service: ChatService | None = None) -> Starl
         if body.ignored:
             log.debug("ignoring request fields a chat box has no use for: %s", ", ".join(body.ignored))
         return ChatResponse(state, body, chosen)
+
+    async def responses(request: Request) -> ChatResponse:
+        from ._responses import responses_endpoint  # it builds on this module's ChatResponse
+
+        return await responses_endpoint(state, request)
 
     async def models(request: Request) -> JSONResponse:
         state.authorize(request)
@@ -327,6 +367,7 @@ def create_app(config: ServeConfig, service: ChatService | None = None) -> Starl
     app = Starlette(
         routes=[
             Route("/v1/chat/completions", chat_completions, methods=["POST"]),
+            Route("/v1/responses", responses, methods=["POST"]),
             Route("/v1/models", models, methods=["GET"]),
             Route("/health", health, methods=["GET"]),
         ],

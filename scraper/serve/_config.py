@@ -32,7 +32,8 @@ class ServeConfig:
     (``site``) even when the server listens beyond loopback; beyond ``max_concurrency`` chats at once a
     request waits up to ``queue_timeout`` seconds for a slot, then gets 429; ``timeout`` is each chat's
     per-step bound unless the request gives one. ``allow_origins`` and ``allow_hosts`` open the checks of
-    :mod:`._guard`; the three connection timeouts bound what a slow client can hold.
+    :mod:`._guard`; the three connection timeouts bound what a slow client can hold. ``conversations`` is
+    where the conversation store lives.
     """
 
     host: str = "127.0.0.1"
@@ -52,6 +53,7 @@ class ServeConfig:
     body_timeout: float = 30.0  # seconds a request may take to send its body
     idle_timeout: float = 5.0  # seconds a kept-alive connection may sit idle between requests
     max_sites: int | None = None  # warm sites kept at most (None: the browser's default, SCRAPER_MAX_SITES)
+    conversations: str | None = None  # the conversation store: a file path, "off", or None for the default
 
     @property
     def loopback(self) -> bool:

@@ -28,7 +28,7 @@ def refusal(status: int, message: str, code: str) -> dict[str, Any]:
 def error_body(exc: BaseException) -> tuple[int, dict[str, Any]]:
     """The status and the JSON body that report ``exc`` to a client."""
     if isinstance(exc, ScraperError):
-        status, code, message = exc.http_status, type(exc).__name__, str(exc)
+        status, code, message = exc.http_status, exc.code or type(exc).__name__, str(exc)
     else:
         status, code, message = 500, "ScraperError", "scraper serve failed unexpectedly; its log says why."
     return status, refusal(status, message, code)

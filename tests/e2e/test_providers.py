@@ -69,19 +69,19 @@ async def test_seed_example_await_then_iterate(aiengine):
     assert "".join([c async for c in generator]) == REPLY
 
 
-async def test_several_messages_are_sent_as_one_prompt(aipower):
+async def test_several_messages_are_a_conversation_sent_as_the_plugin_carries_it(aipower):
     messages = [
         {"role": "system", "content": "Be brief."},
         {"role": "user", "content": "Hi"},
         {"role": "assistant", "content": "Hello!"},
         {"role": "user", "content": "Ещё?"},
     ]
-    prompt = "System: Be brief.\nUser: Hi\nAssistant: Hello!\nUser: Ещё?\nAssistant:"
     await collect(ChatgptFree.create_async_generator("", messages))
     [chat] = [r for r in aipower.log if r.path.endswith("admin-ajax.php")]
-    assert chat.form["message"] == prompt
-    # AI Power passes the message through WordPress's sanitize_text_field, which folds the newlines.
-    assert aipower.stats.streams_completed == 1
+    assert chat.form["message"] == "Ещё?"  # this turn alone; the earlier ones as the page script keeps them
+    history = json.loads(chat.form["wpaicg_chat_history"])
+    assert [h["text"] for h in history] == ["Human: Be brief.\n\nHi", "AI: Hello!"]
+    assert aipower.stats.streams_completed == 1 and len(aipower.stats.model_inputs[-1]) == 4
 
 
 async def test_generic_instance_and_subclass_target_any_site(aipower, aiengine, monkeypatch):

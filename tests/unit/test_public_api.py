@@ -42,6 +42,8 @@ PUBLIC = {
     "Client",
     "ConfigError",
     "HTTPError",
+    "InputTooLongError",
+    "KognetiksChat",
     "Message",
     "Messages",
     "MissingExtraError",
@@ -106,6 +108,7 @@ def test_seed_attributes():
     assert Chatgpt4Online.default_model == "gpt-4"
     assert Chatgpt4Online.models == ["gpt-4"]
     assert issubclass(ChatgptFree, AIPowerChat) and issubclass(Chatgpt4Online, AIEngineChat)
+    assert issubclass(scraper.KognetiksChat, scraper.WordPressChat) and scraper.KognetiksChat.plugins == ("kognetiks",)
     with pytest.raises(ModelNotSupportedError):
         ChatgptFree.get_model("claude-9")
 
