@@ -6,10 +6,12 @@ as this turn's message; the earlier turns travel the way the plugin carries them
 
 - ``"client"`` (the page sends them, AI Engine, AI Power up to 2.2): sent natively, as the plugin's
   own script shapes them;
-- ``"server"`` (the site keeps them, AIPKit): the site conversation that produced this history is
-  continued (found by a hash of the history as the site saw it); a history never seen starts a new
+- ``"server"`` (the site keeps them, AIPKit, MxChat): the site conversation that produced this history
+  is continued (found by a hash of the history as the site saw it); a history never seen starts a new
   site conversation whose first message carries the earlier turns as context, oldest dropped first
-  to fit the site's input limit.
+  to fit the site's input limit;
+- ``"none"`` (no conversation of the client's own on the site, Kognetiks): every message carries the
+  earlier turns as context the same way.
 
 A system message goes before the first user turn (no chat box lets a guest set one). The records of
 which site conversation belongs to which history live in a :class:`~scraper.state.ConversationStore`.
@@ -20,6 +22,7 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import json
+import logging
 import threading
 import uuid
 import weakref
@@ -144,15 +147,17 @@ class TurnPlan:
     history: list[Turn]
     turns: list[Turn]  # the earlier turns as the client gave them (what the next history starts with)
     message: str  # this turn's message as the client gave it
-    carried: int | None = None  # a history the site never saw: how many earlier turns went as context
+    carried: int | None = None  # earlier turns the site does not keep: how many went as context
     dropped: int = 0  # ... and how many of them did not fit
+    fresh: bool = True  # ... in a site conversation started for them (False: a site that keeps none)
 
     @property
     def context_note(self) -> str | None:
         """What to tell the client when an unseen history was carried as context (None otherwise)."""
         if self.carried is None:
             return None
-        return f"new site conversation; {self.carried} earlier turns carried as context, {self.dropped} dropped"
+        where = "new site conversation" if self.fresh else "the site keeps no conversation"
+        return f"{where}; {self.carried} earlier turns carried as context, {self.dropped} dropped"
 
 
 @dataclass
@@ -238,14 +243,18 @@ class ConversationBook:
             record.plugin, record.bot = plugin.name, bot.id
         if record is not None and (record.plugin, record.bot) != (plugin.name, bot.id):
             record = None
-        if record is None and turns and plugin.history == "server":
+        # A site that keeps no conversation ("none") is given the earlier turns as context every turn; one
+        # that keeps it ("server") only when it never saw this history.
+        if turns and (plugin.history == "none" or (record is None and plugin.history == "server")):
             limit = plugin.input_limit(values) or plugin.context_limit
             prompt, carried = carry_context(turns, message, max(limit, len(message)))
-            plan = TurnPlan(self.new(page_url, plugin.name, bot.id), prompt, [], turns, message, carried)
+            record = record or self.new(page_url, plugin.name, bot.id)
+            plan = TurnPlan(record, prompt, [], turns, message, carried, fresh=plugin.history == "server")
             plan.dropped = len(turns) - carried
-            log.info(
-                "%s: a history this site never saw (%d earlier turns); starting a new conversation with %d of them "
-                "as context (%d dropped to fit %d characters)",
+            log.log(
+                logging.INFO if plugin.history == "server" else logging.DEBUG,
+                "%s: %d earlier turns the site does not keep; %d of them go as context in this message "
+                "(%d dropped to fit %d characters)",
                 page_url,
                 len(turns),
                 carried,

@@ -4,7 +4,8 @@ The page carries the settings in ``var mxchatChat = {…}`` (``ajax_url``, ``non
 ``enable_streaming_toggle``) and each chat box as ``.mxchat-chatbot-wrapper[data-bot-id]``, inline or
 inside a floating ``.floating-chatbot``. The page script makes the session id itself
 (``mxchat_chat_`` and nine base-36 characters, kept a day in the cookie ``mxchat_session_id_<bot>``);
-the server keeps the conversation per session id, so a later message in the same session continues it.
+the server keeps the conversation per session id, so a later message in the same session continues it:
+each conversation here has a session of its own.
 
 A message is a ``FormData`` POST of ``mxchat_stream_chat``: an event stream of ``data: {"content": …}``
 lines ending ``data: [DONE]``, or JSON when streaming is off (``mxchat_handle_chat_request``, urlencoded,
@@ -150,6 +151,7 @@ class MxChatPlugin(Plugin):
     request_markers = (STREAM_ACTION, JSON_ACTION, "/mxchat/v1/")
     message_field = "message"
     volatile = Volatile(form_fields=frozenset({"session_id"}), ids=(r"mxchat_chat_[a-z0-9]{9}",))
+    history = "server"  # the page sends this turn alone; the site keeps the rest per session id
 
     def version(self, html: str) -> str | None:
         """The version on the chat script's URL (a stylesheet's ``ver`` may be a cache-buster)."""
@@ -196,8 +198,6 @@ class MxChatPlugin(Plugin):
             "page_url": page.page_url,
             "page_title": _title(doc),
             "version": self.version(doc.html),
-            # one session per bot for the site, as the page's cookie keeps it
-            "session_id": page.keep(f"mxchat_session_id_{bot.id}", ChatSession),
         }
 
     async def refresh_values(self, page: ChatPage, bot: Bot, stale: Values, timeout: float) -> Values:
@@ -216,10 +216,14 @@ class MxChatPlugin(Plugin):
             log.info("the nonce route answered HTTP %s; reading the page again", response.status)
         doc = await fetch_page(page, self, timeout)
         fresh = next((b for b in self.find_bots(doc) if b.key == bot.key), bot)
-        return {**self._values(page, fresh, doc), "session_id": stale["session_id"]}
+        return self._values(page, fresh, doc)
 
     def chat(self, values: Values, prompt: str, state: dict[str, Any]) -> ChatFlow:
-        session: ChatSession = values["session_id"]
+        # The site keeps a conversation per session id: each conversation has a session of its own (the
+        # page's cookie would give every chat of a visitor one), made as the page script makes one.
+        conversation = state["conversation"]
+        session: ChatSession = state.setdefault("session", ChatSession(conversation.get("session_id")))
+        conversation["session_id"] = session.id  # a session the site gave away is replaced on the retry
         fields = (
             ("message", prompt),
             ("session_id", session.id),

@@ -96,7 +96,9 @@ async def test_a_second_turn_reaches_the_model_twice_over(kognetiks):
     chat = KognetiksChat(kognetiks.url)
     assert await ask(chat, MESSAGE) == [REPLY]
     second = await ask(chat, MESSAGE, REPLY, "What did I say?")
-    assert len(second) == 1 and second[0].startswith("Echo: User: Hello lab, привет Assistant: Echo:")
+    assert len(second) == 1 and second[0].startswith(
+        "Echo: Our conversation so far: User: Hello lab, привет Assistant: Echo:"
+    )
     _, second_call = model_inputs(kognetiks)
     assert second_call[1:3] == [{"role": "user", "content": MESSAGE}, {"role": "assistant", "content": REPLY}]
     assert "User: Hello lab, привет" in second_call[-1]["content"], "the prompt carries the earlier turns"

@@ -129,8 +129,8 @@ def test_the_stream_is_php_json_with_escapes_only() -> None:
     assert first == {"content": ""}
 
 
-async def test_the_direct_client_chats_and_continues_the_session() -> None:
-    """The plain HTTP client over the replica: the same flow, the same session on a second turn."""
+async def test_the_direct_client_chats_each_message_in_a_session_of_its_own() -> None:
+    """The plain HTTP client over the replica: the same flow; each chat is a conversation of its own."""
     from scraper.client._direct import DirectChat
     from scraper.replica import ReplicaSite, SiteConfig
 
@@ -138,12 +138,7 @@ async def test_the_direct_client_chats_and_continues_the_session() -> None:
         async with DirectChat(site.url + "/", plugins=("mxchat",), timeout=30) as chat:
             assert await chat.collect("Привет 🙂") == echo("Привет 🙂")
             assert await chat.collect("ещё") == echo("ещё")
-        sessions = {r.form["session_id"] for r in site.log if r.form and "session_id" in r.form}
-        assert len(sessions) == 1
-        [session] = sessions
-        given = site.chat_history[("model", session, 2)]
-        assert [m["content"] for m in given if m["role"] != "system"] == [
-            "Привет 🙂",
-            echo("Привет 🙂"),
-            "ещё",
-        ]
+        sessions = [r.form["session_id"] for r in site.log if r.form and "session_id" in r.form]
+        assert len(sessions) == 2 and len(set(sessions)) == 2
+        given = site.chat_history[("model", sessions[1], 1)]
+        assert [m["content"] for m in given if m["role"] != "system"] == ["ещё"]
