@@ -11,17 +11,20 @@ $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV) || { [ "$$(id -u)" = 0 ] && apt-get update -qq && \
 	  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq python3-venv && $(PYTHON) -m venv $(VENV); }
 	$(BIN)/python -m pip install -q --upgrade pip
-	$(BIN)/python -m pip install -q -e '.[test,bench,serve,stealth]'
+	$(BIN)/python -m pip install -q -e '.[test]'
 	touch $(STAMP)
 
 setup: $(STAMP)
-	WANT_XVFB=$(WANT_XVFB) scripts/ensure-browser.sh $(BIN)/python
+	scripts/ensure-browser.sh $(BIN)/python
 
 demo: setup
 	$(BIN)/scraper demo
 
 test: setup
-	$(BIN)/ruff check scraper tests benchmarks
+	$(BIN)/ruff check scraper tests benchmarks scripts
+	$(BIN)/ruff format --check scraper tests benchmarks scripts
+	$(BIN)/mypy
+	$(BIN)/lint-imports
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 
 bench: setup
@@ -29,8 +32,8 @@ bench: setup
 	$(BIN)/python -m benchmarks.serve
 
 lint: setup
-	$(BIN)/ruff check scraper tests benchmarks
-	$(BIN)/ruff format --check scraper tests benchmarks
+	$(BIN)/ruff check scraper tests benchmarks scripts
+	$(BIN)/ruff format --check scraper tests benchmarks scripts
 
 clean:
 	rm -rf $(VENV) .pytest_cache .ruff_cache .hypothesis

@@ -9,38 +9,36 @@ The replica sites run in a child process on 127.0.0.1 (``--replica thread`` keep
 one), so the server's Python does not share an interpreter lock with the clients being measured.
 Every loop has a count and every chat a timeout; the whole run has a deadline too.
 
-Needs aiohttp for the direct client: ``pip install 'scraper[bench]'``.
+Needs aiohttp for the direct client: ``pip install 'wpchat-scraper[direct]'``.
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
-import contextlib
 import json
 import math
 import os
 import platform
-import queue
-import signal
 import statistics
-import subprocess
 import sys
 import threading
 import time
-import urllib.request
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
+from scraper._extras import import_extra
 from scraper.browser import PER_PAGE, BrowserRuntime, aclose, find_browser, get_runtime
 from scraper.client import ChatService, ChatTarget, WordPressChat
-from scraper.client._direct import INSTALL_HINT, DirectChat
-from scraper.errors import ScraperError
+from scraper.client._direct import DirectChat
+from scraper.errors import MissingExtraError, ScraperError
 from scraper.plugins import TextDelta
-from scraper.replica import PLUGINS, ReplicaSite, SiteConfig
+from scraper.replica import PLUGINS, SiteConfig
 from scraper.replica.upstream import DEFAULT_REPLY, reply_pieces
+
+from ._common import BenchError, Replicas, figure
 
 __all__ = ["main"]
 
@@ -52,46 +50,7 @@ PACED_DELAY = 0.02  # seconds between events when the replica paces a reply like
 FIRST_TOKEN = 0.3  # a realistic first-token latency
 SAMPLE_EVERY = 0.1  # seconds between memory samples
 LANE_IDLE = 3.0  # seconds an extra lane may idle before it closes, in the concurrency runs
-REPLICA_LIFETIME = 3600.0  # a replica child never outlives this, whatever happens to its parent
 MB = 1024 * 1024
-
-
-class BenchError(RuntimeError):
-    """The bench could not measure what it meant to (a wrong reply, a site that would not start)."""
-
-
-# -- numbers ----------------------------------------------------------------------------------------
-
-
-def spread(samples: Sequence[float]) -> tuple[float, float]:
-    """Median and half the interquartile range: robust to the odd slow run a busy machine makes."""
-    if len(samples) < 2:
-        return float(samples[0]), 0.0
-    q1, _, q3 = statistics.quantiles(samples, n=4, method="inclusive")
-    return statistics.median(samples), (q3 - q1) / 2
-
-
-def digits(value: float, unit: str) -> str:
-    """A figure without its unit, rounded to what the measurement can tell (and never "-0")."""
-    decimals = {"MB": 1, "ev/s": 0, "x": 2}.get(unit, 1 if abs(value) < 10 else 0)
-    value = round(value, decimals) + 0.0  # adding 0.0 turns -0.0 into 0.0
-    return f"{value:,.{decimals}f}".replace(",", "\u2009")  # thin space between thousands
-
-
-def number(value: float, unit: str) -> str:
-    """A figure with its unit."""
-    return digits(value, unit) + ("×" if unit == "x" else f" {unit}")
-
-
-def figure(samples: Sequence[float] | None, unit: str, signed: bool = False) -> str:
-    """``median ±half-IQR`` for a table cell."""
-    if samples is None:
-        return "n/a"
-    if not samples:
-        return "—"
-    middle, half = spread(samples)
-    sign = "+" if signed and round(middle, 1) > 0 else ""
-    return f"{sign}{number(middle, unit)} ±{digits(half, unit)}"
 
 
 @dataclass
@@ -244,117 +203,6 @@ async def settle(exclude: set[int], timeout: float = 10.0) -> None:
         if len(tree) <= 1:
             return
         await asyncio.sleep(0.05)
-
-
-# -- the replica sites ------------------------------------------------------------------------------
-
-
-class Replicas:
-    """The replica sites the bench talks to: URLs, and their settings changed between rounds."""
-
-    def __init__(self, plugins: Sequence[str], mode: str) -> None:
-        self.plugins = list(plugins)
-        self.mode = mode
-        self.urls: dict[str, str] = {}
-        self._sites: dict[str, ReplicaSite] = {}
-        self._child: subprocess.Popen[str] | None = None
-
-    @property
-    def pids(self) -> set[int]:
-        """Processes that are the site, not the client: left out of the memory figures."""
-        return {self._child.pid} if self._child is not None else set()
-
-    def start(self, timeout: float = 30) -> Replicas:
-        if self.mode == "thread":
-            for plugin in self.plugins:
-                self._sites[plugin] = ReplicaSite(plugin).start()
-                self.urls[plugin] = self._sites[plugin].url
-            return self
-        root = str(Path(__file__).resolve().parent.parent)
-        env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [root, os.environ.get("PYTHONPATH")]))}
-        self._child = subprocess.Popen(
-            [sys.executable, "-m", "benchmarks.bench", "--serve-replica", ",".join(self.plugins)],
-            stdin=subprocess.PIPE,
-            stdout=subprocess.PIPE,
-            text=True,
-            env=env,
-        )
-        lines: queue.Queue[str] = queue.Queue()
-        out = self._child.stdout
-        assert out is not None
-        threading.Thread(target=lambda: [lines.put(line) for line in out], daemon=True).start()
-        deadline = time.monotonic() + timeout
-        while len(self.urls) < len(self.plugins):
-            try:
-                line = lines.get(timeout=max(0.1, deadline - time.monotonic()))
-            except queue.Empty:
-                self.stop()
-                raise BenchError(f"the replica sites did not start within {timeout:g} s") from None
-            plugin, _, url = line.strip().partition(" ")
-            if plugin in self.plugins:
-                self.urls[plugin] = url
-        return self
-
-    def configure(self, plugin: str, **fields: Any) -> None:
-        """Change a site's settings (the rest keep their defaults): pacing, reply length, streaming."""
-        values = {**SiteConfig().to_dict(), **fields}
-        if self.mode == "thread":
-            self._sites[plugin].config.update(values)
-            return
-        request = urllib.request.Request(
-            self.urls[plugin] + "/__replica__/config",
-            data=json.dumps(values).encode("utf-8"),
-            headers={"Content-Type": "application/json"},
-            method="POST",
-        )
-        with urllib.request.urlopen(request, timeout=10) as response:
-            response.read()
-
-    def stop(self) -> None:
-        for site in self._sites.values():
-            site.stop()
-        self._sites.clear()
-        child, self._child = self._child, None
-        if child is None:
-            return
-        with contextlib.suppress(OSError):
-            if child.stdin is not None:
-                child.stdin.close()  # the child's cue to stop
-        try:
-            child.wait(10)
-        except subprocess.TimeoutExpired:
-            child.terminate()
-            try:
-                child.wait(5)
-            except subprocess.TimeoutExpired:
-                child.kill()
-                child.wait(5)
-
-    def __enter__(self) -> Replicas:
-        return self.start()
-
-    def __exit__(self, *exc_info: object) -> None:
-        self.stop()
-
-
-def serve_replicas(plugins: Sequence[str]) -> int:
-    """The child's side: serve the sites until stdin closes (the bench ended or died) or SIGTERM."""
-    stop = threading.Event()
-    signal.signal(signal.SIGTERM, lambda *_: stop.set())
-    signal.signal(signal.SIGINT, lambda *_: stop.set())
-    threading.Thread(target=lambda: (sys.stdin.read(), stop.set()), daemon=True).start()
-    sites = [ReplicaSite(plugin) for plugin in plugins]
-    try:
-        for site in sites:
-            site.start()
-            print(site.plugin, site.url, flush=True)
-        deadline = time.monotonic() + REPLICA_LIFETIME
-        while not stop.wait(0.5) and time.monotonic() < deadline:
-            pass
-    finally:
-        for site in sites:
-            site.stop()
-    return 0
 
 
 # -- one chat ---------------------------------------------------------------------------------------
@@ -731,7 +579,6 @@ def build_parser() -> argparse.ArgumentParser:
         "--max-pages", type=int, default=0, help="browser lanes per site in the concurrency runs (0: one per 6 chats)"
     )
     parser.add_argument("--timeout", type=float, default=60.0, help="seconds one chat may take (default 60)")
-    parser.add_argument("--serve-replica", metavar="PLUGINS", help=argparse.SUPPRESS)
     return parser
 
 
@@ -785,17 +632,15 @@ def raw(rows: Sequence[Row], ctx: Context, args: argparse.Namespace, seconds: fl
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    if args.serve_replica:
-        return serve_replicas([p for p in args.serve_replica.split(",") if p in PLUGINS])
     if args.repeat is None:
         args.repeat = 2 if args.quick else 7
     if args.repeat < 1:
         print("python -m benchmarks.bench: --repeat must be at least 1", file=sys.stderr)
         return 2
     try:
-        import aiohttp  # noqa: F401
-    except ImportError:
-        print(f"python -m benchmarks.bench: {INSTALL_HINT}", file=sys.stderr)
+        import_extra("aiohttp", "direct")
+    except MissingExtraError as exc:
+        print(f"python -m benchmarks.bench: {exc}", file=sys.stderr)
         return 2
     try:
         browser_path = find_browser().path

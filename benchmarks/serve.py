@@ -34,7 +34,7 @@ import urllib.request
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
-from benchmarks.bench import BenchError, Replicas, figure
+from benchmarks._common import BenchError, Replicas, figure
 from scraper.browser import aclose, find_browser
 from scraper.client import PRESET_SITES, ChatgptFree
 from scraper.wire import SSEDecoder

@@ -40,7 +40,7 @@ from scraper.browser._fetch import _as_js
 from scraper.client import WordPressChat
 from scraper.wire import HTTPRequest, SSEDecoder
 
-from .bench import Replicas, spread
+from ._common import Replicas, spread
 
 __all__ = ["main"]
 

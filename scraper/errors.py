@@ -8,6 +8,7 @@ the HTTP status ``scraper serve`` answers with when it ends a request (``http_st
 
     ScraperError
     ├── ConfigError (ValueError)            an option or environment value is not usable     400
+    │   ├── MissingExtraError (ImportError) an optional extra is not installed (says which)
     │   └── InputTooLongError               a message is longer than the site's input limit
     ├── BotNotFoundError (LookupError)      no bot of that id or name on the page             404
     ├── ModelNotSupportedError (ValueError) the provider does not offer the model             404
@@ -49,6 +50,7 @@ __all__ = [
     "ConfigError",
     "HTTPError",
     "InputTooLongError",
+    "MissingExtraError",
     "MissingTokenError",
     "ModelNotSupportedError",
     "NonceError",
@@ -109,6 +111,14 @@ class ConfigError(ScraperError, ValueError):
     """An option, argument or environment value cannot be used as given."""
 
     http_status = 400
+
+
+class MissingExtraError(ConfigError, ImportError):
+    """An optional extra (``serve``, ``stealth``, ``direct``) is not installed; the message is the pip line."""
+
+    def __init__(self, message: str, *, extra: str) -> None:
+        super().__init__(message)
+        self.extra = extra
 
 
 class InputTooLongError(ConfigError):

@@ -1,24 +1,31 @@
 #!/usr/bin/env bash
-# Make sure a Chromium is available to scraper: keep one that is already found; as root with apt,
-# install Debian's chromium (plus Xvfb for headed tests); otherwise let Playwright download its own.
+# Make sure a Chromium is available to scraper, and Xvfb for the headed tests: keep what is already
+# found; as root with apt, install Debian's chromium and xvfb (+xauth); otherwise let Playwright download
+# its own Chromium (headed tests then skip, saying Xvfb is missing).
 set -euo pipefail
 PY="${1:-python3}"
 
-want_xvfb="${WANT_XVFB:-0}"
+can_apt() { [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; }
+updated=0
+apt_install() {
+  [ "$updated" = 1 ] || { apt-get update -qq && updated=1; }
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "$@" >/dev/null
+}
+
+if ! command -v Xvfb >/dev/null 2>&1 && can_apt; then
+  echo "scraper: installing Xvfb with apt-get (for the headed tests)" >&2
+  apt_install xvfb xauth || echo "scraper: could not install Xvfb; headed tests will skip" >&2
+fi
+
 if "$PY" -c "from scraper.browser import find_browser; print(find_browser())" 2>/dev/null; then
-  if [ "$want_xvfb" = "1" ] && ! command -v Xvfb >/dev/null 2>&1 && [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
-    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq xvfb xauth >/dev/null
-  fi
   exit 0
 fi
 
-if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
+if can_apt; then
   echo "scraper: installing Chromium with apt-get" >&2
-  apt-get update -qq
-  pkgs="chromium fonts-dejavu-core"
-  [ "$want_xvfb" = "1" ] && pkgs="$pkgs xvfb xauth"
   # Debian names it chromium; Ubuntu's chromium-browser is a snap shim, so prefer Playwright's there.
-  if apt-cache show chromium >/dev/null 2>&1 && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $pkgs >/dev/null; then
+  if { [ "$updated" = 1 ] || { apt-get update -qq && updated=1; }; } && apt-cache show chromium >/dev/null 2>&1 \
+      && apt_install chromium fonts-dejavu-core; then
     "$PY" -c "from scraper.browser import find_browser; print(find_browser())"
     exit 0
   fi

@@ -6,37 +6,82 @@ thread of its own): every coroutine test of this suite carries its ``scraper`` m
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
-import importlib.metadata
+import functools
 import inspect
 import os
-import threading
-import time
-from collections.abc import Callable, Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from pathlib import Path
+import shutil
+from collections import Counter
+from collections.abc import Iterator
+from typing import Any
 
 import pytest
 
+from scraper.browser import VirtualDisplay
 from scraper.replica import ReplicaSite
 
-
-def plugin_installed() -> bool:
-    """Whether pytest loads the package's plugin by itself (its pytest11 entry point is installed)."""
-    if os.environ.get("PYTEST_DISABLE_PLUGIN_AUTOLOAD"):
-        return False
-    return any(ep.name == "scraper" for ep in importlib.metadata.entry_points(group="pytest11"))
+NO_XVFB = "headed: no Xvfb here for a private display (apt-get install xvfb xauth; `make setup` does it as root)"
 
 
-# From a source checkout (package not installed), load the plugin here: it also runs `async def` tests.
-pytest_plugins = [] if plugin_installed() else ["scraper.cassettes.pytest_plugin"]
+# The package's pytest plugin is opt-in: this suite opts in (it also runs the `async def` tests).
+pytest_plugins = ["scraper.cassettes.pytest_plugin", "pytester"]
+
+
+# What the suite costs, counted in this process (the browsers and servers of subprocesses are not):
+# shown at the end of the run, so a change that makes tests launch more is seen.
+COSTS: Counter[str] = Counter()
+
+
+def _counted(owner: type, name: str, what: str) -> None:
+    original = getattr(owner, name)
+    if inspect.iscoroutinefunction(original):
+
+        @functools.wraps(original)
+        async def counted_async(self: Any, *args: Any, **kwargs: Any) -> Any:
+            COSTS[what] += 1
+            return await original(self, *args, **kwargs)
+
+        setattr(owner, name, counted_async)
+        return
+
+    @functools.wraps(original)
+    def counted(self: Any, *args: Any, **kwargs: Any) -> Any:
+        if getattr(self, "_server", None) is None:  # a start that starts something
+            COSTS[what] += 1
+        return original(self, *args, **kwargs)
+
+    setattr(owner, name, counted)
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    from scraper._http_server import ServerThread
+    from scraper.browser import BrowserRuntime
+
+    _counted(BrowserRuntime, "_launch", "browsers launched or connected")
+    _counted(ServerThread, "start", "loopback servers started")
+
+
+def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
+    if COSTS:
+        terminalreporter.write_line("scraper costs: " + ", ".join(f"{n} {what}" for what, n in sorted(COSTS.items())))
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    xvfb = shutil.which("Xvfb") is not None
     for item in items:
         if isinstance(item, pytest.Function) and inspect.iscoroutinefunction(item.obj):
             item.add_marker(pytest.mark.scraper)
+        if not xvfb and item.get_closest_marker("headed"):
+            item.add_marker(pytest.mark.skip(reason=NO_XVFB))
+
+
+@pytest.fixture
+def xvfb_display() -> Iterator[str]:
+    """A private Xvfb for a headed browser (never a window on the developer's own screen)."""
+    screen = VirtualDisplay()
+    try:
+        yield screen.start()
+    finally:
+        screen.stop()
 
 
 @pytest.fixture(scope="session", autouse=True)
@@ -89,57 +134,3 @@ def aiengine(monkeypatch: pytest.MonkeyPatch) -> Iterator[ReplicaSite]:
 def kognetiks(monkeypatch: pytest.MonkeyPatch) -> Iterator[ReplicaSite]:
     """A replica Kognetiks Chatbot (chatbot-chatgpt 2.4.6) site."""
     yield from _site("kognetiks", monkeypatch)
-
-
-def marked_chromium_pids(marker: str) -> set[int]:
-    """Live Chromium processes started by a program run with ``SCRAPER_TEST_RUN=<marker>`` in its
-    environment (every process it starts inherits it): what that program may have left behind, whatever
-    else runs on the machine."""
-    found = set()
-    needle = f"SCRAPER_TEST_RUN={marker}".encode()
-    for entry in os.listdir("/proc"):
-        if not entry.isdigit():
-            continue
-        try:
-            comm = Path(f"/proc/{entry}/comm").read_text("utf-8").strip()
-            state = Path(f"/proc/{entry}/stat").read_text("utf-8").rsplit(")", 1)[1].split()[0]
-            environ = Path(f"/proc/{entry}/environ").read_bytes()
-        except OSError:
-            continue
-        if "chrom" in comm and state != "Z" and needle in environ.split(b"\0"):
-            found.add(int(entry))
-    return found
-
-
-def wait_until(condition: Callable[[], bool], timeout: float = 10.0) -> bool:
-    """Block until ``condition`` holds (a server-side effect lands a moment after the client acts)."""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if condition():
-            return True
-        time.sleep(0.005)
-    return condition()
-
-
-async def wait_for(condition: Callable[[], bool], timeout: float = 10.0) -> bool:
-    """Poll until ``condition`` holds (server-side effects arrive a moment after the client acts)."""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if condition():
-            return True
-        await asyncio.sleep(0.05)
-    return condition()
-
-
-@contextlib.contextmanager
-def http_server(handler: type[BaseHTTPRequestHandler]) -> Iterator[str]:
-    """A plain HTTP server on a free loopback port, in a thread; its base URL."""
-    server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
-    server.daemon_threads = True
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
-        yield f"http://127.0.0.1:{server.server_address[1]}"
-    finally:
-        server.shutdown()
-        server.server_close()

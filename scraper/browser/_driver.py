@@ -1,4 +1,4 @@
-"""Which Playwright speaks to Chromium: Playwright itself, or patchright (``scraper[stealth]``).
+"""Which Playwright speaks to Chromium: Playwright itself, or patchright (the ``stealth`` extra).
 
 Playwright enables the DevTools ``Runtime`` domain on every page, and a page's script can tell
 (an object logged to the console has its getters read once more). patchright is a Playwright whose
@@ -9,15 +9,17 @@ else the package uses is the same API, so the choice is made here and nowhere el
 
 from __future__ import annotations
 
+import asyncio
 import functools
 import importlib
 import os
 from types import ModuleType
 from typing import Any, Literal
 
+from .._extras import import_extra
 from ..errors import ConfigError
 
-__all__ = ["DRIVERS", "DriverError", "DriverTimeout", "async_api", "driver_name", "in_page"]
+__all__ = ["DRIVERS", "DriverError", "DriverErrorOrTimeout", "DriverTimeout", "async_api", "driver_name", "in_page"]
 
 DriverName = Literal["playwright", "patchright"]
 DRIVERS: tuple[DriverName, ...] = ("playwright", "patchright")
@@ -28,17 +30,14 @@ def driver_name(chosen: str | None = None) -> DriverName:
     name = (chosen or os.environ.get("SCRAPER_DRIVER") or "playwright").strip().lower()
     if name not in DRIVERS:
         raise ConfigError(f"driver must be one of {', '.join(DRIVERS)}, not {name!r} (SCRAPER_DRIVER or driver=).")
-    return name  # type: ignore[return-value]
+    return name
 
 
 def async_api(name: DriverName) -> ModuleType:
     """The driver's ``async_api`` module; a clear error when patchright is asked for but not installed."""
-    try:
-        return importlib.import_module(f"{name}.async_api")
-    except ImportError as exc:
-        raise ConfigError(
-            f"The {name} driver is not installed: pip install 'scraper[stealth]' (or pip install {name})."
-        ) from exc
+    if name == "patchright":
+        return import_extra("patchright.async_api", "stealth")
+    return importlib.import_module(f"{name}.async_api")
 
 
 @functools.cache
@@ -63,6 +62,8 @@ def _timeouts() -> tuple[type[BaseException], ...]:
 # ``except DriverError`` catches the errors of every installed driver (their classes differ).
 DriverError: tuple[type[BaseException], ...] = _errors()
 DriverTimeout: tuple[type[BaseException], ...] = _timeouts()
+# What a browser call may raise when the page went away or a step took too long (one tuple, for except).
+DriverErrorOrTimeout: tuple[type[BaseException], ...] = (*DriverError, asyncio.TimeoutError)
 
 
 async def in_page(page: Any, expression: str, arg: Any = None) -> Any:

@@ -28,7 +28,7 @@ from urllib.parse import unquote, urlsplit
 from ..errors import BrowserCrashedError, ScraperError, ScraperTimeoutError, TransportError
 from ..plugins import Detection, ValueCache, check_page
 from ..wire import Challenge, HTTPRequest, logger, redact_url
-from ._driver import DriverError, DriverTimeout, in_page
+from ._driver import DriverError, DriverErrorOrTimeout, DriverTimeout, in_page
 from ._env import env_number, env_set
 from ._errors import first_line, playwright_error
 from ._fetch import StreamingResponse, open_stream
@@ -161,9 +161,9 @@ class Lane:
             with contextlib.suppress(*DriverError):
                 await self.page.wait_for_function(APPEARED, arg=wait_for, timeout=max(timeout, 0.001) * 1000)
         try:
-            live = await asyncio.wait_for(self.page.content(), max(timeout, 1.0))
+            live: str = await asyncio.wait_for(self.page.content(), max(timeout, 1.0))
             boxes = await asyncio.wait_for(in_page(self.page, CAPTURED), max(timeout, 1.0))
-        except (asyncio.TimeoutError, *DriverError) as exc:
+        except DriverErrorOrTimeout as exc:
             raise playwright_error(exc, f"reading {self.page_url}") from exc
         # Chat boxes as they first appeared, after the DOM as it is now (a box a script stripped of its
         # settings is only complete there).
@@ -440,7 +440,8 @@ class SitePool:
         """A value that lives as long as the site's session, across lanes and reloads (like localStorage)."""
         if name not in self._kept:
             self._kept[name] = make()
-        return self._kept[name]
+        kept: T = self._kept[name]
+        return kept
 
     @property
     def primary(self) -> Lane:

@@ -12,7 +12,7 @@ from typing import Any
 
 from ..errors import ChallengeError, ScraperError
 from ..wire import Challenge, detect_challenge, logger
-from ._driver import DriverError
+from ._driver import DriverError, DriverErrorOrTimeout
 from ._errors import first_line
 
 __all__ = ["click_checkbox", "navigate"]
@@ -63,7 +63,7 @@ async def _served_text(
 
     try:
         return await asyncio.wait_for(response.text(), timeout)
-    except (*DriverError, asyncio.TimeoutError) as exc:
+    except DriverErrorOrTimeout as exc:
         log.info("the browser no longer holds the page as served (%s); asking for it again", first_line(exc))
     if refetch is not None and response.status < 400:
         with contextlib.suppress(ScraperError):
@@ -145,7 +145,7 @@ async def click_checkbox(page: Any, timeout: float) -> bool:
             continue
         try:
             box = await asyncio.wait_for(frame.locator(_CHECKBOX).first.bounding_box(), timeout)
-        except (asyncio.TimeoutError, *DriverError):
+        except DriverErrorOrTimeout:
             continue
         if not box:
             continue

@@ -57,13 +57,14 @@ def save_profile(origin: str, storage_state: dict[str, Any], user_agent: str) ->
     os.chmod(folder, 0o700)
     site = _site_key(origin)
     path = folder / f"{site}.json"
-    data = {"origin": origin, "user_agent": user_agent, "saved_at": time.time(), "storage_state": storage_state}
+    saved_at = time.time()
+    data = {"origin": origin, "user_agent": user_agent, "saved_at": saved_at, "storage_state": storage_state}
     tmp = path.with_suffix(".tmp")
     fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
     with os.fdopen(fd, "w", encoding="utf-8") as fh:
         json.dump(data, fh)
     os.replace(tmp, path)
-    return Profile(site, origin, user_agent, storage_state, data["saved_at"], path)
+    return Profile(site, origin, user_agent, storage_state, saved_at, path)
 
 
 def _read(path: Path) -> Profile | None:

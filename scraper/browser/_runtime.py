@@ -19,6 +19,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine
 from dataclasses import dataclass
 from typing import Any, Literal, TypedDict, TypeVar
 
+from .._keywords import check_keywords
 from ..errors import BrowserError, BrowserLaunchError, BrowserNotFoundError
 from ..wire import logger
 from ._display import SCREEN as DESKTOP
@@ -82,7 +83,7 @@ INSTALL_HINT = (
 class BrowserOptions(TypedDict, total=False):
     """How to get a browser: launch one (headless or headed) or connect to a remote one.
 
-    ``driver``: ``"playwright"`` (default) or ``"patchright"`` (``scraper[stealth]``, does not enable the
+    ``driver``: ``"playwright"`` (default) or ``"patchright"`` (``wpchat-scraper[stealth]``, does not enable the
     DevTools ``Runtime`` domain a page can detect). ``virtual_display``: run a headed browser under an
     Xvfb of its own (also done by itself when headed and there is no display). ``auto_click``: click a
     single-checkbox check (Turnstile-style) with real input events when one appears (default on).
@@ -136,9 +137,9 @@ def find_browser() -> BrowserLocation:
     if managed:
         return BrowserLocation(managed, "playwright")
     for name in SYSTEM_BROWSERS:
-        path = shutil.which(name)
-        if path:
-            return BrowserLocation(path, "system")
+        found = shutil.which(name)
+        if found:
+            return BrowserLocation(found, "system")
     raise BrowserNotFoundError(f"No Chromium found on this machine. {INSTALL_HINT}")
 
 
@@ -148,13 +149,14 @@ def options_from_env(options: BrowserOptions | None = None) -> BrowserOptions:
     SCRAPER_WS_ENDPOINT / SCRAPER_CDP_ENDPOINT pick a remote browser; SCRAPER_HEADED=1 and
     SCRAPER_SLOW_MO=<ms> show the flow at a human pace without touching code.
     """
+    check_keywords(options or {}, BrowserOptions.__annotations__, "browser options")
     merged: BrowserOptions = dict(options or {})  # type: ignore[assignment]
     if "headless" not in merged and os.environ.get("SCRAPER_HEADED", "") not in ("", "0"):
         merged["headless"] = False
     if "slow_mo" not in merged and os.environ.get("SCRAPER_SLOW_MO"):
         merged["slow_mo"] = env_number("SCRAPER_SLOW_MO", float, 0)
     if "driver" not in merged and os.environ.get("SCRAPER_DRIVER"):
-        merged["driver"] = driver_name()  # type: ignore[typeddict-item]
+        merged["driver"] = driver_name()
     if "virtual_display" not in merged and os.environ.get("SCRAPER_VIRTUAL_DISPLAY", "") not in ("", "0"):
         merged["virtual_display"] = True
     if "ws_endpoint" not in merged and "cdp_endpoint" not in merged:
@@ -401,7 +403,8 @@ class BrowserRuntime:
                     if opts.get("virtual_display") or no_display:
                         if self._display is None:
                             self._display = VirtualDisplay()
-                        env = await asyncio.get_running_loop().run_in_executor(None, lambda: self._display.env)
+                        display = self._display
+                        env = await asyncio.get_running_loop().run_in_executor(None, lambda: display.env)
                 log.info(
                     "launching %s Chromium with %s (%s: %s)",
                     "headless" if headless else f"headed{' on a virtual display' if env else ''}",

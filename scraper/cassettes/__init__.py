@@ -21,15 +21,13 @@ from ._format import (
     is_loopback_host,
 )
 from ._match import Received, differences
-from ._record import FIXTURE_MESSAGE, FIXTURES, RecordedChat, aregenerate_fixtures, record_chat, regenerate_fixtures
+from ._record import RecordedChat, record_chat
 from ._replay import MISMATCH_STATUS, Mismatch, ReplayServer, ServedRequest
 
 __all__ = [
     "ANY",
     "CASSETTE_FILE",
     "EXCHANGES_FILE",
-    "FIXTURES",
-    "FIXTURE_MESSAGE",
     "FORMAT",
     "FORMAT_VERSION",
     "MISMATCH_STATUS",
@@ -45,12 +43,10 @@ __all__ = [
     "RequestData",
     "ResponseData",
     "ServedRequest",
-    "aregenerate_fixtures",
     "chunk_bytes",
     "differences",
     "from_flow",
     "is_loopback_host",
     "parse_body",
     "record_chat",
-    "regenerate_fixtures",
 ]

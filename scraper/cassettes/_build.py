@@ -117,7 +117,7 @@ def _infer_message(exchanges: list[ExchangeRecord]) -> str | None:
                 if name == plugin.message_field:
                     return str(field_value)
         elif kind == "json" and isinstance(value, dict) and isinstance(value.get(plugin.message_field), str):
-            return value[plugin.message_field]
+            return str(value[plugin.message_field])
     return None
 
 

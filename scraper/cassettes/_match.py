@@ -16,7 +16,7 @@ from typing import Any, Literal
 from urllib.parse import parse_qsl, urlsplit
 
 from ..plugins import Volatile
-from ..replica.exchange import parse_form
+from ..wire import parse_form
 from ._format import ANY, ExchangeData
 
 __all__ = ["Received", "differences", "received"]
@@ -101,7 +101,7 @@ def differences(exchange: ExchangeData, got: Received, volatile: Volatile) -> li
     recorded: Any = None
     for name in ("form", "multipart", "json", "text"):
         if name in request:
-            kind, recorded = name, request[name]  # type: ignore[literal-required]
+            kind, recorded = name, request[name]
             break
     if kind != got.kind:
         diffs.append(f"body: recorded {_kind_name(kind)} != received {_kind_name(got.kind)}")

@@ -1,21 +1,20 @@
-"""Recording a real chat as a cassette, and the shipped fixtures recorded against the replica sites."""
+"""Recording a real chat as a cassette."""
 
 from __future__ import annotations
 
-import asyncio
 import os
 from collections.abc import AsyncIterator, Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, TypedDict
+from typing import Any
 
 from ..browser import BrowserOptions, get_runtime, origin_of
-from ..client import BROWSER_KEYS, PRESETS, WordPressChat
+from ..client import BROWSER_KEYS
 from ..errors import CassetteError
 from ._build import from_flow
 from ._format import CASSETTE_FILE, Cassette
 
-__all__ = ["FIXTURES", "FIXTURE_MESSAGE", "RecordedChat", "aregenerate_fixtures", "record_chat", "regenerate_fixtures"]
+__all__ = ["RecordedChat", "record_chat"]
 
 
 @dataclass
@@ -80,65 +79,3 @@ async def record_chat(
     path = cassette.save(out, overwrite=overwrite)
     chunks = [chunk for turn in turns for chunk in turn]
     return RecordedChat(cassette, path, chunks, turns if len(messages) > 1 else None)
-
-
-# -- the shipped fixtures ---------------------------------------------------------------------------
-
-FIXTURE_MESSAGE = "Привет, как дела?"
-
-
-class _FixtureSpec(TypedDict):
-    name: str
-    site: str  # the replica's plugin
-    provider: str | None  # a preset that chats with it (None: the generic chat of that plugin)
-    nonce_mode: str
-
-
-FIXTURES: tuple[_FixtureSpec, ...] = (
-    {"name": "chatgptfree-hello", "site": "aipkit", "provider": "chatgptfree", "nonce_mode": "ok"},
-    {"name": "chatgptfree-nonce-refresh", "site": "aipkit", "provider": "chatgptfree", "nonce_mode": "reject_once"},
-    {
-        "name": "chatgptfree-stream-nonce-refresh",
-        "site": "aipkit",
-        "provider": "chatgptfree",
-        "nonce_mode": "stream_reject_once",
-    },
-    {"name": "chatgpt4online-hello", "site": "aiengine", "provider": "chatgpt4online", "nonce_mode": "ok"},
-    {
-        "name": "chatgpt4online-nonce-refresh",
-        "site": "aiengine",
-        "provider": "chatgpt4online",
-        "nonce_mode": "reject_once",
-    },
-    {"name": "aipower-legacy-hello", "site": "aipower", "provider": None, "nonce_mode": "ok"},
-    {"name": "aipower-legacy-nonce-refresh", "site": "aipower", "provider": None, "nonce_mode": "reject_once"},
-)
-
-
-async def aregenerate_fixtures(directory: str | os.PathLike[str] = "fixtures") -> list[Path]:
-    """Record the shipped cassettes again against fresh replica sites (the ``-nonce-refresh`` ones with
-    the replica rejecting the first nonce, so the client fetches a fresh one)."""
-    from ..replica import ReplicaSite
-
-    # A browser that has just started is slow to pull the first replies, which merges their chunks:
-    # one chat that is not recorded first makes the recorded chunking closer to the site's own.
-    with ReplicaSite(FIXTURES[0]["site"]) as warm:
-        chat = WordPressChat(warm.url, plugins=(FIXTURES[0]["site"],))
-        await chat.create_async_generator("", [{"role": "user", "content": "warm-up"}]).collect()
-    written = []
-    for spec in FIXTURES:
-        with ReplicaSite(spec["site"]) as site:
-            site.config.nonce_mode = spec["nonce_mode"]
-            site.config.chunk_delay = 0.05  # slow enough that each event arrives as its own chunk
-            preset = PRESETS[spec["provider"]] if spec["provider"] else None
-            chat: Any = preset(site.url) if preset else WordPressChat(site.url, plugins=(spec["site"],))
-            result = await record_chat(
-                chat, FIXTURE_MESSAGE, Path(directory) / spec["name"], provider=spec["provider"], overwrite=True
-            )
-        written.append(result.path)
-    return written
-
-
-def regenerate_fixtures(directory: str | os.PathLike[str] = "fixtures") -> list[Path]:
-    """Synchronous :func:`aregenerate_fixtures` (``scraper regen-fixtures``)."""
-    return asyncio.run(aregenerate_fixtures(directory))

@@ -26,9 +26,9 @@ from pathlib import Path
 from typing import Literal
 from urllib.parse import urlsplit
 
+from .._http_server import CloseDelimitedHandler, LoopbackServer, ServerThread
 from ..errors import ConfigError
 from ..plugins import volatile_of
-from ..replica.httpbase import CloseDelimitedHandler, LoopbackServer, ServerThread
 from ..wire import logger
 from ..wire._scrub import origin_values
 from ._format import Cassette, ExchangeData, chunk_bytes

@@ -1,5 +1,9 @@
 """pytest plugin: chat tests that replay recorded cassettes offline, and record them when asked.
 
+Opt-in: ``pytest -p scraper.cassettes.pytest_plugin``, or in a project's configuration
+``addopts = "-p scraper.cassettes.pytest_plugin"`` (or ``pytest_plugins = [...]`` in its root conftest).
+Installing the package adds nothing to other pytest runs.
+
 ::
 
     @pytest.mark.cassette("chatgptfree-hello")
@@ -24,7 +28,8 @@ the test, and writes the cassette when the test passed. pytest-playwright's ``--
 
 ``async def`` tests that use these fixtures or carry the ``cassette`` or ``scraper`` marker run too, each
 on a new event loop in a thread of its own (pytest-playwright's sync fixtures keep a loop in the main
-thread); other async tests of a project, and any that pytest-asyncio or anyio claims, are left alone.
+thread); other async tests of a project, and any that pytest-asyncio or anyio claims (their marker, or
+an ``anyio_backend`` fixture), are left to them, so the three plugins can be installed together.
 """
 
 from __future__ import annotations
@@ -100,21 +105,28 @@ def run_in_own_loop(coro: Coroutine[Any, Any, Any], timeout: float = 600) -> Any
 
 def run_async_test(pyfuncitem: pytest.Function) -> None:
     """Run an ``async def`` test function to completion on a loop of its own."""
-    names = pyfuncitem._fixtureinfo.argnames
+    names = inspect.signature(pyfuncitem.obj).parameters
     run_in_own_loop(pyfuncitem.obj(**{name: pyfuncitem.funcargs[name] for name in names}))
 
 
 def _ours(pyfuncitem: pytest.Function) -> bool:
-    """An async test this plugin runs: it uses a cassette fixture or carries one of our markers."""
-    uses = set(pyfuncitem._fixtureinfo.argnames) & {"cassette", "cassette_url"}
-    return bool(uses or pyfuncitem.get_closest_marker("cassette") or pyfuncitem.get_closest_marker("scraper"))
+    """An async test this plugin runs: it uses a cassette fixture or carries one of our markers, and no
+    other runner has claimed it (pytest-asyncio's or anyio's marker, anyio's backend fixture)."""
+    if any(pyfuncitem.get_closest_marker(name) for name in ("asyncio", "anyio")):
+        return False
+    uses = set(pyfuncitem.fixturenames)
+    if "anyio_backend" in uses:
+        return False
+    return bool(
+        uses & {"cassette", "cassette_url"}
+        or pyfuncitem.get_closest_marker("cassette")
+        or pyfuncitem.get_closest_marker("scraper")
+    )
 
 
-@pytest.hookimpl(tryfirst=True)
 def pytest_pyfunc_call(pyfuncitem: pytest.Function) -> bool | None:
+    # pytest-asyncio wraps the coroutine functions it runs before this hook: those are no longer ours.
     if not inspect.iscoroutinefunction(pyfuncitem.obj) or not _ours(pyfuncitem):
-        return None
-    if pyfuncitem.get_closest_marker("anyio") or pyfuncitem.config.pluginmanager.hasplugin("asyncio"):
         return None
     run_async_test(pyfuncitem)
     return True
@@ -169,7 +181,7 @@ def _record_mode(config: pytest.Config) -> RecordMode:
         mode = "rewrite"
     if mode not in RECORD_MODES:
         raise pytest.UsageError(f"--record-mode={mode} is not one of {', '.join(RECORD_MODES)} for scraper cassettes")
-    return mode  # type: ignore[return-value]
+    return mode
 
 
 def _cassette_dir(config: pytest.Config) -> Path:

@@ -3,7 +3,7 @@
 
 The reply goes to stdout as it streams; notes, progress and errors go to stderr, so the reply can be
 piped. Exit status: 0 on a complete reply, 1 on a scraper error (one line saying what to do), 2 on a
-usage error, 130 when interrupted.
+usage error or a missing optional extra (the line says what to install), 130 when interrupted.
 
 Command modules import only the standard library at the top (the rest where it is used), so a command
 that needs little, such as ``scraper chat`` through a running server, starts fast.
@@ -16,13 +16,13 @@ import contextlib
 import sys
 from collections.abc import Coroutine, Sequence
 
-from ..errors import ScraperError
-from . import chat, demo, inspect, profiles, record, regen, replay, replica, serve, solve
+from ..errors import MissingExtraError, ScraperError
+from . import chat, demo, inspect, profiles, record, replay, replica, serve, solve
 from ._common import UsageError, configure_logging, plain
 
 __all__ = ["build_parser", "main"]
 
-COMMANDS = (chat, serve, demo, inspect, solve, profiles, replica, record, replay, regen)
+COMMANDS = (chat, serve, demo, inspect, solve, profiles, replica, record, replay)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -49,6 +49,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     except UsageError as exc:
         parser.print_usage(sys.stderr)
         print(f"scraper: error: {plain(str(exc))}", file=sys.stderr)
+        return 2
+    except MissingExtraError as exc:  # not a failure of the chat: a usage error, one line
+        print(f"scraper: error: {exc}", file=sys.stderr)
         return 2
     except ScraperError as exc:
         print(f"\nscraper: error: {type(exc).__name__}: {plain(str(exc))}", file=sys.stderr)

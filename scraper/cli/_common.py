@@ -310,7 +310,9 @@ def add_browser_flags(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument("--slow-mo", type=float, metavar="MS", help="slow each browser action down by MS ms")
     parser.add_argument(
-        "--driver", choices=["playwright", "patchright"], help="patchright: no DevTools Runtime tell (scraper[stealth])"
+        "--driver",
+        choices=["playwright", "patchright"],
+        help="patchright: no DevTools Runtime tell (the stealth extra)",
     )
     parser.add_argument("--virtual-display", action="store_true", help="headed, on an Xvfb of its own")
     parser.add_argument("--no-auto-click", action="store_true", help="leave a checkbox check to a person")

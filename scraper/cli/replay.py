@@ -34,15 +34,12 @@ def run(args: argparse.Namespace) -> int:
     except (OSError, ValueError) as exc:
         raise ScraperError(f"cannot serve {args.cassette}: {exc}") from exc
     cassette = server.cassette
-    print(server.url, flush=True)
     env = preset_env(cassette.plugin)
     hint = f'\n  try: {env}={server.url} scraper chat "{cassette.meta.get("message") or "…"}"' if env else ""
-    print(
-        f"scraper replay: serving {cassette.summary()} at {server.url} (speed {args.speed:g}); Ctrl-C to stop{hint}",
-        file=sys.stderr,
-        flush=True,
-    )
-    try:
+    serving = f"scraper replay: serving {cassette.summary()} at {server.url} (speed {args.speed:g}); Ctrl-C to stop"
+    try:  # from the URL on, an interrupt (a script may send one at once) stops the server
+        print(server.url, flush=True)
+        print(serving + hint, file=sys.stderr, flush=True)
         threading.Event().wait()
     except KeyboardInterrupt:
         pass

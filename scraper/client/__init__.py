@@ -28,7 +28,15 @@ if TYPE_CHECKING:
     from ._models import ModelCatalog, Resolved
     from ._presets import PRESETS, Chatgpt4Online, ChatgptFree, preset_env
     from ._prompt import Message, Messages, format_prompt
-    from ._providers import BROWSER_KEYS, AIEngineChat, AIPowerChat, KognetiksChat, MxChatChat, WordPressChat
+    from ._providers import (
+        BROWSER_KEYS,
+        AIEngineChat,
+        AIPowerChat,
+        ChatKeywords,
+        KognetiksChat,
+        MxChatChat,
+        WordPressChat,
+    )
     from ._service import ChatOptions, ChatService, ChatTarget
     from ._solve import solve
     from ._stream import ChatStream
@@ -62,6 +70,7 @@ _WHERE = {
     "BROWSER_KEYS": "_providers",
     "AIEngineChat": "_providers",
     "AIPowerChat": "_providers",
+    "ChatKeywords": "_providers",
     "KognetiksChat": "_providers",
     "MxChatChat": "_providers",
     "WordPressChat": "_providers",
@@ -83,6 +92,7 @@ __all__ = [
     "ChatCompletion",
     "ChatCompletionChunk",
     "ChatCompletionMessage",
+    "ChatKeywords",
     "ChatOptions",
     "ChatService",
     "ChatStream",

@@ -57,7 +57,7 @@ def _plain(items: list[tuple[str, Any]]) -> dict[str, Any]:
 class _Shape:
     def to_dict(self) -> dict[str, Any]:
         """The JSON object OpenAI's API would send (fields that are not set are left out)."""
-        return dataclasses.asdict(self, dict_factory=_plain)  # type: ignore[call-overload]
+        return dict(dataclasses.asdict(self, dict_factory=_plain))  # type: ignore[call-overload]
 
 
 @dataclass

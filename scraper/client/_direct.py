@@ -7,7 +7,7 @@ drives the flow, the plugins find their bots, read their values and build their 
 body goes through the same parser and readers. There is no DOM here, so only the HTML as served is
 read (a chat box a script builds is not seen), and an anti-bot check cannot be passed.
 
-Needs aiohttp: ``pip install 'scraper[direct]'``.
+Needs aiohttp: ``pip install 'wpchat-scraper[direct]'``.
 """
 
 from __future__ import annotations
@@ -18,7 +18,8 @@ import secrets
 from collections.abc import AsyncIterator, Callable
 from typing import TYPE_CHECKING, Any, TypeVar
 
-from ..errors import ConfigError, HTTPError, ScraperTimeoutError, StreamError, TransportError
+from .._extras import import_extra
+from ..errors import HTTPError, ScraperTimeoutError, StreamError, TransportError
 from ..plugins import (
     Detection,
     Finish,
@@ -39,16 +40,11 @@ if TYPE_CHECKING:
 __all__ = ["DirectChat", "DirectResponse", "DirectSite"]
 
 T = TypeVar("T")
-INSTALL_HINT = "The direct client needs aiohttp: pip install 'scraper[direct]' (or pip install aiohttp)."
 
 
 def _aiohttp() -> Any:
     """aiohttp, imported on first use: it is an optional extra, not a dependency of the browser client."""
-    try:
-        import aiohttp
-    except ImportError as exc:
-        raise ConfigError(INSTALL_HINT) from exc
-    return aiohttp
+    return import_extra("aiohttp", "direct")
 
 
 class DirectResponse(Response):
@@ -118,7 +114,8 @@ class DirectSite:
     def keep(self, name: str, make: Callable[[], T]) -> T:
         if name not in self._kept:
             self._kept[name] = make()
-        return self._kept[name]
+        kept: T = self._kept[name]
+        return kept
 
     async def live_html(self, wait_for: str | None, timeout: float) -> str | None:
         return None  # no DOM without a browser

@@ -144,8 +144,10 @@ class ModelCatalog:
         if provider is not None and provider not in PRESETS:
             raise ConfigError(f"With `site`, `provider` names a preset ({', '.join(PRESETS)}), not {provider!r}.")
         chat = PRESETS[provider] if provider else WordPressChat
-        target = ChatTarget(url, tuple(plugins) if plugins else chat.plugins, bot, fallback_urls)
-        return Resolved(target, chat.get_model(model), provider or "site")
+        resolved = chat.get_model(model)
+        by_model = chat.bot_model(resolved)
+        target = ChatTarget(url, tuple(plugins) if plugins else chat.plugins, bot, fallback_urls, by_model)
+        return Resolved(target, resolved, provider or "site")
 
     # -- listing --------------------------------------------------------------------------------------------
     async def models(self, service: ChatService, timeout: float = 30) -> list[ModelInfo]:

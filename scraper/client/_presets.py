@@ -31,7 +31,7 @@ class ChatgptFree(AIPowerChat):
 
     @hybridmethod
     def _remember(target: Any, bot: Bot, values: Values) -> None:
-        owner = target if isinstance(target, type) else type(target)
+        owner: type[ChatgptFree] = target if isinstance(target, type) else type(target)
         owner._post_id = values.get("post_id")
         owner._nonce = values.get("nonce")
 

@@ -10,8 +10,9 @@ from __future__ import annotations
 
 import functools
 from collections.abc import Callable, Mapping
-from typing import Any, ClassVar, Generic, TypeVar
+from typing import TYPE_CHECKING, Any, ClassVar, Concatenate, Generic, ParamSpec, TypeVar, overload
 
+from .._keywords import check_keywords
 from ..browser import BrowserOptions, Lane, get_runtime
 from ..errors import ConfigError
 from ..plugins import Bot, Values, plugins_named
@@ -22,32 +23,50 @@ from ._prompt import Messages
 from ._service import ChatService, ChatTarget
 from ._stream import ChatStream
 
-__all__ = ["BROWSER_KEYS", "AIEngineChat", "AIPowerChat", "MxChatChat", "WordPressChat", "hybridmethod"]
+if TYPE_CHECKING:
+    from typing_extensions import Unpack
 
-T = TypeVar("T")
-BROWSER_KEYS = (
-    "headless",
-    "slow_mo",
-    "executable_path",
-    "args",
-    "ws_endpoint",
-    "cdp_endpoint",
-    "driver",
-    "virtual_display",
-    "auto_click",
-)
+__all__ = ["BROWSER_KEYS", "AIEngineChat", "AIPowerChat", "ChatKeywords", "MxChatChat", "WordPressChat", "hybridmethod"]
+
+P = ParamSpec("P")
+R = TypeVar("R")
+BROWSER_KEYS: tuple[str, ...] = tuple(BrowserOptions.__annotations__)
 _CHAT_KEYS = ("trace", "debug_dir", "max_pages")
 
 
-class hybridmethod(Generic[T]):
-    """A method that receives the class when called on the class, the instance when called on one."""
+class ChatKeywords(BrowserOptions, total=False):
+    """The keyword options of ``create_async_generator`` past the seed's ``proxy``, ``timeout``, ``cookies``:
+    ``bot`` (an id or a name), the browser options, and per-chat debugging and limits."""
 
-    def __init__(self, func: Callable[..., T]) -> None:
+    bot: str | int | None
+    trace: str | None
+    debug_dir: str | None
+    max_pages: int | None
+
+
+CHAT_KEYWORDS = frozenset(ChatKeywords.__annotations__)
+
+
+class hybridmethod(Generic[P, R]):
+    """A method that receives the class when called on the class, the instance when called on one.
+
+    Typed so that checkers see the method's own signature (less its first argument), on either.
+    """
+
+    def __init__(self, func: Callable[Concatenate[Any, P], R]) -> None:
         self.func = func
         functools.update_wrapper(self, func)  # type: ignore[arg-type]
 
-    def __get__(self, obj: Any, owner: type) -> Callable[..., T]:
-        return functools.partial(self.func, owner if obj is None else obj)
+    @overload
+    def __get__(self, obj: None, owner: type[Any]) -> Callable[P, R]: ...
+    @overload
+    def __get__(self, obj: object, owner: type[Any] | None = None) -> Callable[P, R]: ...
+    def __get__(self, obj: object, owner: type[Any] | None = None) -> Callable[P, R]:
+        bound = functools.partial(self.func, owner if obj is None else obj)
+        # Its name and docs, not __wrapped__: inspect.signature then shows the method's own, less ``target``.
+        functools.update_wrapper(bound, self.func, updated=())
+        del bound.__wrapped__  # type: ignore[attr-defined]
+        return bound
 
 
 class WordPressChat(AsyncGeneratorProvider, ProviderModelMixin):
@@ -64,7 +83,19 @@ class WordPressChat(AsyncGeneratorProvider, ProviderModelMixin):
     preset_url: ClassVar[str | None] = None
     bot: ClassVar[str | int | None] = None
     default_model = "default"
-    models: ClassVar[list[str]] = []
+    models: ClassVar[list[str]] = []  # none: any model is taken, and picks the bot of that name or model
+
+    @classmethod
+    def get_model(cls, model: str | None) -> str:
+        """A preset's own models and aliases; on any other page every name is taken (it picks a bot)."""
+        if not cls.models:
+            return model or cls.default_model
+        return super().get_model(model)
+
+    @classmethod
+    def bot_model(cls, model: str | None) -> str | None:
+        """The model name that picks a bot, on a page that lists no models (a preset's are its own)."""
+        return model if model and not cls.models and model != cls.default_model else None
 
     def __init__(
         self,
@@ -101,28 +132,31 @@ class WordPressChat(AsyncGeneratorProvider, ProviderModelMixin):
         return chat_page(target.site_url(), target.chat_path or "/")
 
     @hybridmethod
-    def target(target: Any, bot: str | int | None = None) -> ChatTarget:
-        """What the chat service needs to know of this provider: page, plugins, bot."""
+    def target(target: Any, bot: str | int | None = None, model: str | None = None) -> ChatTarget:
+        """What the chat service needs to know of this provider: page, plugins, bot (or the model that
+        picks one on a page that lists no models of its own)."""
         fallbacks = tuple(chat_page(target.site_url(), path) for path in target.fallback_paths)
-        return ChatTarget(target.page_url(), target.plugins, bot if bot is not None else target.bot, fallbacks)
+        chosen = bot if bot is not None else target.bot
+        return ChatTarget(target.page_url(), target.plugins, chosen, fallbacks, target.bot_model(model))
 
     @hybridmethod
-    def service(target: Any, **kwargs: Any) -> ChatService:
+    def service(target: Any, **kwargs: Unpack[ChatKeywords]) -> ChatService:
         """The chat service of the browser this provider (and these keywords) ask for."""
-        options: BrowserOptions = dict(getattr(target, "browser_options", None) or {})  # type: ignore[assignment]
-        options.update({k: kwargs[k] for k in BROWSER_KEYS if k in kwargs})  # type: ignore[typeddict-item]
-        return ChatService.for_options(options)
+        options: dict[str, Any] = dict(getattr(target, "browser_options", None) or {})
+        options.update({k: v for k, v in kwargs.items() if k in BROWSER_KEYS})
+        return ChatService.for_options(options)  # type: ignore[arg-type]
 
     # -- the seed entry point ------------------------------------------------------------------
+    # The seed's base class takes any keywords; this one names them (and refuses others).
     @hybridmethod
-    def create_async_generator(
+    def create_async_generator(  # type: ignore[override]
         target: Any,
         model: str,
         messages: Messages,
         proxy: str | None = None,
-        timeout: int | float = 120,
+        timeout: float = 120,
         cookies: Mapping[str, str] | None = None,
-        **kwargs: Any,
+        **kwargs: Unpack[ChatKeywords],
     ) -> ChatStream:
         """Stream the reply to ``messages`` as text chunks.
 
@@ -133,10 +167,11 @@ class WordPressChat(AsyncGeneratorProvider, ProviderModelMixin):
         one site may use at once. ``trace="trace.zip"`` writes a Playwright trace of the chat; on
         failure a screenshot and the page HTML are kept in ``debug_dir`` and named in the error.
         """
+        check_keywords(kwargs, CHAT_KEYWORDS, "create_async_generator()")
         target.get_model(model)
-        options = {k: kwargs[k] for k in _CHAT_KEYS if kwargs.get(k) is not None}
+        options: dict[str, Any] = {k: v for k, v in kwargs.items() if k in _CHAT_KEYS and v is not None}
         _, events = target.service(**kwargs).turn(
-            target.target(kwargs.get("bot")),
+            target.target(kwargs.get("bot"), model),
             list(messages),
             timeout=float(timeout),
             proxy=proxy,
@@ -149,6 +184,7 @@ class WordPressChat(AsyncGeneratorProvider, ProviderModelMixin):
     @hybridmethod
     def conversation(
         target: Any,
+        /,
         *,
         bot: str | int | None = None,
         id: str | None = None,
@@ -186,7 +222,8 @@ class WordPressChat(AsyncGeneratorProvider, ProviderModelMixin):
     @hybridmethod
     async def bots(target: Any, *, timeout: float = 120, proxy: str | None = None) -> list[Bot]:
         """The bots on the chat page (detected on first use): ``.id``, ``.name``, ``.plugin``."""
-        return await target.service().bots(target.target(), timeout=timeout, proxy=proxy)
+        found: list[Bot] = await target.service().bots(target.target(), timeout=timeout, proxy=proxy)
+        return found
 
     @hybridmethod
     def _remember(target: Any, bot: Bot, values: Values) -> None:
@@ -207,19 +244,20 @@ class WordPressChat(AsyncGeneratorProvider, ProviderModelMixin):
     @hybridmethod
     async def values(target: Any, timeout: float = 120) -> Values:
         """The values a chat with the chosen bot would use (nonce, ids), read from the warm page."""
-        return await target.service().values(target.target(), timeout=timeout)
+        values: Values = await target.service().values(target.target(), timeout=timeout)
+        return values
 
 
 class AIPowerChat(WordPressChat):
     """Any site whose chat box is the AI Power plugin (``admin-ajax.php``), whichever generation."""
 
-    plugins = ("aipower",)
+    plugins: ClassVar[tuple[str, ...] | None] = ("aipower",)
 
 
 class AIEngineChat(WordPressChat):
     """Any site whose chatbot is the AI Engine plugin (REST ``mwai``, ``live``/``end`` events)."""
 
-    plugins = ("aiengine",)
+    plugins: ClassVar[tuple[str, ...] | None] = ("aiengine",)
     api_endpoint: ClassVar[str] = "/wp-json/mwai-ui/v1/chats/submit"
 
     @hybridmethod
@@ -240,4 +278,4 @@ class MxChatChat(WordPressChat):
     """Any site whose chat box is the MxChat plugin (``admin-ajax.php`` ``mxchat_stream_chat``). The site
     keeps the conversation per session: later chats with the same site continue it."""
 
-    plugins = ("mxchat",)
+    plugins: ClassVar[tuple[str, ...] | None] = ("mxchat",)

@@ -8,7 +8,7 @@ OpenAI-compatible server all chat through it.
 from __future__ import annotations
 
 import contextlib
-from collections.abc import AsyncIterator, Callable, Mapping
+from collections.abc import AsyncIterator, Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, TypedDict
 
@@ -39,7 +39,7 @@ from ..plugins import (
     read_values,
     run_chat,
 )
-from ..wire import logger
+from ..wire import json_object, logger
 from ._conversation import ConversationBook, Record, TurnPlan, TurnRequest, default_book, site_turns
 from ._prompt import Messages
 
@@ -67,6 +67,22 @@ class ChatTarget:
     plugins: tuple[str, ...] | None = None
     bot: str | int | None = None
     fallback_urls: tuple[str, ...] = ()  # where else the chat may be when the page has none (tried in order)
+    model: str | None = None  # with no bot asked for: the bot of this name or model, else the page's default
+
+
+def bot_for_model(bots: Sequence[Bot], model: str) -> Bot | None:
+    """The bot a model name means on a page: the bot of that name (or id), else the one whose settings
+    name that model; None when no bot says (the page's default bot then answers)."""
+    wanted = model.strip().casefold()
+    for bot in bots:
+        if bot.matches(model):
+            return bot
+    for bot in bots:
+        for value in bot.attrs.values():
+            settings = json_object(value) if value.lstrip().startswith("{") else None
+            if settings and str(settings.get("model") or "").strip().casefold() == wanted:
+                return bot
+    return None
 
 
 class ChatOptions(TypedDict, total=False):
@@ -309,6 +325,10 @@ class ChatService:
         await lane.ready(timeout)
         plugins = plugins_named(target.plugins)
         found = await find_bots(lane, plugins, timeout)
+        if target.bot in (None, "") and target.model:
+            chosen = bot_for_model(all_bots(found), target.model)
+            if chosen is not None:
+                return chosen
         return choose_bot(found, target.bot, lane.page_url, plugins)
 
     async def _failed(self, lane: Lane, exc: ScraperError, debug_dir: str | None) -> None:

@@ -108,7 +108,8 @@ class AIPKitReader(Reader):
 
     def on_json(self, body: Any) -> list[Event]:
         if isinstance(body, dict) and body.get("success") is False:
-            data = body.get("data") if isinstance(body.get("data"), dict) else {}
+            raw = body.get("data")
+            data: dict[str, Any] = raw if isinstance(raw, dict) else {}
             raise SiteError(f"The site reported: {data.get('message') or 'an error'}", kind=str(data.get("code")))
         reply = ((body or {}).get("data") or {}).get("reply") if isinstance(body, dict) else None
         if not isinstance(reply, str):
@@ -243,7 +244,8 @@ class AIPKitPlugin(Plugin):
 
     def error_for(self, status: int, body: str, url: str) -> ScraperError:
         data = json_object(body) or {}
-        detail = data.get("data") if isinstance(data.get("data"), dict) else {}
+        raw = data.get("data")
+        detail: dict[str, Any] = raw if isinstance(raw, dict) else {}
         if detail.get("message"):
             return SiteError(
                 f"The site answered HTTP {status}: {detail['message']}", kind=str(detail.get("code")), status=status

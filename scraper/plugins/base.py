@@ -262,6 +262,9 @@ class Volatile:
         )
 
 
+_DOTTED = re.compile(r"\d+(?:\.\d+)+[\w.\-]*")  # 2.4.71, 3.0.5-beta; not 1787344627
+
+
 class Plugin(abc.ABC):
     """One WordPress chat plugin's protocol (one generation of it)."""
 
@@ -294,9 +297,11 @@ class Plugin(abc.ABC):
         return None
 
     def version(self, html: str) -> str | None:
-        """The plugin version a page's asset URLs show (``…/plugins/<slug>/…?ver=X``)."""
-        match = re.search(rf"/plugins/{re.escape(self.slug)}/[^\"'?]*\?ver=([\w.\-]+)", html)
-        return match.group(1) if match else None
+        """The plugin version a page's asset URLs show (``…/plugins/<slug>/…?ver=X``): its scripts' first,
+        and only a dotted version (a stylesheet's ``?ver=`` is often a cache-busting timestamp)."""
+        asset = rf"/plugins/{re.escape(self.slug)}/[^\"'?]*\?ver=([\w.\-]+)"
+        scripts = re.findall(rf"<script\b[^>]*\bsrc=[\"'][^\"']*{asset}", html, re.IGNORECASE)
+        return next((v for v in [*scripts, *re.findall(asset, html)] if _DOTTED.fullmatch(v)), None)
 
     @abc.abstractmethod
     def find_bots(self, doc: Document) -> list[Bot]:

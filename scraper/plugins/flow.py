@@ -216,6 +216,8 @@ async def run_chat(
                     log.debug("the site handed over a new nonce")
                     values["nonce"] = event.nonce
                     continue
+                if isinstance(event, Rejected):  # _attempt turns a Rejected into a restart
+                    continue
                 if isinstance(event, TextDelta):
                     parts.append(event.text)
                 elif isinstance(event, Finish):

@@ -178,7 +178,7 @@ class KognetiksPlugin(Plugin):
             return []
         position, attrs = found[0]  # fixed ids: one box per page
         configs = page_configs(doc.html)
-        shortcode = next((c for c in reversed(configs) if c.get("assistant_id")), {})
+        shortcode: dict[str, Any] = next((c for c in reversed(configs) if c.get("assistant_id")), {})
         bot_id = str(shortcode.get("assistant_id") or "original")
         name = str(shortcode.get("chatbot_chatgpt_bot_name") or "").strip() or _title(doc) or "Kognetiks Chatbot"
         style = "floating" if "chatbot-floating-style" in attrs.get("class", "") else "embedded"

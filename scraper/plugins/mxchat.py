@@ -121,7 +121,8 @@ class MxChatReader(Reader):
 
     def _failure(self, body: dict[str, Any]) -> list[Event]:
         text = _error_text(body)
-        data = body.get("data") if isinstance(body.get("data"), dict) else {}
+        raw = body.get("data")
+        data: dict[str, Any] = raw if isinstance(raw, dict) else {}
         if body.get("status") == "rate_limit_exceeded":
             raise RateLimitError(f"The site's chat limit is reached: {text}", status=200)
         if data.get("action") == "reset_session" and not self.parts:

@@ -300,8 +300,14 @@ class AIEngineApp(WordPressApp):
         pieces = upstream.reply_pieces(config, message)
         reply = "".join(pieces)
         if legacy:
-            result = {"success": True, "reply": reply, "images": None, "html": reply, "usage": upstream.usage(reply)}
-            self.json_reply(ex, own, pieces, result)
+            legacy_result = {
+                "success": True,
+                "reply": reply,
+                "images": None,
+                "html": reply,
+                "usage": upstream.usage(reply),
+            }
+            self.json_reply(ex, own, pieces, legacy_result)
             return
         result: dict[str, Any] = {
             "success": True,

@@ -319,12 +319,12 @@ class AntiBot:
                 and hmac.compare_digest(challenge.chash, chash)
                 and mode in SOLVABLE[kind]
             )
-            if solved and kind == "js":
+            if solved and challenge is not None and kind == "js":
                 waited = time.monotonic() - challenge.issued
                 solved = waited >= max(0.0, self.site.config.challenge_delay) - _EARLY_SLACK
-            if solved and kind == "click":
+            if solved and challenge is not None and kind == "click":
                 solved = challenge.widget_seen
-            if solved:
+            if solved and challenge is not None:
                 self._pending.pop(ray, None)
                 self._widgets.pop(challenge.widget, None)
         if not solved:

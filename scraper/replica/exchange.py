@@ -8,8 +8,6 @@ when a write fails.
 
 from __future__ import annotations
 
-import email.parser
-import email.policy
 import json
 import math
 import select
@@ -21,6 +19,7 @@ from http import HTTPStatus
 from typing import TYPE_CHECKING, Any
 from urllib.parse import parse_qsl, urlsplit
 
+from ..wire import parse_form
 from .config import RecordedRequest
 
 if TYPE_CHECKING:
@@ -28,7 +27,7 @@ if TYPE_CHECKING:
 
     from .server import ReplicaSite
 
-__all__ = ["POWERED_BY", "ClientGone", "Exchange", "parse_form"]
+__all__ = ["POWERED_BY", "ClientGone", "Exchange"]
 
 POWERED_BY = "PHP/8.2.35"
 _PAUSE_SLICE = 0.05  # how often a waiting stream looks at the stop flag
@@ -37,25 +36,6 @@ _SPLIT_GAP = 0.001  # between the two writes of an event cut inside a character
 
 class ClientGone(Exception):
     """The client closed the connection (or the site is stopping) while a response was being written."""
-
-
-def parse_form(content_type: str, body: bytes) -> dict[str, str] | None:
-    """The fields of a urlencoded or multipart body, as PHP's ``$_POST`` would see them."""
-    kind = content_type.split(";", 1)[0].strip().lower()
-    if kind == "application/x-www-form-urlencoded":
-        return dict(parse_qsl(body.decode("utf-8", "replace"), keep_blank_values=True))
-    if kind == "multipart/form-data":
-        head = f"Content-Type: {content_type}\r\n\r\n".encode("latin-1", "replace")
-        message = email.parser.BytesParser(policy=email.policy.HTTP).parsebytes(head + body)
-        fields: dict[str, str] = {}
-        for part in message.iter_parts():
-            name = part.get_param("name", header="content-disposition")
-            if not name:
-                continue
-            payload = part.get_payload(decode=True) or b""
-            fields[str(name)] = payload.decode("utf-8", "replace")
-        return fields
-    return None
 
 
 def _parse_json(content_type: str, body: bytes) -> tuple[bool, Any]:

@@ -20,11 +20,11 @@ from pathlib import Path
 from types import TracebackType
 from typing import Any
 
+from .._http_server import CloseDelimitedHandler, LoopbackServer, ServerThread
 from .antibot import AntiBot, is_chat_request
 from .apps import APPS, PLUGINS
 from .config import RecordedRequest, ReplicaStats, SiteConfig
 from .exchange import ClientGone, Exchange
-from .httpbase import CloseDelimitedHandler, LoopbackServer, ServerThread
 from .sensor import Sensor
 from .wordpress import CSS, MultiPluginApp, site_path
 
@@ -365,7 +365,7 @@ class Replica:
         return self._sites[plugin]
 
     def __getattr__(self, name: str) -> ReplicaSite:
-        sites = self.__dict__.get("_sites", {})
+        sites: dict[str, ReplicaSite] = self.__dict__.get("_sites", {})
         if name in sites:
             return sites[name]
         raise AttributeError(f"{type(self).__name__!r} object has no attribute {name!r}")

@@ -8,7 +8,7 @@
     client = OpenAI(base_url="http://127.0.0.1:1337/v1", api_key="unused")
     print(client.chat.completions.create(model="gpt-4o-mini", messages=[{"role": "user", "content": "Hi"}]))
 
-The app and the runner need the ``serve`` extra (``pip install 'scraper[serve]'``: Starlette, uvicorn);
+The app and the runner need the ``serve`` extra (``pip install 'wpchat-scraper[serve]'``: Starlette, uvicorn);
 they are imported on first use, so the settings and the error shape cost the command line nothing.
 """
 
@@ -17,6 +17,7 @@ from __future__ import annotations
 import importlib
 from typing import TYPE_CHECKING, Any
 
+from .._extras import import_extra
 from ._config import DEFAULT_PORT, ServeConfig, is_loopback
 from ._errors import error_body
 
@@ -50,6 +51,8 @@ __all__ = [
 def __getattr__(name: str) -> Any:
     if name not in _LATER:
         raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    for module in ("starlette", "uvicorn"):
+        import_extra(module, "serve")
     value = getattr(importlib.import_module(f".{_LATER[name]}", __name__), name)
     globals()[name] = value
     return value

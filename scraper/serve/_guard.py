@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import ipaddress
 import json
-from collections.abc import Awaitable, Callable, Iterable
+from collections.abc import Awaitable, Callable, Iterable, Sequence
 from typing import Any
 
 from ._errors import refusal
@@ -149,7 +149,7 @@ def _cors(origin: str, *, preflight: bool = False) -> list[tuple[bytes, bytes]]:
 
 
 async def _answer(
-    send: Send, status: int, body: dict[str, Any] | None, *, cors: list[tuple[bytes, bytes]] = ()
+    send: Send, status: int, body: dict[str, Any] | None, *, cors: Sequence[tuple[bytes, bytes]] = ()
 ) -> None:
     data = json.dumps(body).encode("utf-8") if body is not None else b""
     headers = [(b"content-type", b"application/json"), (b"content-length", str(len(data)).encode())] if body else []

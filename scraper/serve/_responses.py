@@ -79,7 +79,7 @@ class ResponsesResponse(ChatResponse):
                 raise ConfigError(f"previous_response_id {self.previous!r} is not known to this server.")
 
     def _events(self) -> AsyncIterator[TextDelta | Finish]:
-        messages = list(self.record.messages) if self.record is not None else []
+        messages: list[Mapping[str, str]] = list(self.record.messages) if self.record is not None else []
         if self.instructions and not messages:
             messages.append({"role": "system", "content": str(self.instructions)})
         messages += list(self.request.messages)

@@ -9,6 +9,7 @@ clients cannot hold the server."""
 from __future__ import annotations
 
 import asyncio
+import math
 import os
 import signal
 import socket
@@ -73,7 +74,7 @@ class BoundedH11Protocol(H11Protocol):
 
     header_timeout = 10.0
 
-    def connection_made(self, transport: Any) -> None:  # type: ignore[override]
+    def connection_made(self, transport: Any) -> None:
         super().connection_made(transport)
         self._timed_cycle: object = None
         self._headers_due: asyncio.TimerHandle | None = None
@@ -137,7 +138,7 @@ def uvicorn_server(config: ServeConfig, app: Any = None, *, log_level: str = "wa
             http=Protocol,
             timeout_keep_alive=max(1, round(config.idle_timeout)),
             # Past the grace period the app ends its streams itself; uvicorn's own cut is a last resort.
-            timeout_graceful_shutdown=GRACE_SECONDS + 10,
+            timeout_graceful_shutdown=math.ceil(GRACE_SECONDS + 10),
         )
     )
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from ._antibot import MARKERS, Challenge, Marker
 from ._antibot import detect as detect_challenge
+from ._form import parse_form
 from ._html import Document, json_object, script_object
 from ._http import HTTPRequest, Reply, Response
 from ._redact import RedactingFilter, logger, redact, redact_url
@@ -29,6 +30,7 @@ __all__ = [
     "detect_challenge",
     "json_object",
     "logger",
+    "parse_form",
     "redact",
     "redact_url",
     "remember",

@@ -7,7 +7,6 @@ import base64
 import http.client
 import json
 import os
-import shutil
 import socketserver
 import subprocess
 import sys
@@ -20,17 +19,12 @@ from urllib.parse import urlsplit
 import pytest
 
 from scraper import AIEngineChat, AIPowerChat, ChallengeError, ChatgptFree, SiteError, get_runtime
-from scraper.browser import VirtualDisplay, find_browser, load_profile
+from scraper.browser import find_browser, load_profile
 from scraper.client import solve
-from tests.conftest import wait_until
+from tests._support import chats, cli, echo, wait_until
 
-ROOT = Path(__file__).resolve().parents[2]
 HELLO = [{"role": "user", "content": "Привет"}]
-REPLY = "Echo: Привет | Привет, мир! 🙂"
-
-
-def chats(site) -> list:
-    return [r for r in site.log if r.path.endswith(("admin-ajax.php", "/chats/submit"))]
+REPLY = echo("Привет")
 
 
 # -- the marker table ------------------------------------------------------------------------------
@@ -165,20 +159,13 @@ def test_profiles_command_lists_names_not_values_and_clears(aipower):
 
 
 @pytest.fixture
-def display() -> Iterator[str]:
-    """A display for a visible browser: the one we have, or a private Xvfb."""
-    if os.environ.get("DISPLAY"):
-        yield os.environ["DISPLAY"]
-        return
-    if shutil.which("Xvfb") is None:
-        pytest.skip("no display and no Xvfb (apt-get install xvfb)")
-    screen = VirtualDisplay()
+def display(xvfb_display: str) -> Iterator[str]:
+    """The headed browser's display: a private Xvfb."""
+    os.environ["DISPLAY"] = xvfb_display
     try:
-        os.environ["DISPLAY"] = screen.start()
-        yield os.environ["DISPLAY"]
+        yield xvfb_display
     finally:
         os.environ.pop("DISPLAY", None)
-        screen.stop()
 
 
 @pytest.mark.headed
@@ -307,10 +294,6 @@ async def test_failure_keeps_scrubbed_screenshot_and_html(aipower, tmp_path):
     assert str(paths[0]) in str(info.value)
 
 
-def cli(*args: str, timeout: float = 120) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "scraper", *args], capture_output=True, text=True, timeout=timeout)
-
-
 def test_inspect_reports_plugin_values_cookies_and_timeline(aiengine):
     result = cli("inspect", aiengine.url + "/")
     assert result.returncode == 0, result.stderr
@@ -349,9 +332,8 @@ def _xvfb_pids() -> set[int]:
     return {int(pid) for pid, comm in (line.split(None, 1) for line in out.splitlines()) if comm.strip() == "Xvfb"}
 
 
+@pytest.mark.headed
 def test_headed_without_a_display_starts_one_of_its_own(aipower):
-    if not shutil.which("Xvfb"):
-        pytest.skip("no Xvfb here (apt-get install xvfb)")
     env = {k: v for k, v in os.environ.items() if k != "DISPLAY"}
     before = _xvfb_pids()
     result = subprocess.run(
@@ -361,7 +343,7 @@ def test_headed_without_a_display_starts_one_of_its_own(aipower):
         timeout=60,
         env=env,
     )
-    assert result.returncode == 0 and result.stdout.strip() == "Echo: hi | Привет, мир! 🙂", result.stderr
+    assert result.returncode == 0 and result.stdout.strip() == echo("hi"), result.stderr
     assert "headed on a virtual display" in result.stderr
     assert wait_until(lambda: not (_xvfb_pids() - before)), "the display went with the browser"
 

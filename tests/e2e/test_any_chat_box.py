@@ -4,10 +4,6 @@ and several plugins on one page, and ChatgptFree as the real site runs today (AI
 from __future__ import annotations
 
 import json
-import os
-import subprocess
-import sys
-from pathlib import Path
 
 import pytest
 
@@ -15,27 +11,17 @@ from scraper import (
     AIPowerChat,
     BotNotFoundError,
     ChatgptFree,
+    ModelNotSupportedError,
     PageError,
     SiteError,
     StreamError,
     WordPressChat,
 )
 from scraper.replica import ReplicaSite, SiteConfig
+from tests._support import cli, echo
 
-ROOT = Path(__file__).resolve().parents[2]
 HELLO = [{"role": "user", "content": "Привет, мир 🙂"}]
-REPLY = "Echo: Привет, мир 🙂 | Привет, мир! 🙂"
-
-
-def cli(*args: str) -> subprocess.CompletedProcess:
-    return subprocess.run(
-        [sys.executable, "-m", "scraper", *args],
-        capture_output=True,
-        text=True,
-        timeout=120,
-        cwd=ROOT,
-        env={**os.environ, "PYTHONIOENCODING": "utf-8"},
-    )
+REPLY = echo("Привет, мир 🙂")
 
 
 async def test_chatgptfree_speaks_aipkit_on_chat_today(aipkit):
@@ -80,6 +66,16 @@ async def test_both_bots_by_id_and_by_name_with_one_guest_session(aipkit):
     assert aipkit.stats.page_loads == 1, "one warm page serves every bot"
     with pytest.raises(BotNotFoundError, match=r"25874 'Gemini' \(aipkit\)"):
         await chat.create_async_generator("", HELLO, bot="Claude").collect()
+
+
+async def test_the_model_picks_the_bot_of_that_name_else_the_default_bot(aipkit):
+    chat = WordPressChat(aipkit.url + "/chat/")
+    assert await chat.create_async_generator("GPT-4o mini", HELLO).collect() == REPLY
+    assert await chat.create_async_generator("gpt-4o-mini", HELLO).collect() == REPLY, "a model no bot names"
+    assert await chat.create_async_generator("gemini", HELLO, bot=25875).collect() == REPLY, "bot= wins"
+    assert aipkit.stats.stream_bot_ids == [25875, 25874, 25875]
+    with pytest.raises(ModelNotSupportedError, match="gpt-4o-mini-2024-07-18"):
+        ChatgptFree.create_async_generator("claude-3", HELLO)  # a preset keeps its model list
 
 
 async def test_a_rejected_cache_post_refreshes_the_nonce_and_sends_once_more(aipkit):

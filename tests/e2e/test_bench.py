@@ -16,12 +16,11 @@ import pytest
 
 from scraper import AIEngineChat, AIPowerChat
 from scraper.client._direct import DirectChat
-
-pytest.importorskip("aiohttp", reason="the direct client needs aiohttp: pip install 'scraper[bench]'")
+from tests._support import echo
 
 ROOT = Path(__file__).resolve().parents[2]
 MESSAGE = "Привет, как дела?"
-REPLY = f"Echo: {MESSAGE} | Привет, мир! 🙂"
+REPLY = echo(MESSAGE)
 METRICS = [
     "launch + page load (direct: page GET)",
     "first chunk",

@@ -27,19 +27,17 @@ from scraper import AIEngineChat, AIPowerChat, Chatgpt4Online, ChatgptFree, HTTP
 from scraper.browser import shared_rules
 from scraper.cassettes import MISMATCH_STATUS, Cassette, ReplayServer, chunk_bytes, record_chat
 from scraper.replica import ReplicaSite
-from tests.conftest import plugin_installed
+from tests._support import echo
 
 ROOT = Path(__file__).resolve().parents[2]
 FIXTURES = ROOT / "fixtures"
 HELLO = [{"role": "user", "content": "Привет, как дела?"}]
-REPLY = "Echo: Привет, как дела? | Привет, мир! 🙂"
+REPLY = echo("Привет, как дела?")
 CHATS = {"aipower": AIPowerChat, "aiengine": AIEngineChat, "aipkit": WordPressChat}
 
 
-# Installed, the package's pytest11 entry point loads the plugin in inner runs; from a source checkout
-# they are told to.
-PLUGIN_ARGS: list[str] = [] if plugin_installed() else ["-p", "scraper.cassettes.pytest_plugin"]
-pytest_plugins = ["pytester"]
+# The plugin is opt-in: inner runs are told to load it.
+PLUGIN_ARGS = ["-p", "scraper.cassettes.pytest_plugin"]
 
 
 def cassette_mark(*args: Any, **kwargs: Any) -> pytest.MarkDecorator:
@@ -177,7 +175,7 @@ async def test_a_cassette_never_holds_a_secret(aipower, aiengine, tmp_path):
     for plugin in ("aipower", "aiengine"):
         with ReplayServer(tmp_path / plugin, speed=0) as server:
             chunks, _ = await chat(CHATS[plugin](server.url), message)
-        assert "".join(chunks) == "Echo: Hi, write to EMAIL_1 please | Привет, мир! 🙂"
+        assert "".join(chunks) == echo("Hi, write to EMAIL_1 please")
         assert server.mismatches == [] and server.unused == []
 
 
@@ -443,7 +441,7 @@ def test_record_command_streams_the_reply_and_writes_the_cassette(aiengine, tmp_
         timeout=120,
     )
     assert result.returncode == 0, result.stderr
-    assert result.stdout.strip() == "Echo: Hi there | Привет, мир! 🙂"
+    assert result.stdout.strip() == echo("Hi there")
     assert f"scraper: cassette {out}" in result.stderr
     assert Cassette.load(out).meta["plugin"] == "aiengine"
 

@@ -14,10 +14,10 @@ import pytest
 from scraper import BrowserNotFoundError, format_prompt
 from scraper.browser import find_browser
 from scraper.replica import PLUGINS as REPLICA_PLUGINS
-from tests.conftest import marked_chromium_pids, wait_until
+from tests._support import echo, marked_chromium_pids, wait_until
 
 ROOT = Path(__file__).resolve().parents[2]
-REPLY = "Echo: Привет, как дела? | Привет, мир! 🙂"
+REPLY = echo("Привет, как дела?")
 
 
 def run(args: list[str], env: dict[str, str] | None = None, timeout: float = 120) -> subprocess.CompletedProcess:

@@ -26,11 +26,11 @@ from scraper import (
     get_runtime,
 )
 from scraper.replica import ReplicaSite, SiteConfig
-from tests.conftest import marked_chromium_pids, wait_for, wait_until
+from tests._support import echo, marked_chromium_pids, wait_for, wait_until
 
 ROOT = Path(__file__).resolve().parents[2]
 HELLO = [{"role": "user", "content": "Привет"}]
-REPLY = "Echo: Привет | Привет, мир! 🙂"
+REPLY = echo("Привет")
 MARGIN = 10.0  # what a failure may take beyond its timeout: debug files, closing the request
 
 

@@ -10,8 +10,9 @@ import pytest
 from playwright.sync_api import Page, expect
 
 from scraper.replica import ReplicaSite, SiteConfig
+from tests._support import echo
 
-REPLY = "Echo: Привет | Привет, мир! 🙂"
+REPLY = echo("Привет")
 AJAX = "/wp-admin/admin-ajax.php"
 
 

@@ -21,26 +21,11 @@ from scraper import (
     TransportError,
     get_runtime,
 )
-from tests.conftest import wait_for, wait_until
+from tests._support import chats, cli, echo, wait_for, wait_until
 
 ROOT = Path(__file__).resolve().parents[2]
 HELLO = [{"role": "user", "content": "Привет"}]
-REPLY = "Echo: Привет | Привет, мир! 🙂"
-
-
-def chats(site) -> list:
-    return [r for r in site.log if r.path.endswith(("admin-ajax.php", "/chats/submit"))]
-
-
-def cli(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess:
-    return subprocess.run(
-        [sys.executable, "-m", "scraper", *args],
-        capture_output=True,
-        text=True,
-        timeout=120,
-        cwd=ROOT,
-        env={**os.environ, "PYTHONIOENCODING": "utf-8", **(env or {})},
-    )
+REPLY = echo("Привет")
 
 
 async def test_a_reply_that_stalls_is_a_timeout_and_the_fetch_is_aborted(aipower):

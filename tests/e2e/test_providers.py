@@ -19,10 +19,10 @@ from scraper import (
     SiteError,
     StreamError,
 )
-from tests.conftest import wait_for
+from tests._support import echo, wait_for
 
 HELLO = [{"role": "user", "content": "Привет, как дела?"}]
-REPLY = "Echo: Привет, как дела? | Привет, мир! 🙂"
+REPLY = echo("Привет, как дела?")
 
 
 async def collect(stream) -> list[str]:
@@ -355,5 +355,5 @@ async def test_six_chats_at_once_keep_their_streams_apart(aipower, aiengine):
 
     jobs = [ask(ChatgptFree if n % 2 else Chatgpt4Online, n) for n in range(6)]
     for n, text in await asyncio.gather(*jobs):
-        assert text == f"Echo: вопрос {n} | Привет, мир! 🙂"
+        assert text == echo(f"вопрос {n}")
     assert aipower.stats.streams_completed == 3 and aiengine.stats.streams_completed == 3

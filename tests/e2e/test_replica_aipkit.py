@@ -16,7 +16,6 @@ import subprocess
 import sys
 import time
 from collections.abc import Iterator
-from dataclasses import dataclass
 from html.parser import HTMLParser
 from pathlib import Path
 from typing import Any
@@ -27,7 +26,8 @@ from playwright.sync_api import Page, expect
 
 from scraper.replica import DEFAULT_BOTS, Bot, ReplicaSite, SiteConfig
 from scraper.replica.__main__ import build_parser
-from tests.conftest import wait_until
+from tests import _support as support
+from tests._support import abandon_stream, echo, wait_until
 
 ROOT = Path(__file__).resolve().parents[2]
 AJAX = "/wp-admin/admin-ajax.php"
@@ -36,7 +36,7 @@ SESSION = "7f1c2a9e-1b2c-4d3e-8f40-5a6b7c8d9e0f"
 CONVERSATION = "3b9a1c2d-4e5f-4a6b-9c7d-8e9f0a1b2c3d"
 FOREIGN = "http://foreign.example"
 MESSAGE = "Hello lab, привет"
-REPLY = "Echo: Hello lab, привет | Привет, мир! 🙂"
+REPLY = echo("Hello lab, привет")
 BOUNDARY = "----WebKitFormBoundaryWpLabCapture01"
 FORM = {"Content-Type": "application/x-www-form-urlencoded"}
 
@@ -201,23 +201,12 @@ def normalise(body: bytes) -> bytes:
 # -- talking to a site over a raw socket ---------------------------------------------------------------
 
 
-@dataclass
-class Reply:
-    status: int
-    headers: list[tuple[str, str]]
-    body: bytes
-
-    def header(self, name: str) -> str | None:
-        return next((v for k, v in self.headers if k.lower() == name.lower()), None)
-
+class Reply(support.Reply):
     @property
     def own_headers(self) -> list[tuple[str, str]]:
         """The headers after Host and Date (those two vary)."""
         assert [k for k, _ in self.headers[:2]] == ["Host", "Date"]
         return self.headers[2:]
-
-    def json(self) -> Any:
-        return json.loads(self.body)
 
     def events(self) -> list[dict[str, str]]:
         """The SSE events after the preamble: each with its ``event``, ``id`` and ``data`` lines."""
@@ -230,20 +219,7 @@ class Reply:
 
 
 def send(site: ReplicaSite, method: str, path: str, body: bytes = b"", headers: dict[str, str] | None = None) -> Reply:
-    """One request; read until the server closes."""
-    lines = [f"{method} {path} HTTP/1.1", f"Host: 127.0.0.1:{site.port}"]
-    sent = {"Content-Length": str(len(body))} if method == "POST" else {}
-    for name, value in {**sent, **(headers or {})}.items():
-        lines.append(f"{name}: {value}")
-    with socket.create_connection(("127.0.0.1", site.port), timeout=10) as sock:
-        sock.sendall(("\r\n".join(lines) + "\r\n\r\n").encode() + body)
-        raw = b""
-        while chunk := sock.recv(65536):
-            raw += chunk
-    head, _, payload = raw.partition(b"\r\n\r\n")
-    status_line, *header_lines = head.decode("utf-8").split("\r\n")
-    parsed = [tuple(line.split(": ", 1)) for line in header_lines]
-    return Reply(int(status_line.split()[1]), parsed, payload)
+    return Reply(**vars(support.send(site, method, path, body, headers)))
 
 
 def multipart(fields: dict[str, str]) -> bytes:
@@ -664,13 +640,7 @@ def test_aborted_stream_is_counted() -> None:
                 "_ajax_nonce": replica.nonce,
             }
         )
-        sock = socket.create_connection(("127.0.0.1", replica.port), timeout=5)
-        sock.sendall(f"GET {AJAX}?{query} HTTP/1.1\r\nHost: x\r\n\r\n".encode())
-        assert sock.recv(4096).startswith(b"HTTP/1.1 200 OK")
-        assert wait_until(lambda: replica.stats.active_streams == 1)
-        sock.close()
-        assert wait_until(lambda: replica.stats.streams_aborted == 1)
-        assert replica.stats.active_streams == 0 and replica.stats.streams_completed == 0
+        abandon_stream(replica, f"GET {AJAX}?{query} HTTP/1.1\r\nHost: x\r\n\r\n".encode())
 
 
 # -- nonces ------------------------------------------------------------------------------------------
@@ -843,7 +813,7 @@ def test_command_line_serves_aipkit() -> None:
 
 # -- in a browser ------------------------------------------------------------------------------------
 
-BROWSER_REPLY = "Echo: Привет | Привет, мир! 🙂"
+BROWSER_REPLY = echo("Привет")
 UUID4 = r"[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}"
 
 

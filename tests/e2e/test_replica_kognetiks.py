@@ -16,11 +16,12 @@ import pytest
 from scraper import HTTPError, KognetiksChat, PageError, RateLimitError, SiteError, WordPressChat
 from scraper.cassettes import Cassette, ReplayServer, record_chat
 from scraper.replica import ReplicaSite, SiteConfig
+from tests._support import echo
 from tests.e2e.test_any_chat_box import cli
 from tests.e2e.test_serve import serving
 
 MESSAGE = "Hello lab, привет"
-REPLY = "Echo: Hello lab, привет | Привет, мир! 🙂"
+REPLY = echo("Hello lab, привет")
 AJAX = "/wp-admin/admin-ajax.php"
 
 

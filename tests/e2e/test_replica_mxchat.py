@@ -15,16 +15,12 @@ from scraper import MxChatChat, RateLimitError, SiteError, WordPressChat
 from scraper.cassettes import Cassette, ReplayServer, record_chat
 from scraper.replica import ReplicaSite, SiteConfig
 from scraper.replica.mxchat import mxchat_app
+from tests._support import cli, echo
 from tests.conftest import _site
-from tests.e2e.test_any_chat_box import cli
 from tests.e2e.test_serve import serving
 
 MESSAGE = "Привет, как дела? 🙂"
-REPLY = "Echo: Привет, как дела? 🙂 | Привет, мир! 🙂"
-
-
-def reply_to(message: str) -> str:
-    return f"Echo: {message} | Привет, мир! 🙂"
+REPLY = echo("Привет, как дела? 🙂")
 
 
 @pytest.fixture
@@ -100,14 +96,14 @@ async def converse(chat: object, *messages: str) -> list[str]:
 async def test_a_second_turn_continues_the_session_the_site_keeps(mxchat):
     chat = MxChatChat(mxchat.url)
     turns = ("Hello lab, привет", "Second turn: what did I say?")
-    assert await converse(chat, *turns) == [reply_to(t) for t in turns]
+    assert await converse(chat, *turns) == [echo(t) for t in turns]
     first, second = chat_posts(mxchat)
     session = first.form["session_id"]
     assert second.form["session_id"] == session
     given = mxchat.chat_history[("model", session, 2)]
     assert [(m["role"], m["content"]) for m in given[2:]] == [
         ("user", "Hello lab, привет"),
-        ("assistant", reply_to("Hello lab, привет")),
+        ("assistant", echo("Hello lab, привет")),
         ("user", "Second turn: what did I say?"),
     ]
     assert "User asked: 'Second turn: what did I say?'" in given[0]["content"]
@@ -116,7 +112,7 @@ async def test_a_second_turn_continues_the_session_the_site_keeps(mxchat):
 
 async def test_each_conversation_has_a_session_of_its_own(mxchat):
     chat = MxChatChat(mxchat.url)
-    assert await asyncio.gather(ask(chat, "one"), ask(chat, "two")) == [reply_to("one"), reply_to("two")]
+    assert await asyncio.gather(ask(chat, "one"), ask(chat, "two")) == [echo("one"), echo("two")]
     first, second = chat_posts(mxchat)
     assert first.form["session_id"] != second.form["session_id"]
     given = mxchat.chat_history[("model", second.form["session_id"], 1)]
@@ -171,7 +167,7 @@ async def test_two_chats_at_once_both_get_their_answers(mxchat):
     mxchat.config.chunk_delay = 0.02
     chat = MxChatChat(mxchat.url)
     first, second = await asyncio.gather(ask(chat, "один 🙂"), ask(chat, "два 🙂"))
-    assert (first, second) == (reply_to("один 🙂"), reply_to("два 🙂"))
+    assert (first, second) == (echo("один 🙂"), echo("два 🙂"))
     assert mxchat.stats.streams_completed == 2 and mxchat.stats.peak_streams == 2
 
 
@@ -246,7 +242,7 @@ def test_a_person_chats_through_the_replica_page(page: Page, mxchat: ReplicaSite
     expect(last_reply(page)).to_have_text(REPLY)
     page.locator("#chat-input-default").fill("ещё раз")
     page.locator("#send-button-default").click()
-    expect(last_reply(page)).to_have_text(reply_to("ещё раз"))
+    expect(last_reply(page)).to_have_text(echo("ещё раз"))
     first, second = chat_posts(mxchat)
     cookie = next(c for c in page.context.cookies() if c["name"] == "mxchat_session_id_default")
     assert first.form["session_id"] == second.form["session_id"] == cookie["value"]

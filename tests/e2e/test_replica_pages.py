@@ -11,8 +11,9 @@ import pytest
 from playwright.sync_api import Page, expect
 
 from scraper.replica import ReplicaSite
+from tests._support import echo
 
-REPLY = "Echo: Привет | Привет, мир! 🙂"
+REPLY = echo("Привет")
 
 
 @pytest.fixture

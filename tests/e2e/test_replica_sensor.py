@@ -8,15 +8,12 @@ each check tells apart. Nothing here waits on a clock: tests wait on the DOM or 
 
 from __future__ import annotations
 
-import http.client
 import json
 import os
 import re
-import shutil
 import signal
 import subprocess
 from collections.abc import Iterator
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlencode
@@ -27,6 +24,8 @@ from playwright.sync_api import Browser, BrowserContext, BrowserType, Page, expe
 from scraper.browser._runtime import CHROMIUM_ARGS, SCREEN, find_browser, normal_user_agent
 from scraper.replica import ANTIBOT_MODES, ReplicaSite, SiteConfig
 from scraper.replica.sensor import CHECKS, DEFAULT_REQUIRED, SCRIPT_PATH, Sensor
+from tests import _support as support
+from tests._support import Reply
 
 CHROME_UA = "Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/156.0.0.0 Safari/537.36"
 HEADLESS_UA = CHROME_UA.replace("Chrome/", "HeadlessChrome/")
@@ -87,36 +86,11 @@ EVALUATE_CHAT = """async (via) => {
 # -- helpers -----------------------------------------------------------------------------------------
 
 
-@dataclass
-class Answer:
-    status: int
-    headers: list[tuple[str, str]]
-    body: bytes
-
-    def header(self, name: str) -> str | None:
-        return next((v for k, v in self.headers if k.lower() == name.lower()), None)
-
-    @property
-    def text(self) -> str:
-        return self.body.decode("utf-8")
-
-    @property
-    def json(self) -> Any:
-        return json.loads(self.body)
-
-
 def request(
     site: ReplicaSite, method: str, path: str, *, body: bytes = b"", ua: str = CHROME_UA, headers: dict | None = None
-) -> Answer:
+) -> Reply:
     """One request with a given User-Agent, read to the close."""
-    connection = http.client.HTTPConnection("127.0.0.1", site.port, timeout=10)
-    try:
-        sent = {"User-Agent": ua, **(headers or {})}
-        connection.request(method, path, body=body if method != "GET" else None, headers=sent)
-        response = connection.getresponse()
-        return Answer(response.status, response.getheaders(), response.read())
-    finally:
-        connection.close()
+    return support.request(site, method, path, body=body, headers={"User-Agent": ua, **(headers or {})})
 
 
 def load_page(site: ReplicaSite, ua: str = CHROME_UA) -> tuple[str, str]:
@@ -136,14 +110,14 @@ def passing_checks(**overrides: bool) -> dict[str, dict[str, Any]]:
     return checks
 
 
-def send_report(site: ReplicaSite, page_id: str, checks: dict, ua: str = CHROME_UA) -> Answer:
+def send_report(site: ReplicaSite, page_id: str, checks: dict, ua: str = CHROME_UA) -> Reply:
     body = json.dumps({"page": page_id, "checks": checks, "stack": {}}).encode()
     return request(
         site, "POST", "/cdn-cgi/sensor/v1/report", body=body, ua=ua, headers={"Content-Type": "application/json"}
     )
 
 
-def chat(site: ReplicaSite, *, token: str | None = None, ua: str = CHROME_UA) -> Answer:
+def chat(site: ReplicaSite, *, token: str | None = None, ua: str = CHROME_UA) -> Reply:
     """A chat request with the site's valid nonce: only the sensor front can stop it."""
     form = {"_wpnonce": site.nonce, "post_id": "4", "action": "wpaicg_chat_shortcode_message", "message": "hi"}
     headers = dict(FORM)
@@ -178,7 +152,7 @@ def verdict_of(report: dict[str, Any]) -> dict[str, bool]:
 @pytest.fixture
 def site() -> Iterator[ReplicaSite]:
     """An AI Power site behind the sensor, with quick streams and a reply that names the message."""
-    config = SiteConfig(antibot="sensor", chunk_delay=0.0, reply="Answer to {message}.")
+    config = SiteConfig(antibot="sensor", chunk_delay=0.0, reply="Reply to {message}.")
     with ReplicaSite("aipower", config=config) as replica:
         yield replica
 
@@ -250,7 +224,7 @@ def test_report_that_passes_gets_the_nonce_and_a_token_that_opens_the_chat(site)
     _, page_id = load_page(site)
     answer = send_report(site, page_id, passing_checks())
     assert answer.status == 200
-    granted = answer.json
+    granted = answer.json()
     assert granted["passed"] is True and granted["nonce"] == site.nonce and granted["token"].startswith(page_id)
     report = site.sensor_reports[0]
     assert report["page"] == page_id and report["passed"] and report["nonce_issued"] and report["failed"] == []
@@ -259,7 +233,7 @@ def test_report_that_passes_gets_the_nonce_and_a_token_that_opens_the_chat(site)
 
     allowed = chat(site, token=granted["token"])
     assert allowed.status == 200 and "text/event-stream" in allowed.header("Content-type")
-    assert "Answer to hi." in "".join(re.findall(r'"content": "([^"]*)"', allowed.text))
+    assert "Reply to hi." in "".join(re.findall(r'"content": "([^"]*)"', allowed.text))
 
     refused = [
         chat(site),
@@ -268,7 +242,7 @@ def test_report_that_passes_gets_the_nonce_and_a_token_that_opens_the_chat(site)
     ]
     for answer in refused:
         assert answer.status == 403
-        assert answer.json["sensor"] and answer.json["error"] == "blocked"
+        assert answer.json()["sensor"] and answer.json()["error"] == "blocked"
     reasons = [v["reasons"] for v in site.sensor.verdicts]
     assert reasons == [[], ["no sensor token"], ["invalid sensor token"], ["HeadlessChrome in User-Agent"]]
     assert site.stats.chat_requests == 1  # WordPress saw only the allowed one
@@ -279,30 +253,30 @@ def test_report_that_passes_gets_the_nonce_and_a_token_that_opens_the_chat(site)
 
 def test_a_failed_required_check_withholds_the_nonce(site):
     _, page_id = load_page(site)
-    answer = send_report(site, page_id, passing_checks(screen=False)).json
+    answer = send_report(site, page_id, passing_checks(screen=False)).json()
     assert answer == {"passed": False}
     report = site.sensor_reports[0]
     assert report["failed"] == ["screen"] and not report["passed"] and not report["nonce_issued"]
     # optional checks do not gate by default
     _, page_id = load_page(site)
-    assert send_report(site, page_id, passing_checks(gpu=False, cdp_runtime=False)).json["passed"] is True
+    assert send_report(site, page_id, passing_checks(gpu=False, cdp_runtime=False)).json()["passed"] is True
     # the edge's own header check gates as well: a page asked for by headless Chrome never passes
     _, page_id = load_page(site, ua=HEADLESS_UA)
-    assert send_report(site, page_id, passing_checks()).json["passed"] is False
+    assert send_report(site, page_id, passing_checks()).json()["passed"] is False
     assert site.sensor_reports[-1]["failed"] == ["http_headers"]
 
 
 def test_required_set_is_a_config_field(site):
     site.config.sensor_required = "webdriver"
     _, page_id = load_page(site)
-    assert send_report(site, page_id, passing_checks(screen=False, botd=False)).json["passed"] is True
+    assert send_report(site, page_id, passing_checks(screen=False, botd=False)).json()["passed"] is True
     site.config.sensor_required = "gpu,webdriver"
     _, page_id = load_page(site)
-    assert send_report(site, page_id, passing_checks(gpu=False)).json["passed"] is False
+    assert send_report(site, page_id, passing_checks(gpu=False)).json()["passed"] is False
     assert site.sensor_reports[-1]["required"] == ["gpu", "webdriver"]
     site.config.sensor_required = "no_such_check"  # a misspelt name fails closed
     _, page_id = load_page(site)
-    assert send_report(site, page_id, passing_checks()).json["passed"] is False
+    assert send_report(site, page_id, passing_checks()).json()["passed"] is False
 
 
 def test_reports_for_unknown_or_judged_pages_are_refused(site):
@@ -317,7 +291,7 @@ def test_control_endpoint_lists_reports_and_reset_clears_them(site):
     _, page_id = load_page(site)
     send_report(site, page_id, passing_checks(webdriver=False))
     chat(site)
-    state = request(site, "GET", "/__replica__/sensor").json
+    state = request(site, "GET", "/__replica__/sensor").json()
     assert [r["page"] for r in state["reports"]] == [page_id]
     assert state["reports"][0]["failed"] == ["webdriver"]
     assert len(state["verdicts"]) == 1 and state["counters"]["chat_refused"] == 1
@@ -423,7 +397,7 @@ def test_a_chat_from_page_evaluate_is_refused_and_the_page_own_send_gets_through
         assert answer["status"] == 403 and json.loads(answer["body"])["sensor"]
     desktop_page.fill(TYPING, "hello")
     desktop_page.press(TYPING, "Enter")
-    expect(desktop_page.locator(".wpaicg-ai-message .wpaicg-chat-message").last).to_have_text("Answer to hello.")
+    expect(desktop_page.locator(".wpaicg-ai-message .wpaicg-chat-message").last).to_have_text("Reply to hello.")
 
     first, second, third = wait_verdicts(site, 3)
     for tainted in (first, second):
@@ -489,7 +463,7 @@ def test_the_wrapped_fetch_still_calls_the_page_fetch(desktop_page: Page, site):
     desktop_page.fill(TYPING, "through the spy")
     desktop_page.press(TYPING, "Enter")
     expect(desktop_page.locator(".wpaicg-ai-message .wpaicg-chat-message").last).to_have_text(
-        "Answer to through the spy."
+        "Reply to through the spy."
     )
     calls = desktop_page.evaluate("window.__calls")
     assert any(url.endswith(AJAX) for url in calls)
@@ -520,25 +494,6 @@ def test_chromium_without_a_devtools_client_passes_cdp_runtime(site, tmp_path: P
 
 
 # -- headed, under Xvfb ------------------------------------------------------------------------------------
-
-
-@pytest.fixture
-def xvfb_display() -> Iterator[str]:
-    """A private Xvfb with a desktop-sized screen; it names its display once it is ready."""
-    xvfb = shutil.which("Xvfb")
-    if xvfb is None:
-        pytest.skip("no Xvfb (apt-get install xvfb)")
-    command = [xvfb, "-displayfd", "1", "-screen", "0", "1920x1080x24", "-nolisten", "tcp"]
-    proc = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
-    try:
-        assert proc.stdout is not None
-        number = proc.stdout.readline().strip()
-        if not number:
-            pytest.skip("Xvfb did not start")
-        yield f":{number}"
-    finally:
-        proc.terminate()
-        proc.wait(10)
 
 
 @pytest.mark.headed

@@ -18,11 +18,7 @@ import pytest
 
 from scraper import AIEngineChat, AIPowerChat, BrowserRuntime
 from scraper.browser import CHROMIUM_ARGS, PER_PAGE, SitePool, find_browser, get_runtime, options_from_env
-from tests.conftest import wait_for
-
-
-def reply(message: str) -> str:
-    return f"Echo: {message} | Привет, мир! 🙂"
+from tests._support import echo, wait_for
 
 
 def ask(message: str) -> list[dict[str, str]]:
@@ -38,7 +34,7 @@ def free_port() -> int:
 async def test_warm_chats_reuse_page_and_values(aipower, aiengine):
     for chat, site in ((AIPowerChat(aipower.url), aipower), (AIEngineChat(aiengine.url), aiengine)):
         for n in range(3):
-            assert await chat.create_async_generator("", ask(f"m{n}")).collect() == reply(f"m{n}")
+            assert await chat.create_async_generator("", ask(f"m{n}")).collect() == echo(f"m{n}")
         assert site.stats.page_loads == 1, "a warm chat must not reload the page"
     assert aiengine.stats.session_starts == 1, "the nonce is cached until the site rejects it"
     assert get_runtime().launches == 1
@@ -189,7 +185,7 @@ async def test_chat_through_a_playwright_browser_server(aipower, playwright_serv
     runtime = get_runtime(options)
     try:
         text = await AIPowerChat(aipower.url).create_async_generator("", ask("via ws"), **options).collect()
-        assert text == reply("via ws")
+        assert text == echo("via ws")
         assert runtime.location is None, "nothing was launched locally"
     finally:
         await runtime.aclose()
@@ -200,7 +196,7 @@ async def test_chat_through_chromium_over_cdp(aiengine, chromium_with_debugging_
     try:
         chat = AIEngineChat(aiengine.url)
         stream = chat.create_async_generator("", ask("via cdp"), cdp_endpoint=chromium_with_debugging_port)
-        assert await stream.collect() == reply("via cdp")
+        assert await stream.collect() == echo("via cdp")
         assert runtime.location is None
     finally:
         await runtime.aclose()
@@ -215,7 +211,7 @@ def test_cli_uses_remote_endpoint_from_environment(aipower, chromium_with_debugg
         env={**os.environ, "SCRAPER_CDP_ENDPOINT": chromium_with_debugging_port},
     )
     assert result.returncode == 0, result.stderr
-    assert result.stdout == reply("hi") + "\n"
+    assert result.stdout == echo("hi") + "\n"
     assert "connecting to Chromium over CDP" in result.stderr
 
 

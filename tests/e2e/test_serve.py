@@ -33,16 +33,12 @@ from openai import OpenAI
 from scraper import AsyncClient, ChatgptFree, Client, ModelNotSupportedError
 from scraper.replica import ReplicaSite
 from scraper.serve import ServeConfig, ServerState, bind, create_app
-from tests.conftest import wait_for, wait_until
+from tests._support import cli, echo, wait_for, wait_until
 
 ROOT = Path(__file__).resolve().parents[2]
 MESSAGE = "Привет, как дела?"
 HELLO = [{"role": "user", "content": MESSAGE}]
-REPLY = "Echo: Привет, как дела? | Привет, мир! 🙂"
-
-
-def reply_to(message: str) -> str:
-    return f"Echo: {message} | Привет, мир! 🙂"
+REPLY = echo("Привет, как дела?")
 
 
 @dataclass
@@ -176,7 +172,7 @@ def test_several_chats_at_once_each_get_their_own_reply(server, aipower):
 
     with ThreadPoolExecutor(len(messages)) as pool:
         replies = list(pool.map(ask, messages))
-    assert replies == [reply_to(message) for message in messages]
+    assert replies == [echo(message) for message in messages]
     assert server.state.served == len(messages)
     assert wait_until(lambda: aipower.stats.streams_completed == len(messages))
 
@@ -390,7 +386,7 @@ def test_a_request_beyond_the_bound_is_served_when_a_slot_frees(aipower):
             assert wait_until(lambda: served.state.slots.waiting == 1)
             aipower.config.first_delay = 0
             holder.close()
-            assert waiting.result(60).choices[0].message.content == reply_to("B")
+            assert waiting.result(60).choices[0].message.content == echo("B")
 
 
 def descendants(pid: int) -> set[int]:
@@ -462,29 +458,23 @@ def test_sigterm_ends_streams_closes_chromium_and_leaves_no_process(aipower):
 # -- scraper chat through a running server ----------------------------------------------------------------
 
 
-def cli(server_url: str, *args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess:
-    return subprocess.run(
-        [sys.executable, "-m", "scraper", "chat", *args],
-        capture_output=True,
-        text=True,
-        timeout=120,
-        cwd=ROOT,
-        env={**os.environ, "PYTHONIOENCODING": "utf-8", "SCRAPER_SERVER": server_url, **(env or {})},
-    )
+def chat_via(server_url: str, *args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess:
+    """``scraper chat ARGS`` with a running server at ``server_url``."""
+    return cli("chat", *args, env={"SCRAPER_SERVER": server_url, **(env or {})})
 
 
 def test_scraper_chat_goes_through_a_running_server(server, aipower):
-    result = cli(server.url, MESSAGE)
+    result = chat_via(server.url, MESSAGE)
     assert result.returncode == 0, result.stderr
     assert result.stdout == REPLY + "\n"
     assert "through the scraper server" in result.stderr
     assert server.state.served == 1 and wait_until(lambda: aipower.stats.streams_completed == 1)
 
-    result = cli(server.url, "--plugin", "aipower", "--url", aipower.url, MESSAGE)
+    result = chat_via(server.url, "--plugin", "aipower", "--url", aipower.url, MESSAGE)
     assert (result.returncode, result.stdout) == (0, REPLY + "\n")
     assert server.state.served == 2
 
-    local = cli(server.url, "--no-server", MESSAGE)
+    local = chat_via(server.url, "--no-server", MESSAGE)
     assert (local.returncode, local.stdout) == (0, REPLY + "\n")
     assert "loading" in local.stderr and "through the scraper server" not in local.stderr
     assert server.state.served == 2, "--no-server chats in a browser of its own"
@@ -493,7 +483,7 @@ def test_scraper_chat_goes_through_a_running_server(server, aipower):
 
 def test_the_command_lines_environment_decides_the_site(server, aipower):
     with ReplicaSite("aipower") as other:
-        result = cli(server.url, MESSAGE, env={"SCRAPER_CHATGPTFREE_URL": other.url})
+        result = chat_via(server.url, MESSAGE, env={"SCRAPER_CHATGPTFREE_URL": other.url})
         assert (result.returncode, result.stdout) == (0, REPLY + "\n")
         assert wait_until(lambda: other.stats.streams_completed == 1) and aipower.stats.chat_requests == 0
     assert server.state.served == 1
@@ -504,14 +494,14 @@ def test_errors_through_the_server_print_as_without_it(server, aipower):
         assert result.returncode == 1 and result.stdout == ""
         return [line for line in result.stderr.splitlines() if line.startswith("scraper: error:")]
 
-    through = error_lines(cli(server.url, "--model", "gpt-5", MESSAGE))
-    assert through == error_lines(cli(server.url, "--no-server", "--model", "gpt-5", MESSAGE))
+    through = error_lines(chat_via(server.url, "--model", "gpt-5", MESSAGE))
+    assert through == error_lines(chat_via(server.url, "--no-server", "--model", "gpt-5", MESSAGE))
     assert through == [
         "scraper: error: ModelNotSupportedError: ChatgptFree does not offer model 'gpt-5'; it offers: "
         "gpt-4o-mini-2024-07-18, gpt-4o-mini."
     ]
     aipower.config.failure = "token_limit"
-    [line] = error_lines(cli(server.url, MESSAGE))
+    [line] = error_lines(chat_via(server.url, MESSAGE))
     assert line.startswith("scraper: error: SiteError: ")
     assert server.state.failed == 1, "one chat failed (an unknown model never becomes a chat)"
 

@@ -25,7 +25,7 @@ import httpx
 import pytest
 
 from scraper.serve import ServeConfig, bind, create_app, uvicorn_server
-from tests.conftest import http_server, wait_until
+from tests._support import http_server, wait_until
 from tests.e2e.test_serve import (
     HELLO,
     REPLY,

@@ -16,7 +16,7 @@ import pytest
 
 from scraper.browser import get_runtime, open_stream
 from scraper.wire import HTTPRequest
-from tests.conftest import http_server
+from tests._support import http_server
 
 PACE = 0.05  # seconds between the pieces of a body
 SMILE = "🙂".encode()

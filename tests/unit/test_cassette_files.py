@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import urllib.error
-import urllib.request
 from pathlib import Path
 from urllib.parse import urlencode
 
@@ -12,6 +10,7 @@ import pytest
 from scraper.browser import FlowRecorder
 from scraper.cassettes import MISMATCH_STATUS, Cassette, ReplayServer, chunk_bytes, from_flow
 from scraper.errors import CassetteError
+from tests._support import request
 
 ROOT = Path(__file__).resolve().parents[2]
 FIXTURES = ROOT / "fixtures"
@@ -68,15 +67,10 @@ def test_scrubbing_a_hand_made_flow_keeps_chunk_cuts_and_shapes():
     ]
 
 
-def _post(url: str, fields: list[tuple[str, str]]) -> tuple[int, str]:
-    request = urllib.request.Request(
-        url, data=urlencode(fields).encode(), headers={"Content-Type": "application/x-www-form-urlencoded"}
-    )
-    try:
-        with urllib.request.urlopen(request, timeout=10) as response:
-            return response.status, response.read().decode("utf-8")
-    except urllib.error.HTTPError as exc:
-        return exc.code, exc.read().decode("utf-8")
+def _post(server: ReplayServer, fields: list[tuple[str, str]]) -> tuple[int, str]:
+    form = {"Content-Type": "application/x-www-form-urlencoded"}
+    reply = request(server, "POST", "/wp-admin/admin-ajax.php", body=urlencode(fields).encode(), headers=form)
+    return reply.status, reply.text
 
 
 def _recorded_form(cassette: Cassette, index: int, server: ReplayServer, **changes: str) -> list[tuple[str, str]]:
@@ -90,19 +84,17 @@ def _recorded_form(cassette: Cassette, index: int, server: ReplayServer, **chang
 def test_a_wrong_nonce_gets_the_recorded_rejection_only_if_one_was_recorded():
     hello = Cassette.load(FIXTURES / "aipower-legacy-hello")
     with ReplayServer(hello, speed=0) as server:
-        ajax = server.url + "/wp-admin/admin-ajax.php"
-        status, body = _post(ajax, _recorded_form(hello, 1, server, _wpnonce="NONCE_9"))
+        status, body = _post(server, _recorded_form(hello, 1, server, _wpnonce="NONCE_9"))
         assert status == MISMATCH_STATUS
         assert "form field '_wpnonce': recorded 'NONCE_1' != received 'NONCE_9'" in body
-        status, body = _post(ajax, _recorded_form(hello, 1, server, chat_id="5678", wpaicg_chat_client_id="other"))
+        status, body = _post(server, _recorded_form(hello, 1, server, chat_id="5678", wpaicg_chat_client_id="other"))
         assert status == 200 and "data: [DONE]" in body, "chat_id and the client id are made up per request"
-        status, body = _post(ajax, _recorded_form(hello, 1, server))
+        status, body = _post(server, _recorded_form(hello, 1, server))
         assert status == MISMATCH_STATUS and "already replayed" in body
 
     refresh = Cassette.load(FIXTURES / "aipower-legacy-nonce-refresh")
     with ReplayServer(refresh, speed=0) as server:
-        ajax = server.url + "/wp-admin/admin-ajax.php"
-        status, body = _post(ajax, _recorded_form(refresh, 1, server))
+        status, body = _post(server, _recorded_form(refresh, 1, server))
         assert (status, body) == (403, "The link you followed has expired.")
 
 

@@ -6,8 +6,9 @@ from pathlib import Path
 
 import pytest
 
+from scraper.client._service import bot_for_model
 from scraper.errors import BotNotFoundError, PageError
-from scraper.plugins import PLUGINS, all_bots, choose_bot, detect
+from scraper.plugins import PLUGINS, Bot, all_bots, choose_bot, detect
 from scraper.wire import Document
 
 PAGES = Path(__file__).resolve().parents[2] / "fixtures" / "pages"
@@ -58,3 +59,22 @@ def test_a_page_with_markers_but_no_chat_box_says_what_was_missing():
 def test_plugin_versions_come_from_asset_urls():
     html = "<script src='/wp-content/plugins/gpt3-ai-content-generator/dist/js/public-main.bundle.js?ver=2.4.71'>"
     assert PLUGINS[1].version(html) == "2.4.71"
+
+
+def test_a_stylesheets_cache_buster_is_not_the_plugin_version():
+    # As chatgptfree.ai serves it: a stylesheet of the plugin stamped with a time, before the scripts.
+    plugin = "/wp-content/plugins/gpt3-ai-content-generator"
+    html = (
+        f"<link rel='stylesheet' href='{plugin}/dist/css/public-main.bundle.css?ver=1787344627' media='all' />"
+        f"<script src='{plugin}/dist/js/public-main.bundle.js?ver=2.4.71' id='aipkit-public-main-js'></script>"
+    )
+    assert PLUGINS[1].version(html) == "2.4.71"
+    assert PLUGINS[1].version(html.split("<script")[0]) is None, "a timestamp alone is no version"
+
+
+def test_a_model_picks_the_bot_named_so_or_configured_with_it():
+    support = Bot("7", "Support", "aipkit", {"data-config": '{"botId": 7, "model": "gpt-4o-mini"}'})
+    sales = Bot("8", "GPT-4 Sales", "aipkit", {"data-config": '{"botId": 8, "model": "gpt-4"}'})
+    assert bot_for_model([support, sales], "gpt-4 sales") is sales
+    assert bot_for_model([support, sales], "gpt-4o-mini") is support
+    assert bot_for_model([support, sales], "claude-3") is None, "no bot says: the page's default answers"

@@ -9,12 +9,7 @@ from scraper.client._direct import DirectChat
 from scraper.errors import BotNotFoundError, HTTPError, NonceError, PageError, SiteError, StreamError
 from scraper.plugins import Finish, TextDelta
 from scraper.replica import ReplicaSite, SiteConfig
-
-pytest.importorskip("aiohttp")
-
-
-def reply(text: str) -> str:
-    return f"Echo: {text} | Привет, мир! 🙂"
+from tests._support import echo
 
 
 def chat_requests(site: ReplicaSite) -> list:
@@ -30,18 +25,18 @@ def site(request: pytest.FixtureRequest):
 async def test_exact_text_then_one_finish_and_a_warm_second_chat(site):
     async with DirectChat(site.url + "/") as chat:
         events = [event async for event in chat.events("Привет 🙂")]
-        assert "".join(e.text for e in events if isinstance(e, TextDelta)) == reply("Привет 🙂")
+        assert "".join(e.text for e in events if isinstance(e, TextDelta)) == echo("Привет 🙂")
         assert [type(e) for e in events].count(Finish) == 1 and isinstance(events[-1], Finish)
-        assert await chat.collect("again") == reply("again")
+        assert await chat.collect("again") == echo("again")
     assert site.stats.page_loads == 1, "the page is read once"
     assert site.stats.session_starts == (1 if site.plugin == "aiengine" else 0)
 
 
 async def test_a_rejected_nonce_is_refreshed_and_the_chat_sent_once_more(site):
     async with DirectChat(site.url + "/") as chat:
-        assert await chat.collect("one") == reply("one")
+        assert await chat.collect("one") == echo("one")
         site.config.nonce_mode = "reject_once"
-        assert await chat.collect("two") == reply("two")
+        assert await chat.collect("two") == echo("two")
     assert [r.status for r in chat_requests(site)] == [200, 403, 200]
     if site.plugin == "aipower":
         assert site.stats.page_loads == 2, "the fresh nonce comes from the page, fetched again"
@@ -109,9 +104,9 @@ async def test_ai_engine_1x_posts_to_mwai_bot_and_renews_its_nonce_from_the_page
     # AI Engine up to 1.6.75: the bot named by chatId, the nonce in the page, mwai-bot/v1/chat, one JSON answer.
     with ReplicaSite("aiengine", SiteConfig(chunk_delay=0, page="v1_endpoint")) as site:
         async with DirectChat(site.url + "/") as chat:
-            assert await chat.collect("one") == reply("one")
+            assert await chat.collect("one") == echo("one")
             site.config.nonce_mode = "reject_once"
-            assert await chat.collect("two") == reply("two")
+            assert await chat.collect("two") == echo("two")
         sent = [r for r in site.log if r.path == "/wp-json/mwai-bot/v1/chat"]
         assert [r.status for r in sent] == [200, 403, 200]
         body = sent[0].json

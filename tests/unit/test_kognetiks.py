@@ -15,6 +15,7 @@ from scraper.errors import RateLimitError, SiteError
 from scraper.plugins import Finish, Rejected, TextDelta, detect, read_reply
 from scraper.plugins.kognetiks import KognetiksPlugin, KognetiksReader, model_text, page_configs
 from scraper.wire import Document, Response
+from tests._support import echo
 
 FIXTURES = Path(__file__).resolve().parents[2] / "fixtures"
 REPLIES: dict[str, dict[str, Any]] = json.loads((FIXTURES / "kognetiks" / "replies.json").read_text("utf-8"))
@@ -85,10 +86,10 @@ def test_a_page_without_the_box_shows_the_plugin_but_no_bot():
 @pytest.mark.parametrize(
     ("name", "text"),
     [
-        ("send_ok", "Echo: Hello lab, привет | Привет, мир! 🙂"),
-        ("send_ok_turn2", "Echo: Second turn: what did I say? | Привет, мир! 🙂"),
-        ("send_html_input", "Echo: bold line1 line2 & done | Привет, мир! 🙂"),
-        ("guests_off_send_ok", "Echo: guests are off, hello anyway | Привет, мир! 🙂"),
+        ("send_ok", echo("Hello lab, привет")),
+        ("send_ok_turn2", echo("Second turn: what did I say?")),
+        ("send_html_input", echo("bold line1 line2 & done")),
+        ("guests_off_send_ok", echo("guests are off, hello anyway")),
     ],
 )
 def test_a_reply_is_the_models_text_in_one_chunk(name: str, text: str):

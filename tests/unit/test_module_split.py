@@ -1,22 +1,12 @@
-"""The browser and wire packages split by concern: each module imports alone, and no cycle joins lanes
-and the runtime (lanes see the runtime only through a Protocol)."""
+"""The browser and wire packages split by concern: no cycle joins lanes and the runtime (lanes see the
+runtime only through a Protocol). That every module imports alone is tests/unit/test_imports.py."""
 
 from __future__ import annotations
 
 import ast
-import subprocess
-import sys
 from pathlib import Path
 
-import pytest
-
 PACKAGE = Path(__file__).resolve().parents[2] / "scraper"
-MODULES = sorted(
-    f"scraper.{path.parent.name}.{path.stem}"
-    for folder in ("browser", "wire")
-    for path in (PACKAGE / folder).glob("_*.py")
-    if path.stem != "__init__"
-)
 
 
 def imported(module: str) -> set[str]:
@@ -25,12 +15,6 @@ def imported(module: str) -> set[str]:
     return {
         node.module for node in ast.walk(tree) if isinstance(node, ast.ImportFrom) and node.level == 1 and node.module
     }
-
-
-@pytest.mark.parametrize("module", MODULES)
-def test_each_module_imports_alone_in_a_fresh_interpreter(module):
-    result = subprocess.run([sys.executable, "-c", f"import {module}"], capture_output=True, text=True)
-    assert result.returncode == 0, result.stderr
 
 
 def test_lanes_do_not_import_the_runtime_and_navigation_knows_no_lanes():

@@ -12,10 +12,11 @@ from scraper.errors import RateLimitError, SiteError
 from scraper.plugins import Finish, Rejected, TextDelta, detect, get_plugin
 from scraper.plugins.mxchat import ChatSession, MxChatReader, new_session_id
 from scraper.wire import Document
+from tests._support import echo
 from tests.unit.test_readers import cuts, events_of, text_of
 
 ROOT = Path(__file__).resolve().parents[2] / "fixtures"
-REPLY = "Echo: Hello lab, привет | Привет, мир! 🙂"
+REPLY = echo("Hello lab, привет")
 # The JSON bodies the real plugin (3.0.5) answered, byte for byte.
 JSON_OK = (
     '{"text":"Echo: Hello lab, \\u043f\\u0440\\u0438\\u0432\\u0435\\u0442 | '
@@ -135,8 +136,8 @@ async def test_the_direct_client_chats_each_message_in_a_session_of_its_own() ->
 
     with ReplicaSite("mxchat", SiteConfig(chunk_delay=0)) as site:
         async with DirectChat(site.url + "/", plugins=("mxchat",), timeout=30) as chat:
-            assert await chat.collect("Привет 🙂") == "Echo: Привет 🙂 | Привет, мир! 🙂"
-            assert await chat.collect("ещё") == "Echo: ещё | Привет, мир! 🙂"
+            assert await chat.collect("Привет 🙂") == echo("Привет 🙂")
+            assert await chat.collect("ещё") == echo("ещё")
         sessions = [r.form["session_id"] for r in site.log if r.form and "session_id" in r.form]
         assert len(sessions) == 2 and len(set(sessions)) == 2
         given = site.chat_history[("model", sessions[1], 1)]

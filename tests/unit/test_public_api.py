@@ -7,7 +7,16 @@ import inspect
 import pytest
 
 import scraper
-from scraper import AIEngineChat, AIPowerChat, Chatgpt4Online, ChatgptFree, ModelNotSupportedError, errors
+from scraper import (
+    AIEngineChat,
+    AIPowerChat,
+    Chatgpt4Online,
+    ChatgptFree,
+    ChatStream,
+    ModelNotSupportedError,
+    errors,
+    get_runtime,
+)
 
 PUBLIC = {
     "AIEngineChat",
@@ -37,6 +46,7 @@ PUBLIC = {
     "KognetiksChat",
     "Message",
     "Messages",
+    "MissingExtraError",
     "MissingTokenError",
     "ModelNotSupportedError",
     "MxChatChat",
@@ -101,3 +111,24 @@ def test_seed_attributes():
     assert issubclass(scraper.KognetiksChat, scraper.WordPressChat) and scraper.KognetiksChat.plugins == ("kognetiks",)
     with pytest.raises(ModelNotSupportedError):
         ChatgptFree.get_model("claude-9")
+
+
+def test_create_async_generator_shows_its_real_signature_on_the_class_and_on_an_instance():
+    for method in (ChatgptFree.create_async_generator, AIPowerChat("http://127.0.0.1:9").create_async_generator):
+        params = inspect.signature(method).parameters
+        assert list(params) == ["model", "messages", "proxy", "timeout", "cookies", "kwargs"]
+        assert params["timeout"].default == 120 and params["proxy"].default is None
+        assert method.__doc__ and method.__name__ == "create_async_generator"
+
+
+def test_an_unknown_keyword_is_a_type_error_naming_the_closest_valid_one():
+    chat = AIPowerChat("http://127.0.0.1:9")
+    with pytest.raises(TypeError, match=r"unexpected keyword argument 'headles'; did you mean 'headless'\?"):
+        chat.create_async_generator("", [{"role": "user", "content": "Hi"}], headles=False)
+    with pytest.raises(TypeError, match=r"'slowmo'; did you mean 'slow_mo'\?"):
+        get_runtime({"slowmo": 100})
+
+
+def test_the_seed_call_still_works_positionally():
+    stream = ChatgptFree.create_async_generator("gpt-4o-mini", [{"role": "user", "content": "Hi"}], None, 5, None)
+    assert isinstance(stream, ChatStream)  # nothing runs until it is iterated or awaited

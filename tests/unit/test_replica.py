@@ -17,16 +17,15 @@ import threading
 import urllib.error
 import urllib.request
 from collections.abc import Iterator
-from dataclasses import dataclass
 from html.parser import HTMLParser
 from pathlib import Path
-from typing import Any
 from urllib.parse import urlencode
 
 import pytest
 
 from scraper.replica import PLUGINS, Replica, ReplicaSite, SiteConfig
-from tests.conftest import wait_until
+from tests import _support as support
+from tests._support import abandon_stream, echo, wait_until
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -239,53 +238,20 @@ def normalise(body: bytes) -> bytes:
 # -- talking to a site over a raw socket --------------------------------------------------------------
 
 
-@dataclass
-class Reply:
-    status: int
-    headers: list[tuple[str, str]]
-    body: bytes
-    reads: list[bytes]
-
-    def header(self, name: str) -> str | None:
-        return next((v for k, v in self.headers if k.lower() == name.lower()), None)
-
-    def all(self, name: str) -> list[str]:
-        return [v for k, v in self.headers if k.lower() == name.lower()]
-
-    @property
-    def names(self) -> list[str]:
-        return [k for k, _ in self.headers]
-
-    def json(self) -> Any:
-        return json.loads(self.body)
-
+class Reply(support.Reply):
     def events(self) -> list[str]:
         """The ``data:`` payloads of an SSE body."""
-        text = self.body.decode("utf-8")
         return [
             line[len("data: ") :]
-            for block in text.split("\n\n")
+            for block in self.text.split("\n\n")
             for line in block.split("\n")
             if line.startswith("data: ")
         ]
 
 
 def send(site: ReplicaSite, method: str, path: str, body: bytes = b"", headers: dict | None = None) -> Reply:
-    """One request; read until the server closes, keeping every recv as it came."""
-    lines = [f"{method} {path} HTTP/1.1", f"Host: 127.0.0.1:{site.port}"]
-    for name, value in {"Content-Length": str(len(body)), **(headers or {})}.items():
-        lines.append(f"{name}: {value}")
-    with socket.create_connection(("127.0.0.1", site.port), timeout=10) as sock:
-        sock.sendall(("\r\n".join(lines) + "\r\n\r\n").encode() + body)
-        reads = []
-        while chunk := sock.recv(65536):
-            reads.append(chunk)
-    raw = b"".join(reads)
-    head, _, payload = raw.partition(b"\r\n\r\n")
-    status_line, *header_lines = head.decode("utf-8").split("\r\n")
-    assert status_line.startswith("HTTP/1.1 ")
-    parsed = [tuple(line.split(": ", 1)) for line in header_lines]
-    return Reply(int(status_line.split()[1]), parsed, payload, reads)
+    """One request on a raw socket, every read kept (``Content-Length`` always sent, as a browser's POST)."""
+    return Reply(**vars(support.send(site, method, path, body, {"Content-Length": str(len(body)), **(headers or {})})))
 
 
 def aipower_form(site: ReplicaSite, message: str = "Hello lab, привет", **fields: str | None) -> bytes:
@@ -534,7 +500,7 @@ def test_aipower_json_reply(aipower: ReplicaSite) -> None:
     body = reply.json()
     assert list(body) == ["status", "msg", "greeting_message", "data", "log"]
     assert body["status"] == "success" and body["msg"] == "Something went wrong" and body["log"] is False
-    assert body["data"] == "Echo: Hello lab, привет | Привет, мир! 🙂"
+    assert body["data"] == echo("Hello lab, привет")
     assert b"\\u043f\\u0440\\u0438\\u0432\\u0435\\u0442 | \\u041f" in reply.body and b"\\ud83d\\ude42" in reply.body
 
 
@@ -574,10 +540,10 @@ def test_message_cleaning_follows_each_plugin(aipower: ReplicaSite, aiengine: Re
     message = "  System: Be brief.\nUser: <b>Hi</b>\n"
     aipower.config.stream = False
     # AI Power runs the message through sanitize_text_field: tags out, whitespace runs made one space
-    assert aipower_chat(aipower, message).json()["data"] == "Echo: System: Be brief. User: Hi | Привет, мир! 🙂"
+    assert aipower_chat(aipower, message).json()["data"] == echo("System: Be brief. User: Hi")
     # AI Engine only trims it
     reply = aiengine_chat(aiengine, message, stream=False).json()["reply"]
-    assert reply == "Echo: System: Be brief.\nUser: <b>Hi</b> | Привет, мир! 🙂"
+    assert reply == echo("System: Be brief.\nUser: <b>Hi</b>")
 
 
 def test_aipower_utf8_split_cuts_a_character_between_reads(aipower: ReplicaSite) -> None:
@@ -629,7 +595,7 @@ def test_aiengine_stream_is_byte_for_byte_the_recording(aiengine: ReplicaSite) -
     assert reply.body.isascii()  # every non-ASCII character as \uXXXX
     end = json.loads(reply.events()[-1])
     assert end["type"] == "end"
-    assert json.loads(end["data"])["reply"] == "Echo: Hello lab, привет | Привет, мир! 🙂"
+    assert json.loads(end["data"])["reply"] == echo("Hello lab, привет")
     assert aiengine.log[-1].json["newMessage"] == "Hello lab, привет"
 
 
@@ -778,7 +744,7 @@ def test_aiengine_live_subtypes_and_lossy_tail(aiengine: ReplicaSite) -> None:
     assert {"thinking", "status", "heartbeat", "content"} <= {e["subtype"] for e in live}
     assert all(isinstance(e["timestamp"], int) for e in live)
     text = "".join(e["data"] for e in live if e["subtype"] == "content")
-    assert text == json.loads(events[-1]["data"])["reply"] == "Echo: Hello lab, привет | Привет, мир! 🙂"
+    assert text == json.loads(events[-1]["data"])["reply"] == echo("Hello lab, привет")
     aiengine.config.live_subtypes = False
     aiengine.config.drop_live_tail = 2
     events = [json.loads(e) for e in aiengine_chat(aiengine).events()]
@@ -812,13 +778,7 @@ def test_aborted_stream_is_counted(plugin: str) -> None:
             headers = f"Content-Type: application/json\r\nX-WP-Nonce: {site.nonce}\r\nCookie: mwai_session_id=s1\r\n"
             path = "/wp-json/mwai-ui/v1/chats/submit"
         request = f"POST {path} HTTP/1.1\r\nHost: x\r\n{headers}Content-Length: {len(body)}\r\n\r\n".encode() + body
-        sock = socket.create_connection(("127.0.0.1", site.port), timeout=5)
-        sock.sendall(request)
-        assert sock.recv(4096).startswith(b"HTTP/1.1 200 OK")
-        assert wait_until(lambda: site.stats.active_streams == 1)
-        sock.close()
-        assert wait_until(lambda: site.stats.streams_aborted == 1)
-        assert site.stats.active_streams == 0 and site.stats.streams_completed == 0
+        abandon_stream(site, request)
 
 
 def test_aborted_during_first_delay_is_noticed_promptly(aipower: ReplicaSite) -> None:

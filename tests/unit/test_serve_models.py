@@ -160,8 +160,10 @@ def test_a_site_object_names_any_page():
     mirror = catalog.resolve("gpt-4o-mini", provider="chatgptfree", site={"url": "http://127.0.0.1:8004/"})
     assert mirror.target == ChatTarget("http://127.0.0.1:8004/", ("aipower",), None), "the preset's plugins"
     assert mirror.model == "gpt-4o-mini-2024-07-18"
-    with pytest.raises(ModelNotSupportedError, match="WordPressChat does not offer model 'gpt-4'"):
-        catalog.resolve("gpt-4", site={"url": "http://127.0.0.1:8003/"})
+    named = catalog.resolve("gpt-4", site={"url": "http://127.0.0.1:8003/"})
+    assert named.target.model == "gpt-4" and named.model == "gpt-4", "the bot of that name or model, else the default"
+    with pytest.raises(ModelNotSupportedError, match="ChatgptFree does not offer model 'gpt-4'"):
+        catalog.resolve("gpt-4", provider="chatgptfree", site={"url": "http://127.0.0.1:8004/"})
 
 
 @pytest.mark.parametrize(

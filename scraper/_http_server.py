@@ -1,5 +1,6 @@
-"""The HTTP plumbing every local fake site here shares: a threaded loopback server, one request per
-connection, bodies ended by closing the connection (as PHP's built-in server does)."""
+"""The package's small HTTP server base: a threaded loopback server, one request per connection, bodies
+ended by closing the connection (as PHP's built-in server does). Cassette replay serves on it; the
+replica sites build on it too."""
 
 from __future__ import annotations
 
@@ -12,7 +13,7 @@ from typing import Any, TypeVar
 
 __all__ = ["MAX_BODY", "CloseDelimitedHandler", "LoopbackServer", "ServerThread"]
 
-log = logging.getLogger("scraper.replica")
+log = logging.getLogger("scraper.http")
 MAX_BODY = 16 * 1024 * 1024
 _S = TypeVar("_S", bound="ServerThread")
 
@@ -47,7 +48,7 @@ class CloseDelimitedHandler(BaseHTTPRequestHandler):
         if self.headers.get("Expect", "").lower() == "100-continue":
             self.wfile.write(b"HTTP/1.1 100 Continue\r\n\r\n")
         if "chunked" in self.headers.get("Transfer-Encoding", "").lower():
-            parts = []
+            parts: list[bytes] = []
             total = 0
             while True:
                 size = int(self.rfile.readline(1024).split(b";", 1)[0].strip() or b"0", 16)

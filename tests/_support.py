@@ -1,0 +1,187 @@
+"""Helpers the test modules share: waiting on a condition, talking to a local server over plain HTTP,
+the replica's echo reply, and finding the Chromium processes a program left behind."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import http.client
+import json
+import os
+import socket
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from typing import Any, Protocol
+
+__all__ = [
+    "Reply",
+    "abandon_stream",
+    "chats",
+    "cli",
+    "echo",
+    "http_server",
+    "marked_chromium_pids",
+    "request",
+    "send",
+    "wait_for",
+    "wait_until",
+]
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def cli(*args: str, env: dict[str, str] | None = None, timeout: float = 120) -> subprocess.CompletedProcess[str]:
+    """``scraper ARGS`` in a process of its own, run from the repository root; its output as text."""
+    return subprocess.run(
+        [sys.executable, "-m", "scraper", *args],
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        cwd=ROOT,
+        env={**os.environ, "PYTHONIOENCODING": "utf-8", **(env or {})},
+    )
+
+
+def chats(site: Any) -> list[Any]:
+    """The chat requests a replica site received (either plugin's endpoint)."""
+    return [r for r in site.log if r.path.endswith(("admin-ajax.php", "/chats/submit"))]
+
+
+def abandon_stream(site: Any, request: bytes) -> None:
+    """Send a chat request by hand, and close the connection once its stream runs: the site must count
+    the stream aborted, not completed, and hold none open."""
+    sock = socket.create_connection(("127.0.0.1", site.port), timeout=5)
+    sock.sendall(request)
+    assert sock.recv(4096).startswith(b"HTTP/1.1 200 OK")
+    assert wait_until(lambda: site.stats.active_streams == 1)
+    sock.close()
+    assert wait_until(lambda: site.stats.streams_aborted == 1)
+    assert site.stats.active_streams == 0 and site.stats.streams_completed == 0
+
+
+def echo(message: str) -> str:
+    """What the replica sites answer to ``message`` (their model echoes the prompt, then a fixed tail)."""
+    return f"Echo: {message} | Привет, мир! 🙂"
+
+
+class HasPort(Protocol):
+    port: int
+
+
+@dataclass
+class Reply:
+    """An HTTP answer as received: status, headers in order, the body, and (raw sockets) each read."""
+
+    status: int
+    headers: list[tuple[str, str]]
+    body: bytes
+    reads: list[bytes] = field(default_factory=list)
+
+    def header(self, name: str) -> str | None:
+        return next((v for k, v in self.headers if k.lower() == name.lower()), None)
+
+    def all(self, name: str) -> list[str]:
+        return [v for k, v in self.headers if k.lower() == name.lower()]
+
+    @property
+    def names(self) -> list[str]:
+        return [k for k, _ in self.headers]
+
+    @property
+    def text(self) -> str:
+        return self.body.decode("utf-8")
+
+    def json(self) -> Any:
+        return json.loads(self.body)
+
+
+def send(site: HasPort, method: str, path: str, body: bytes = b"", headers: dict[str, str] | None = None) -> Reply:
+    """One request written by hand on a socket; read until the server closes, keeping every read as it came
+    (header order and byte layout stay visible)."""
+    lines = [f"{method} {path} HTTP/1.1", f"Host: 127.0.0.1:{site.port}"]
+    sent = {"Content-Length": str(len(body))} if method != "GET" or body else {}
+    for name, value in {**sent, **(headers or {})}.items():
+        lines.append(f"{name}: {value}")
+    with socket.create_connection(("127.0.0.1", site.port), timeout=10) as sock:
+        sock.sendall(("\r\n".join(lines) + "\r\n\r\n").encode() + body)
+        reads = []
+        while chunk := sock.recv(65536):
+            reads.append(chunk)
+    head, _, payload = b"".join(reads).partition(b"\r\n\r\n")
+    status_line, *header_lines = head.decode("utf-8").split("\r\n")
+    assert status_line.startswith("HTTP/1.1 "), status_line
+    parsed = [(name, value) for name, _, value in (line.partition(": ") for line in header_lines)]
+    return Reply(int(status_line.split()[1]), parsed, payload, reads)
+
+
+def request(
+    site: HasPort, method: str, path: str, *, body: bytes = b"", headers: dict[str, str] | None = None
+) -> Reply:
+    """One request through ``http.client`` (a decoded body), read to the close."""
+    connection = http.client.HTTPConnection("127.0.0.1", site.port, timeout=10)
+    try:
+        connection.request(method, path, body=body if method != "GET" else None, headers=headers or {})
+        response = connection.getresponse()
+        return Reply(response.status, response.getheaders(), response.read())
+    finally:
+        connection.close()
+
+
+def marked_chromium_pids(marker: str) -> set[int]:
+    """Live Chromium processes started by a program run with ``SCRAPER_TEST_RUN=<marker>`` in its
+    environment (every process it starts inherits it): what that program may have left behind, whatever
+    else runs on the machine."""
+    found = set()
+    needle = f"SCRAPER_TEST_RUN={marker}".encode()
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            comm = Path(f"/proc/{entry}/comm").read_text("utf-8").strip()
+            state = Path(f"/proc/{entry}/stat").read_text("utf-8").rsplit(")", 1)[1].split()[0]
+            environ = Path(f"/proc/{entry}/environ").read_bytes()
+        except OSError:
+            continue
+        if "chrom" in comm and state != "Z" and needle in environ.split(b"\0"):
+            found.add(int(entry))
+    return found
+
+
+def wait_until(condition: Callable[[], bool], timeout: float = 10.0) -> bool:
+    """Block until ``condition`` holds (a server-side effect lands a moment after the client acts)."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if condition():
+            return True
+        time.sleep(0.005)
+    return condition()
+
+
+async def wait_for(condition: Callable[[], bool], timeout: float = 10.0) -> bool:
+    """Poll until ``condition`` holds (server-side effects arrive a moment after the client acts)."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if condition():
+            return True
+        await asyncio.sleep(0.05)
+    return condition()
+
+
+@contextlib.contextmanager
+def http_server(handler: type[BaseHTTPRequestHandler]) -> Iterator[str]:
+    """A plain HTTP server on a free loopback port, in a thread; its base URL."""
+    server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    server.daemon_threads = True
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{server.server_address[1]}"
+    finally:
+        server.shutdown()
+        server.server_close()
