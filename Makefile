@@ -11,8 +11,9 @@ $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV) || { [ "$$(id -u)" = 0 ] && apt-get update -qq && \
 	  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq python3-venv && $(PYTHON) -m venv $(VENV); }
 	$(BIN)/python -m pip install -q --upgrade pip
-	# the distribution's former name (its pytest entry point would load the plugin twice)
+	# the distribution's former name: its pytest entry point would load the plugin twice
 	$(BIN)/python -m pip uninstall -q -y scraper 2>/dev/null || true
+	rm -rf scraper.egg-info
 	$(BIN)/python -m pip install -q -e '.[test]'
 	touch $(STAMP)
 
