@@ -96,6 +96,13 @@ def add(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
         "logs each request",
     )
     parser.add_argument("--headed", action="store_true", help="show the browser window")
+    parser.add_argument(
+        "--browser",
+        metavar="URL",
+        default=None,
+        help="chat in a remote browser: ws://HOST:PORT/PATH (scraper browser-server, playwright run-server) or "
+        "http://HOST:PORT (Chromium's CDP)",
+    )
     parser.add_argument("-v", "--verbose", action="count", default=0, help="log each request (-vv: debug)")
     parser.set_defaults(run=run)
 
@@ -159,6 +166,7 @@ def run(args: argparse.Namespace) -> int:
         headed=args.headed,
         conversations=args.conversations,
         log_format=args.log_format,
+        browser=args.browser,
     )
     try:
         config.check()

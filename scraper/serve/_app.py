@@ -34,7 +34,7 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from .. import __version__
-from ..browser import tree_memory
+from ..browser import BrowserOptions, remote_options, tree_memory
 from ..client import ChatService
 from ..client._completions import CompletionBuilder, CompletionRequest
 from ..client._conversation import ConversationBook, TurnRequest
@@ -331,7 +331,7 @@ async def _client_gone(receive: Receive) -> None:
 
 def create_app(config: ServeConfig, service: ChatService | None = None) -> Starlette:
     """The app for ``config``; ``service`` defaults to the process's browser for the config's options."""
-    state = ServerState(config, service or ChatService.for_options({"headless": False} if config.headed else {}))
+    state = ServerState(config, service or ChatService.for_options(_browser_options(config)))
     if config.max_sites is not None:
         state.service.runtime.sites.max_sites = config.max_sites
 
@@ -421,6 +421,12 @@ def create_app(config: ServeConfig, service: ChatService | None = None) -> Starl
     )
     app.state.scraper = state
     return app
+
+
+def _browser_options(config: ServeConfig) -> BrowserOptions:
+    """The browser the server chats in: a remote one (``--browser``), else one it launches."""
+    options: BrowserOptions = {"headless": False} if config.headed else {}
+    return {**options, **remote_options(config.browser)} if config.browser else options
 
 
 async def _warm(service: ChatService) -> None:
