@@ -25,6 +25,7 @@ import math
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any
+from urllib.parse import urlsplit
 
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
@@ -39,10 +40,10 @@ from ..client import ChatService
 from ..client._completions import CompletionBuilder, CompletionRequest
 from ..client._conversation import ConversationBook, TurnRequest
 from ..client._models import ModelCatalog, Resolved
-from ..errors import AuthenticationError, BusyError, ConfigError, ScraperError
+from ..errors import AuthenticationError, BrowserError, BusyError, ConfigError, ScraperError
 from ..plugins import Finish, TextDelta
 from ..state import open_store
-from ..wire import logger, redact_url
+from ..wire import logger, redact, redact_url
 from ._config import ServeConfig
 from ._errors import error_body, error_json
 from ._guard import Guard
@@ -120,6 +121,7 @@ class ServerState:
         self.served = 0  # chats answered to the end
         self.failed = 0  # chats that ended with an error (a client that left is neither)
         self.metrics = Metrics()  # what GET /metrics reports
+        self.browser_error: dict[str, Any] | None = None  # the browser's last failure: when, and what
         self.started = time.time()
         self.cut: asyncio.Event | None = None  # set when the server stops and open chats must end now
         self.stopping = False
@@ -255,6 +257,8 @@ class ChatResponse:
         except Exception as exc:
             state.failed += 1
             state.metrics.chat_ended("failed", self.plugin)
+            if isinstance(exc, BrowserError):
+                state.browser_error = {"at": round(time.time(), 3), "error": type(exc).__name__, "message": str(exc)}
             if not isinstance(exc, ScraperError):
                 log.exception("a chat failed unexpectedly")
             await self._fail(send, exc)
@@ -368,6 +372,7 @@ def create_app(config: ServeConfig, service: ChatService | None = None) -> Starl
                 "failed": state.failed,
                 "max_concurrency": state.slots.limit,
             }
+            answer["browsers"] = [_browser_health(state, answer)]
         return JSONResponse(answer)
 
     async def metrics(request: Request) -> Response:
@@ -421,6 +426,24 @@ def create_app(config: ServeConfig, service: ChatService | None = None) -> Starl
     )
     app.state.scraper = state
     return app
+
+
+def _browser_health(state: ServerState, runtime: dict[str, Any]) -> dict[str, Any]:
+    """The browser's line of ``/health``: where it is (a remote one without its path, which may be its
+    key), whether it is up, its pages and chats, and its last failure."""
+    where = "local"
+    if state.config.browser:
+        parts = urlsplit(state.config.browser)
+        where = f"{parts.scheme}://{parts.hostname}" + (f":{parts.port}" if parts.port else "")
+    lanes = [lane for site in runtime.get("sites", []) for lane in site["lanes"]]
+    last = state.browser_error
+    return {
+        "browser": where,
+        "up": bool(runtime.get("browser", {}).get("connected")),
+        "pages": sum(lane["loaded"] for lane in lanes),
+        "chats": sum(lane["in_flight"] for lane in lanes),
+        "last_error": {**last, "message": redact(last["message"])} if last else None,
+    }
 
 
 def _browser_options(config: ServeConfig) -> BrowserOptions:

@@ -87,10 +87,15 @@ def test_scraper_serve_through_a_browser_server_and_a_typed_error_when_it_dies(a
         failed = httpx.post(f"{url}/v1/chat/completions", json=body, timeout=180)
         assert failed.status_code == 503, failed.text
         assert failed.json()["error"]["code"].startswith("Browser"), failed.text
+        (down,) = httpx.get(f"{url}/health", timeout=60).json()["browsers"]
+        assert down["browser"] == f"ws://127.0.0.1:{port}" and not down["up"], "no path (it may be the key)"
+        assert down["last_error"]["error"] == failed.json()["error"]["code"]
         with browser_server(*flags):
             again = httpx.post(f"{url}/v1/chat/completions", json=body, timeout=180)
             assert again.status_code == 200, again.text
             assert again.json()["choices"][0]["message"]["content"] == REPLY
+            (up,) = httpx.get(f"{url}/health", timeout=60).json()["browsers"]
+            assert up["up"] and up["pages"] >= 1 and up["chats"] == 0
     finally:
         server.terminate()
         assert server.wait(60) == 0
