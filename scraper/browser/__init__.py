@@ -23,6 +23,7 @@ from ._runtime import (
     find_browser,
     get_runtime,
     options_from_env,
+    remote_options,
     reset_all,
     shared_rules,
 )
@@ -59,6 +60,7 @@ __all__ = [
     "origin_of",
     "playwright_error",
     "proxy_settings",
+    "remote_options",
     "reset_all",
     "save_artifacts",
     "save_profile",

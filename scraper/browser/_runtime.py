@@ -20,7 +20,7 @@ from dataclasses import dataclass
 from typing import Any, Literal, TypedDict, TypeVar
 
 from .._keywords import check_keywords
-from ..errors import BrowserError, BrowserLaunchError, BrowserNotFoundError
+from ..errors import BrowserError, BrowserLaunchError, BrowserNotFoundError, ConfigError
 from ..wire import logger
 from ._display import SCREEN as DESKTOP
 from ._display import VirtualDisplay
@@ -39,6 +39,7 @@ __all__ = [
     "env_number",
     "find_browser",
     "get_runtime",
+    "remote_options",
     "reset_all",
     "shared_rules",
 ]
@@ -165,6 +166,19 @@ def options_from_env(options: BrowserOptions | None = None) -> BrowserOptions:
         elif os.environ.get("SCRAPER_CDP_ENDPOINT"):
             merged["cdp_endpoint"] = os.environ["SCRAPER_CDP_ENDPOINT"]
     return merged
+
+
+def remote_options(url: str) -> BrowserOptions:
+    """The options for a remote browser named by URL: ``ws://`` a Playwright browser server (such as
+    ``scraper browser-server``), ``http://`` a Chromium's DevTools (CDP) endpoint."""
+    scheme = url.partition("://")[0].lower()
+    if scheme in ("ws", "wss"):
+        return {"ws_endpoint": url}
+    if scheme in ("http", "https"):
+        return {"cdp_endpoint": url}
+    raise ConfigError(
+        f"A remote browser is ws://HOST:PORT/PATH (a Playwright browser server) or http://HOST:PORT (CDP), not {url!r}."
+    )
 
 
 def normal_user_agent(version: str) -> str:

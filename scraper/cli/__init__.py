@@ -1,4 +1,4 @@
-"""The ``scraper`` command line: one module per command (``chat``, ``serve``, ``demo``, ``inspect``,
+"""The ``scraper`` command line: one module per command (``chat``, ``serve``, ``browser-server``, ``demo``, ``inspect``,
 ``solve``, ``profiles``, ``record``, ``replay``, ``replica``).
 
 The reply goes to stdout as it streams; notes, progress and errors go to stderr, so the reply can be
@@ -17,12 +17,12 @@ import sys
 from collections.abc import Coroutine, Sequence
 
 from ..errors import MissingExtraError, ScraperError
-from . import chat, demo, inspect, profiles, record, replay, replica, serve, solve
+from . import browser_server, chat, demo, inspect, profiles, record, replay, replica, serve, solve
 from ._common import UsageError, configure_logging, plain
 
 __all__ = ["build_parser", "main"]
 
-COMMANDS = (chat, serve, demo, inspect, solve, profiles, replica, record, replay)
+COMMANDS = (chat, serve, browser_server, demo, inspect, solve, profiles, replica, record, replay)
 
 
 def build_parser() -> argparse.ArgumentParser:

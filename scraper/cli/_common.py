@@ -142,6 +142,14 @@ def browser_options(args: argparse.Namespace) -> BrowserOptions:
         options["virtual_display"] = True
     if getattr(args, "no_auto_click", False):
         options["auto_click"] = False
+    if getattr(args, "browser", None):
+        from ..browser import remote_options
+        from ..errors import ConfigError
+
+        try:
+            options.update(remote_options(args.browser))
+        except ConfigError as exc:
+            raise UsageError(str(exc)) from None
     return options
 
 
@@ -316,6 +324,12 @@ def add_browser_flags(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument("--virtual-display", action="store_true", help="headed, on an Xvfb of its own")
     parser.add_argument("--no-auto-click", action="store_true", help="leave a checkbox check to a person")
+    parser.add_argument(
+        "--browser",
+        metavar="URL",
+        help="use a remote browser: ws://HOST:PORT/PATH (scraper browser-server, playwright run-server) or "
+        "http://HOST:PORT (Chromium's CDP)",
+    )
     parser.add_argument("--timeout", type=float, default=120, help="seconds allowed for each step (default 120)")
     parser.add_argument("--proxy", help="proxy URL for the browser, e.g. http://user:pass@host:3128")
     parser.add_argument("-v", "--verbose", action="count", default=0, help="log each step (-vv: debug)")

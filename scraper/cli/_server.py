@@ -42,6 +42,7 @@ OWN_BROWSER_FLAGS = (
     "driver",
     "virtual_display",
     "no_auto_click",
+    "browser",
 )
 
 

@@ -88,7 +88,21 @@ def add(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
         help="the conversation store: which site conversation goes on with which history (default: "
         "$SCRAPER_CONVERSATIONS, else a file under the user's data folder; `off`: this run only)",
     )
+    parser.add_argument(
+        "--log-format",
+        choices=["text", "json"],
+        default="text",
+        help="json: each log line one JSON object carrying its request's id (also sent as x-request-id); "
+        "logs each request",
+    )
     parser.add_argument("--headed", action="store_true", help="show the browser window")
+    parser.add_argument(
+        "--browser",
+        metavar="URL",
+        default=None,
+        help="chat in a remote browser: ws://HOST:PORT/PATH (scraper browser-server, playwright run-server) or "
+        "http://HOST:PORT (Chromium's CDP)",
+    )
     parser.add_argument("-v", "--verbose", action="count", default=0, help="log each request (-vv: debug)")
     parser.set_defaults(run=run)
 
@@ -151,6 +165,8 @@ def run(args: argparse.Namespace) -> int:
         queue_timeout=args.queue_timeout,
         headed=args.headed,
         conversations=args.conversations,
+        log_format=args.log_format,
+        browser=args.browser,
     )
     try:
         config.check()

@@ -25,6 +25,7 @@ import math
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any
+from urllib.parse import urlsplit
 
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
@@ -34,18 +35,20 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from .. import __version__
-from ..browser import tree_memory
+from ..browser import BrowserOptions, remote_options, tree_memory
 from ..client import ChatService
 from ..client._completions import CompletionBuilder, CompletionRequest
 from ..client._conversation import ConversationBook, TurnRequest
 from ..client._models import ModelCatalog, Resolved
-from ..errors import AuthenticationError, BusyError, ConfigError, ScraperError
+from ..errors import AuthenticationError, BrowserError, BusyError, ConfigError, ScraperError
 from ..plugins import Finish, TextDelta
 from ..state import open_store
-from ..wire import logger, redact_url
+from ..wire import logger, redact, redact_url
 from ._config import ServeConfig
 from ._errors import error_body, error_json
 from ._guard import Guard
+from ._metrics import CONTENT_TYPE, Metrics
+from ._reqlog import RequestLog
 from ._validate import read_json
 
 __all__ = ["ServerState", "Slots", "create_app"]
@@ -117,6 +120,8 @@ class ServerState:
         self.book = service.book if config.conversations is None else ConversationBook(open_store(config.conversations))
         self.served = 0  # chats answered to the end
         self.failed = 0  # chats that ended with an error (a client that left is neither)
+        self.metrics = Metrics()  # what GET /metrics reports
+        self.browser_error: dict[str, Any] | None = None  # the browser's last failure: when, and what
         self.started = time.time()
         self.cut: asyncio.Event | None = None  # set when the server stops and open chats must end now
         self.stopping = False
@@ -169,6 +174,25 @@ class ChatResponse:
         self.started = False  # the response's status line has been sent
         self.queued: float | None = None  # seconds the chat waited for a slot (sent as x-scraper-queue-ms)
         self.turn: TurnRequest | None = None
+        self.arrived = time.perf_counter()
+        self.first_text = False  # the chat's first event is in (its time was counted)
+
+    @property
+    def plugin(self) -> str:
+        """The plugin that answered (once the turn was planned), else the ones the request allowed."""
+        plan = self.turn.plan if self.turn is not None else None
+        if plan is not None and plan.record.plugin:
+            return plan.record.plugin
+        return ",".join(self.chosen.target.plugins or ()) or "unknown"
+
+    async def _timed(self, events: AsyncIterator[TextDelta | Finish]) -> AsyncIterator[TextDelta | Finish]:
+        """``events``, counting the time to the first one (what a client waits before text starts)."""
+        async with contextlib.aclosing(events):  # type: ignore[type-var]
+            async for event in events:
+                if not self.first_text:
+                    self.first_text = True
+                    self.state.metrics.first_chunk_after(time.perf_counter() - self.arrived)
+                yield event
 
     def _events(self) -> AsyncIterator[TextDelta | Finish]:
         """The chat's events: one turn of the conversation the request's messages are."""
@@ -204,10 +228,12 @@ class ChatResponse:
         try:
             await asyncio.wait({chat, gone, cut}, return_when=asyncio.FIRST_COMPLETED)
             if gone.done() and not chat.done():
+                self.state.metrics.chat_ended("left", self.plugin)
                 log.info("the client left; cancelling its chat with %s", redact_url(self.chosen.target.page_url))
             elif cut.done() and not chat.done():
                 chat.cancel()
                 await asyncio.gather(chat, return_exceptions=True)
+                self.state.metrics.chat_ended("failed", self.plugin)
                 await self._fail(send, _Stopping("The server is shutting down; the reply was cut. Send it again."))
         finally:
             for task in (chat, gone, cut):
@@ -216,11 +242,12 @@ class ChatResponse:
 
     async def _answer(self, send: Send) -> None:
         state = self.state
-        arrived = time.perf_counter()
+        arrived = self.arrived = time.perf_counter()
         try:
             async with state.slots.slot():
                 self.queued = time.perf_counter() - arrived
-                events = self._events()
+                state.metrics.queued_for(self.queued)
+                events = self._timed(self._events())
                 try:
                     await self._render(send, events)
                 finally:
@@ -229,6 +256,9 @@ class ChatResponse:
             raise
         except Exception as exc:
             state.failed += 1
+            state.metrics.chat_ended("failed", self.plugin)
+            if isinstance(exc, BrowserError):
+                state.browser_error = {"at": round(time.time(), 3), "error": type(exc).__name__, "message": str(exc)}
             if not isinstance(exc, ScraperError):
                 log.exception("a chat failed unexpectedly")
             await self._fail(send, exc)
@@ -251,6 +281,7 @@ class ChatResponse:
     async def _last(self, send: Send, body: bytes) -> None:
         """The answer's last bytes: the chat counts as served before its client can see the end."""
         self.state.served += 1
+        self.state.metrics.chat_ended("served", self.plugin)
         await send({"type": "http.response.body", "body": body})
 
     async def _start(self, send: Send, status: int, headers: list[tuple[bytes, bytes]]) -> None:
@@ -304,7 +335,7 @@ async def _client_gone(receive: Receive) -> None:
 
 def create_app(config: ServeConfig, service: ChatService | None = None) -> Starlette:
     """The app for ``config``; ``service`` defaults to the process's browser for the config's options."""
-    state = ServerState(config, service or ChatService.for_options({"headless": False} if config.headed else {}))
+    state = ServerState(config, service or ChatService.for_options(_browser_options(config)))
     if config.max_sites is not None:
         state.service.runtime.sites.max_sites = config.max_sites
 
@@ -341,7 +372,21 @@ def create_app(config: ServeConfig, service: ChatService | None = None) -> Starl
                 "failed": state.failed,
                 "max_concurrency": state.slots.limit,
             }
+            answer["browsers"] = [_browser_health(state, answer)]
         return JSONResponse(answer)
+
+    async def metrics(request: Request) -> Response:
+        state.authorize(request)
+        runtime = await _runtime_state(state.service)
+        lanes = [lane for site in runtime["sites"] for lane in site["lanes"]]
+        gauges = {
+            "scraper_browsers_up": ("Browsers connected and answering (0 or 1).", int(runtime["browser"]["connected"])),
+            "scraper_pages_open": ("Chat pages loaded in the browser.", sum(lane["loaded"] for lane in lanes)),
+            "scraper_sites_warm": ("Sites with warm pages.", len(runtime["sites"])),
+            "scraper_chats_in_flight": ("Chats running now.", state.slots.in_flight),
+            "scraper_chats_waiting": ("Chats waiting for a free slot.", state.slots.waiting),
+        }
+        return Response(state.metrics.render(gauges), media_type=CONTENT_TYPE)
 
     async def scraper_error(request: Request, exc: Exception) -> Response:
         status, body = error_body(exc)
@@ -370,13 +415,41 @@ def create_app(config: ServeConfig, service: ChatService | None = None) -> Starl
             Route("/v1/responses", responses, methods=["POST"]),
             Route("/v1/models", models, methods=["GET"]),
             Route("/health", health, methods=["GET"]),
+            Route("/metrics", metrics, methods=["GET"]),
         ],
         exception_handlers={ScraperError: scraper_error, HTTPException: http_error, Exception: unexpected},
         lifespan=lifespan,
-        middleware=[Middleware(Guard, allow_origins=config.allow_origins, allow_hosts=config.allow_hosts)],
+        middleware=[
+            Middleware(RequestLog),
+            Middleware(Guard, allow_origins=config.allow_origins, allow_hosts=config.allow_hosts),
+        ],
     )
     app.state.scraper = state
     return app
+
+
+def _browser_health(state: ServerState, runtime: dict[str, Any]) -> dict[str, Any]:
+    """The browser's line of ``/health``: where it is (a remote one without its path, which may be its
+    key), whether it is up, its pages and chats, and its last failure."""
+    where = "local"
+    if state.config.browser:
+        parts = urlsplit(state.config.browser)
+        where = f"{parts.scheme}://{parts.hostname}" + (f":{parts.port}" if parts.port else "")
+    lanes = [lane for site in runtime.get("sites", []) for lane in site["lanes"]]
+    last = state.browser_error
+    return {
+        "browser": where,
+        "up": bool(runtime.get("browser", {}).get("connected")),
+        "pages": sum(lane["loaded"] for lane in lanes),
+        "chats": sum(lane["in_flight"] for lane in lanes),
+        "last_error": {**last, "message": redact(last["message"])} if last else None,
+    }
+
+
+def _browser_options(config: ServeConfig) -> BrowserOptions:
+    """The browser the server chats in: a remote one (``--browser``), else one it launches."""
+    options: BrowserOptions = {"headless": False} if config.headed else {}
+    return {**options, **remote_options(config.browser)} if config.browser else options
 
 
 async def _warm(service: ChatService) -> None:

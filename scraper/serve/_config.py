@@ -54,6 +54,8 @@ class ServeConfig:
     idle_timeout: float = 5.0  # seconds a kept-alive connection may sit idle between requests
     max_sites: int | None = None  # warm sites kept at most (None: the browser's default, SCRAPER_MAX_SITES)
     conversations: str | None = None  # the conversation store: a file path, "off", or None for the default
+    browser: str | None = None  # a remote browser (ws:// or http:// CDP) instead of launching one
+    log_format: str = "text"  # "json": one JSON object per log line, each with its request's id
 
     @property
     def loopback(self) -> bool:
@@ -82,5 +84,11 @@ class ServeConfig:
                 raise ConfigError(f"{name} must be above 0 and at most 3600 seconds, not {getattr(self, name):g}.")
         if self.max_sites is not None and self.max_sites < 1:
             raise ConfigError(f"--max-sites must be at least 1, not {self.max_sites}.")
+        if self.browser is not None:
+            from ..browser import remote_options
+
+            remote_options(self.browser)  # ConfigError when it is no browser URL
+        if self.log_format not in ("text", "json"):
+            raise ConfigError(f"--log-format must be text or json, not {self.log_format!r}.")
         if not 0 <= self.port < 65536:
             raise ConfigError(f"--port must be a TCP port (0-65535), not {self.port}.")

@@ -9,6 +9,7 @@ clients cannot hold the server."""
 from __future__ import annotations
 
 import asyncio
+import logging
 import math
 import os
 import signal
@@ -22,11 +23,14 @@ from uvicorn.protocols.http.h11_impl import H11Protocol
 
 from ..browser import close
 from ..errors import ConfigError
+from ..wire import logger
 from ._app import ServerState, create_app
 from ._config import ServeConfig
+from ._reqlog import use_json_logs
 
 __all__ = ["GRACE_SECONDS", "BoundedH11Protocol", "bind", "run", "uvicorn_server"]
 
+log = logger("scraper.serve")
 GRACE_SECONDS = 5.0  # how long running streams may go on after a stop is asked for
 
 
@@ -133,7 +137,9 @@ def uvicorn_server(config: ServeConfig, app: Any = None, *, log_level: str = "wa
         uvicorn.Config(
             app,
             log_level=log_level,
-            access_log=log_level in ("info", "debug"),
+            access_log=log_level in ("info", "debug") and config.log_format == "text",
+            # JSON logs: uvicorn's loggers keep the handler use_json_logs gave them
+            log_config=None if config.log_format == "json" else uvicorn.config.LOGGING_CONFIG,
             lifespan="on",
             http=Protocol,
             timeout_keep_alive=max(1, round(config.idle_timeout)),
@@ -146,14 +152,16 @@ def uvicorn_server(config: ServeConfig, app: Any = None, *, log_level: str = "wa
 def run(config: ServeConfig, *, log_level: str = "warning") -> int:
     """Serve until stopped; return the exit status (0 after SIGINT or SIGTERM)."""
     config.check()
+    if config.log_format == "json":
+        use_json_logs(logging.DEBUG if log_level == "debug" else logging.INFO)
     sock = bind(config.host, config.port)
     host, port = sock.getsockname()[:2]
     shown = f"[{host}]" if ":" in host else host
     server = uvicorn_server(config, log_level=log_level)
-    print(
-        f"scraper serve: OpenAI-compatible API at http://{shown}:{port}/v1 (health: /health); Ctrl+C stops it",
-        file=sys.stderr,
-        flush=True,
+    _say(
+        config,
+        f"scraper serve: OpenAI-compatible API at http://{shown}:{port}/v1 (health: /health, metrics: /metrics); "
+        "Ctrl+C stops it",
     )
     # uvicorn takes SIGINT and SIGTERM while it runs, then raises them again once it has shut down: the
     # handler set here turns that SIGTERM into a normal return instead of the default sudden death.
@@ -167,5 +175,13 @@ def run(config: ServeConfig, *, log_level: str = "warning") -> int:
             signal.signal(sig, handler)
         sock.close()
         close()
-    print("scraper serve: stopped", file=sys.stderr, flush=True)
+    _say(config, "scraper serve: stopped")
     return 0
+
+
+def _say(config: ServeConfig, text: str) -> None:
+    """A line for the person who started the server (a log record when the log is JSON)."""
+    if config.log_format == "json":
+        log.info("%s", text)
+    else:
+        print(text, file=sys.stderr, flush=True)
