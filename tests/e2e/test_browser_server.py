@@ -16,8 +16,9 @@ import pytest
 
 from scraper.browser import remote_options
 from scraper.errors import ConfigError
+from tests._support import echo
 from tests.e2e.test_scale import free_port
-from tests.e2e.test_serve import HELLO, REPLY, ROOT, reply_to, serve_process, served_url
+from tests.e2e.test_serve import HELLO, REPLY, ROOT, serve_process, served_url
 
 
 @contextlib.contextmanager
@@ -62,7 +63,7 @@ def test_scraper_chat_through_a_browser_server(aipower):
             cwd=ROOT,
         )
         assert result.returncode == 0, result.stderr
-        assert result.stdout == reply_to("over ws") + "\n"
+        assert result.stdout == echo("over ws") + "\n"
         assert "connecting to a Playwright browser server" in result.stderr
         assert "launching" not in result.stderr, "no browser was launched by the client"
         assert aipower.stats.page_loads == 1

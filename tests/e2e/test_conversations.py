@@ -22,14 +22,11 @@ from langchain_openai import ChatOpenAI
 from scraper import AIEngineChat, AIPowerChat, Client, InputTooLongError, MxChatChat, WordPressChat
 from scraper.cassettes import Cassette, ReplayServer, record_chat
 from scraper.replica import ReplicaSite
+from tests._support import echo
 from tests.e2e.test_serve import Served, cli, serving
 
 PLUGINS = ("aiengine", "aipower", "aipkit", "mxchat")
 TURNS = 6
-
-
-def reply_to(message: str) -> str:
-    return f"Echo: {message} | Привет, мир! 🙂"
 
 
 def given(plugin: str, k: int) -> int:
@@ -58,7 +55,7 @@ def check_turn(site: ReplicaSite, k: int, message: str, text: str, *, first: int
     """Turn ``k`` (counted from the conversation's start): the exact reply, the model given 2k(+1) messages
     ending with this message, the earlier ones being the conversation's own."""
     plugin = site.plugin
-    assert text == reply_to(message)
+    assert text == echo(message)
     inputs = site.stats.model_inputs
     assert len(inputs) == first + k
     assert len(inputs[-1]) == given(plugin, k), (plugin, k, roles(site))
@@ -150,10 +147,10 @@ async def test_a_system_message_goes_before_the_first_user_turn(site):
         and sent.endswith("hi")
         and len(site.stats.model_inputs[0]) == given(site.plugin, 1)
     )
-    assert first == reply_to(sent)
+    assert first == echo(sent)
     history = [system, {"role": "user", "content": "hi"}, {"role": "assistant", "content": first}]
     second = await chat.create_async_generator("default", [*history, {"role": "user", "content": "next"}]).collect()
-    assert second == reply_to("next")
+    assert second == echo("next")
     given_messages = site.stats.model_inputs[-1]
     assert given_messages[-3]["role"] == "user" and given_messages[-3]["content"].startswith("Answer briefly.")
     assert not any("System:" in m["content"] for m in given_messages)
@@ -255,7 +252,7 @@ def test_a_message_over_the_pages_limit_is_refused_before_anything_is_sent(tmp_p
             text = server.client().chat.completions.create(
                 model="blog", messages=[*long_history, {"role": "user", "content": "short"}]
             )
-            assert text.choices[0].message.content == reply_to("short")  # history never makes a turn too long
+            assert text.choices[0].message.content == echo("short")  # history never makes a turn too long
             assert len(site.stats.model_inputs[-1]) == 1 + 1 + 10 + 1
 
 
@@ -274,7 +271,7 @@ def test_an_unseen_aipkit_history_is_trimmed_into_a_new_conversation(tmp_path):
         sent = site.stats.model_inputs[-1]
         carried = sent[-1]["content"]  # its line breaks arrive as CRLF (the page's FormData is multipart)
         assert len(sent) == 2 and carried.endswith("\r\n\r\nand now?")
-        assert text == reply_to(carried)
+        assert text == echo(carried)
         assert "old answer 12" in carried and "old question 1 " not in carried and len(carried) <= 4000
         note = response.headers["x-scraper-context"]
         assert note.startswith("new site conversation") and "dropped" in note
@@ -284,7 +281,7 @@ def test_an_unseen_aipkit_history_is_trimmed_into_a_new_conversation(tmp_path):
         again = server.client().chat.completions.create(
             model="blog", messages=[*history, body["messages"][-1], answer, follow]
         )
-        assert again.choices[0].message.content == reply_to("and then?")
+        assert again.choices[0].message.content == echo("and then?")
         assert len(site.stats.model_inputs[-1]) == 4  # the site's own conversation goes on
 
 
@@ -316,7 +313,7 @@ async def test_two_conversations_at_once_on_one_site_stay_apart(site):
     one, two = chat.conversation(), chat.conversation()
     for k in range(1, 4):
         texts = await asyncio.gather(one.send(f"one {k}").collect(), two.send(f"two {k}").collect())
-        assert texts == [reply_to(f"one {k}"), reply_to(f"two {k}")]
+        assert texts == [echo(f"one {k}"), echo(f"two {k}")]
     for conv, name in ((one, "one"), (two, "two")):
         assert [m["content"] for m in conv.messages[::2]] == [f"{name} {k}" for k in range(1, 4)]
     for given_messages in site.stats.model_inputs:
@@ -333,8 +330,8 @@ def test_scraper_chat_continue_goes_on_with_the_last_conversation(site, served, 
     for k, continued in ((1, False), (2, True), (3, True)):
         flags = ["--continue"] if continued else []
         local = cli("off", "--url", site.url, *flags, f"cli {k}", env=env)
-        assert (local.returncode, local.stdout) == (0, reply_to(f"cli {k}") + "\n"), local.stderr
-        check_turn(site, k, f"cli {k}", reply_to(f"cli {k}"))
+        assert (local.returncode, local.stdout) == (0, echo(f"cli {k}") + "\n"), local.stderr
+        check_turn(site, k, f"cli {k}", echo(f"cli {k}"))
     fresh = cli("off", "--url", site.url, "cli anew", env=env)
     assert fresh.returncode == 0 and len(site.stats.model_inputs[-1]) == given(site.plugin, 1)
 
@@ -342,9 +339,9 @@ def test_scraper_chat_continue_goes_on_with_the_last_conversation(site, served, 
     for k, continued in ((1, False), (2, True), (3, True)):
         flags = ["--continue"] if continued else []
         through = cli(served.url, "--url", site.url, *flags, f"served {k}")
-        assert (through.returncode, through.stdout) == (0, reply_to(f"served {k}") + "\n"), through.stderr
+        assert (through.returncode, through.stdout) == (0, echo(f"served {k}") + "\n"), through.stderr
         assert "through the scraper server" in through.stderr
-        check_turn(site, k, f"served {k}", reply_to(f"served {k}"))
+        check_turn(site, k, f"served {k}", echo(f"served {k}"))
 
 
 # -- cassettes --------------------------------------------------------------------------------------------
@@ -354,7 +351,7 @@ async def test_a_recorded_conversation_replays_turn_by_turn(site, tmp_path):
     chats = {"aipower": AIPowerChat, "aiengine": AIEngineChat, "aipkit": WordPressChat, "mxchat": MxChatChat}
     messages = ["first turn", "second turn", "third turn"]
     recorded = await record_chat(chats[site.plugin](site.url), messages, tmp_path / "talk")
-    assert recorded.turns is not None and ["".join(turn) for turn in recorded.turns] == [reply_to(m) for m in messages]
+    assert recorded.turns is not None and ["".join(turn) for turn in recorded.turns] == [echo(m) for m in messages]
     assert [len(m) for m in site.stats.model_inputs] == [given(site.plugin, k) for k in (1, 2, 3)]
     cassette = Cassette.load(tmp_path / "talk")
     with ReplayServer(cassette, speed=0) as replay:
@@ -367,6 +364,6 @@ async def test_a_recorded_conversation_replays_turn_by_turn(site, tmp_path):
 async def test_one_conversations_turns_run_one_at_a_time(site):
     conv = WordPressChat(site.url).conversation()
     texts = await asyncio.gather(*(conv.send(f"turn {k}").collect() for k in (1, 2, 3)))
-    assert texts == [reply_to(f"turn {k}") for k in (1, 2, 3)]
+    assert texts == [echo(f"turn {k}") for k in (1, 2, 3)]
     assert [len(m) for m in site.stats.model_inputs] == [given(site.plugin, k) for k in (1, 2, 3)]
     assert sorted(m["content"] for m in conv.messages[::2]) == ["turn 1", "turn 2", "turn 3"]

@@ -19,7 +19,10 @@ HELLO = {"model": "gpt-4o-mini", "messages": [{"role": "user", "content": "Hi"}]
 
 @pytest.fixture
 def app() -> Any:
-    return create_app(ServeConfig(port=80))
+    app = create_app(ServeConfig(port=80))
+    runtime = app.state.scraper.service.runtime  # the process's shared browser: other tests may have used it
+    app.state.before = (runtime.launches, runtime.sites.opened)
+    return app
 
 
 @pytest.fixture
@@ -37,7 +40,8 @@ def error_of(response: Any, status: int) -> dict[str, Any]:
 def ran_nothing(app: Any) -> None:
     state = app.state.scraper
     assert state.served == 0 and state.failed == 0 and state.slots.in_flight == 0
-    assert state.service.runtime.launches == 0 and len(state.service.runtime.sites) == 0, "no browser work"
+    runtime = state.service.runtime
+    assert (runtime.launches, runtime.sites.opened) == app.state.before, "no browser work"
 
 
 def test_a_cross_origin_text_plain_post_is_refused_and_runs_no_chat(app, client):
