@@ -12,7 +12,8 @@ real chat used) and times each way of reading it, against aiohttp reading it dir
 * ``pull text``: the page decodes UTF-8 (``TextDecoder`` in stream mode) and hands over text.
 * ``pull text, one ahead``: both.
 * ``CDP stream``: the DevTools protocol pushes the body (``Network.streamResourceContent`` and
-  ``Network.dataReceived``) while the page drains it; nothing is asked for.
+  ``Network.dataReceived``) while the page drains it; nothing is asked for (the request is held until
+  streaming is on, so no byte can arrive before it).
 * ``CDP Fetch + IO.read``: the body is taken in the browser process, never reaching the page, and
   read with ``IO.read``.
 * ``binding push``: the page calls a function Python exposed, once per network read.
@@ -184,17 +185,15 @@ async def current(page: Any, request: HTTPRequest) -> str:
 
 
 async def cdp_stream(page: Any, request: HTTPRequest) -> str:
+    """The DevTools protocol pushes the body while the page drains it. Streaming can only be turned on
+    for a request that has not finished loading, and a fast local reply may finish before the command
+    arrives; so the request is held (``Fetch``, paused before it is sent) until streaming is on."""
     session = await page.context.new_cdp_session(page)
     parsed = Parsed()
-    finished = asyncio.get_running_loop().create_future()
+    loop = asyncio.get_running_loop()
+    finished = loop.create_future()
+    paused: asyncio.Future[dict[str, Any]] = loop.create_future()
     ids: set[str] = set()
-
-    def sent(event: dict[str, Any]) -> None:
-        if event["request"]["url"] == request.url:
-            ids.add(event["requestId"])
-            streaming.append(
-                asyncio.ensure_future(session.send("Network.streamResourceContent", {"requestId": event["requestId"]}))
-            )
 
     def received(event: dict[str, Any]) -> None:
         if event["requestId"] in ids and event.get("data"):
@@ -204,19 +203,22 @@ async def cdp_stream(page: Any, request: HTTPRequest) -> str:
         if event["requestId"] in ids and not finished.done():
             finished.set_result(None)
 
-    streaming: list[asyncio.Future[Any]] = []
-    session.on("Network.requestWillBeSent", sent)
+    session.on("Fetch.requestPaused", lambda event: paused.done() or paused.set_result(event))
     session.on("Network.dataReceived", received)
     session.on("Network.loadingFinished", done)
     await session.send("Network.enable")
+    pattern = request.url.split("?")[0] + "*"
+    await session.send("Fetch.enable", {"patterns": [{"urlPattern": pattern, "requestStage": "Request"}]})
     try:
-        request_id = next(_ids)
-        starting = asyncio.ensure_future(in_page(page, starter("drain"), [_as_js(request, request_id)]))
-        await starting
-        await finished
-        buffered = await streaming[0]
+        starting = asyncio.ensure_future(in_page(page, starter("drain"), [_as_js(request, next(_ids))]))
+        event = await paused
+        ids.add(event["networkId"])
+        buffered = await session.send("Network.streamResourceContent", {"requestId": event["networkId"]})
         if buffered.get("bufferedData"):
             raise RuntimeError("data arrived before streaming began: the order is lost")
+        await session.send("Fetch.continueRequest", {"requestId": event["requestId"]})
+        await starting
+        await finished
         return parsed.text()
     finally:
         await session.detach()

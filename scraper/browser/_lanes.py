@@ -48,6 +48,7 @@ T = TypeVar("T")
 PER_PAGE = 6
 DEFAULT_MAX_PAGES = 8
 RETRY_PAUSE = 1.0  # seconds between a failed page load and the next attempt
+LAUNCH_SECONDS = 60.0  # seconds starting (or reaching) the browser may take, whatever the chat's timeout
 LANE_IDLE = 30.0  # seconds an extra lane may stay idle before it is closed
 # Each warm site holds a browser context and a page: some 60 MB and two Chromium processes. A process
 # that chats with many sites keeps only the most recently used ones, and closes a site left idle.
@@ -180,7 +181,12 @@ class Lane:
         self._failed_at = time.monotonic()
 
     async def ensure_context(self, timeout: float = 60.0) -> Any:
-        """The lane's browser context, created (again, after a browser died) when needed."""
+        """The lane's browser context, created (again, after a browser died) when needed.
+
+        Starting the browser is not a step of the chat (``timeout`` bounds the site's steps): a cold
+        start on a busy machine has its own, longer bound, and ``timeout`` covers opening the context.
+        """
+        await _bounded(self.runtime.browser(), max(timeout, LAUNCH_SECONDS), "starting")
         return await _bounded(self._ensure_context(), timeout, f"opening a browser context for {self.origin}")
 
     async def _ensure_context(self) -> Any:

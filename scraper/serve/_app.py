@@ -336,8 +336,6 @@ async def _client_gone(receive: Receive) -> None:
 def create_app(config: ServeConfig, service: ChatService | None = None) -> Starlette:
     """The app for ``config``; ``service`` defaults to the process's browser for the config's options."""
     state = ServerState(config, service or ChatService.for_options(_browser_options(config)))
-    if config.max_sites is not None:
-        state.service.runtime.sites.max_sites = config.max_sites
 
     async def chat_completions(request: Request) -> ChatResponse:
         state.authorize(request)
@@ -405,9 +403,18 @@ def create_app(config: ServeConfig, service: ChatService | None = None) -> Starl
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         state.loop = asyncio.get_running_loop()
+        # The bound on warm sites holds while the server runs: the browser may be the process's own,
+        # shared with other code that set its own bound.
+        sites = state.service.runtime.sites
+        bound = sites.max_sites
+        if config.max_sites is not None:
+            sites.max_sites = config.max_sites
         warming = asyncio.ensure_future(_warm(state.service))
-        yield
-        warming.cancel()
+        try:
+            yield
+        finally:
+            warming.cancel()
+            sites.max_sites = bound
 
     app = Starlette(
         routes=[

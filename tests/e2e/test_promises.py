@@ -77,6 +77,10 @@ async def test_debug_dir_off_keeps_no_files(aipower, monkeypatch):
     assert info.value.artifacts == () and "kept for debugging" not in str(info.value)
 
 
+def _default_sigint() -> None:
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
 def test_interrupting_the_command_line_exits_130_and_stops_the_stream(aipower):
     aipower.config.chunk_delay = 0.2
     aipower.config.reply_events = 200  # long enough to be interrupted mid-reply
@@ -87,6 +91,9 @@ def test_interrupting_the_command_line_exits_130_and_stops_the_stream(aipower):
         stderr=subprocess.PIPE,
         text=True,
         env={**os.environ, "PYTHONIOENCODING": "utf-8"},
+        # A child inherits an ignored SIGINT (pytest started in the background, as `cmd &` without job
+        # control does) and then rightly keeps ignoring it: the interrupt sent here must be deliverable.
+        preexec_fn=_default_sigint,
     )
     assert process.stdout is not None
     first = process.stdout.read(2)  # the reply has started
