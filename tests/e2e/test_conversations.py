@@ -23,7 +23,7 @@ from scraper import AIEngineChat, AIPowerChat, Client, InputTooLongError, MxChat
 from scraper.cassettes import Cassette, ReplayServer, record_chat
 from scraper.replica import ReplicaSite
 from tests._support import echo
-from tests.e2e.test_serve import Served, cli, serving
+from tests.e2e.test_serve import Served, chat_via, serving
 
 PLUGINS = ("aiengine", "aipower", "aipkit", "mxchat")
 TURNS = 6
@@ -329,16 +329,16 @@ def test_scraper_chat_continue_goes_on_with_the_last_conversation(site, served, 
     env = {"SCRAPER_CONVERSATIONS": str(tmp_path / "cli.sqlite3")}
     for k, continued in ((1, False), (2, True), (3, True)):
         flags = ["--continue"] if continued else []
-        local = cli("off", "--url", site.url, *flags, f"cli {k}", env=env)
+        local = chat_via("off", "--url", site.url, *flags, f"cli {k}", env=env)
         assert (local.returncode, local.stdout) == (0, echo(f"cli {k}") + "\n"), local.stderr
         check_turn(site, k, f"cli {k}", echo(f"cli {k}"))
-    fresh = cli("off", "--url", site.url, "cli anew", env=env)
+    fresh = chat_via("off", "--url", site.url, "cli anew", env=env)
     assert fresh.returncode == 0 and len(site.stats.model_inputs[-1]) == given(site.plugin, 1)
 
     site.reset()
     for k, continued in ((1, False), (2, True), (3, True)):
         flags = ["--continue"] if continued else []
-        through = cli(served.url, "--url", site.url, *flags, f"served {k}")
+        through = chat_via(served.url, "--url", site.url, *flags, f"served {k}")
         assert (through.returncode, through.stdout) == (0, echo(f"served {k}") + "\n"), through.stderr
         assert "through the scraper server" in through.stderr
         check_turn(site, k, f"served {k}", echo(f"served {k}"))
