@@ -3,7 +3,6 @@ the real plugin 2.4.6 sent them (``fixtures/kognetiks/replies.json``, nonces and
 
 from __future__ import annotations
 
-import asyncio
 import json
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -39,13 +38,9 @@ class JSONResponse(Response):
         return None
 
 
-def read(name: str) -> list[Any]:
+async def read(name: str) -> list[Any]:
     """The events the reader makes of a recorded answer, through the package's reading loop."""
-
-    async def run() -> list[Any]:
-        return [event async for event in read_reply(KognetiksReader(), JSONResponse(REPLIES[name]["body"]))]
-
-    return asyncio.run(run())
+    return [event async for event in read_reply(KognetiksReader(), JSONResponse(REPLIES[name]["body"]))]
 
 
 def test_the_page_has_both_config_objects_and_only_the_first_has_nonces():
@@ -92,8 +87,8 @@ def test_a_page_without_the_box_shows_the_plugin_but_no_bot():
         ("guests_off_send_ok", echo("guests are off, hello anyway")),
     ],
 )
-def test_a_reply_is_the_models_text_in_one_chunk(name: str, text: str):
-    events = read(name)
+async def test_a_reply_is_the_models_text_in_one_chunk(name: str, text: str):
+    events = await read(name)
     assert events == [TextDelta(text), Finish("stop")], "no learnings block, no <br>, emoji and Cyrillic exact"
 
 
@@ -113,10 +108,10 @@ def test_model_text_undoes_the_plugins_decorations_and_keeps_line_breaks():
     ("name", "kind"),
     [("send_err_upstream", "upstream_error"), ("send_err_duplicate_client_message_id", "duplicate")],
 )
-def test_canned_sentences_sent_as_success_are_site_errors(name: str, kind: str):
+async def test_canned_sentences_sent_as_success_are_site_errors(name: str, kind: str):
     assert json.loads(REPLIES[name]["body"])["success"] is True
     with pytest.raises(SiteError) as caught:
-        read(name)
+        await read(name)
     assert caught.value.kind == kind and not isinstance(caught.value, RateLimitError)
 
 
@@ -128,13 +123,13 @@ def test_every_canned_api_apology_is_an_error():
             KognetiksReader().on_json({"success": True, "data": f" {sentence}<br><br> "})
 
 
-def test_an_error_with_status_200_is_a_site_error():
+async def test_an_error_with_status_200_is_a_site_error():
     with pytest.raises(SiteError, match="Invalid API key or Message"):
-        read("send_err_empty_message")
+        await read("send_err_empty_message")
 
 
-def test_a_queued_message_is_tried_again_in_a_session_of_its_own():
-    [event] = read("send_queued")
+async def test_a_queued_message_is_tried_again_in_a_session_of_its_own():
+    [event] = await read("send_queued")
     assert isinstance(event, Rejected) and not event.refresh
     assert set(event.forget) == {"session_id", "message_id"}
 
