@@ -48,6 +48,18 @@ def cli(*args: str, env: dict[str, str] | None = None, timeout: float = 120) -> 
     )
 
 
+def chat_and_inspect(url: str, plugin: str, message: str, reply: str) -> dict[str, Any]:
+    """``scraper chat`` on ``url`` answers ``reply``; then what ``scraper inspect --json`` finds there
+    (the page's one plugin)."""
+    result = cli("chat", "--url", url, "--plugin", plugin, message)
+    assert (result.returncode, result.stdout.strip()) == (0, reply), result.stderr
+    result = cli("inspect", url, "--json")
+    assert result.returncode == 0, result.stderr
+    [found] = json.loads(result.stdout)["plugins"]
+    assert found["plugin"] == plugin
+    return found  # type: ignore[no-any-return]
+
+
 def chats(site: Any) -> list[Any]:
     """The chat requests a replica site received (either plugin's endpoint)."""
     return [r for r in site.log if r.path.endswith(("admin-ajax.php", "/chats/submit"))]

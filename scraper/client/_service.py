@@ -40,7 +40,7 @@ from ..plugins import (
     run_chat,
 )
 from ..wire import json_object, logger
-from ._conversation import ConversationBook, Record, TurnPlan, TurnRequest, default_book, site_turns
+from ._conversation import ConversationBook, Record, TurnRequest, default_book, site_turns
 from ._prompt import Messages
 
 __all__ = ["ChatOptions", "ChatService", "ChatTarget"]
@@ -97,6 +97,34 @@ class ChatOptions(TypedDict, total=False):
 
 
 _WHERE_KEPT = 1024  # pages whose chat box was found elsewhere, remembered (the most recent)
+
+
+@dataclass(frozen=True)
+class _Seat:
+    """Where one chat runs: the plugin, the lane holding the page, the bot, and the chat's timeout."""
+
+    plugin: Plugin
+    lane: Lane
+    bot: Bot
+    timeout: float
+
+    async def pass_check(self, challenge: Any) -> None:
+        await self.lane.pass_check(challenge, self.timeout)
+
+    def run(
+        self, prompt: str, history: Sequence[Mapping[str, str]] = (), conversation: dict[str, Any] | None = None
+    ) -> AsyncIterator[TextDelta | Finish]:
+        """The plugin's flow for ``prompt`` on this page (in a conversation, its history and state)."""
+        return run_chat(
+            self.plugin,
+            self.lane,
+            self.bot,
+            prompt,
+            timeout=self.timeout,
+            pass_check=self.pass_check,
+            history=history,
+            conversation=conversation,
+        )
 
 
 class ChatService:
@@ -205,16 +233,8 @@ class ChatService:
             )
             try:
                 async with slot as (lane, bot):
-                    plugin = get_plugin(bot.plugin)
-
-                    async def pass_check(challenge: Any, lane: Lane = lane) -> None:
-                        await lane.pass_check(challenge, timeout)
-
-                    chat = (
-                        run_chat(plugin, lane, bot, prompt, timeout=timeout, pass_check=pass_check)
-                        if turn is None
-                        else self._turn(turn, target, plugin, lane, bot, timeout, pass_check)
-                    )
+                    seat = _Seat(get_plugin(bot.plugin), lane, bot, timeout)
+                    chat = seat.run(prompt) if turn is None else self._turn(turn, target, seat)
                     async for event in chat:
                         yielded = True
                         yield event
@@ -227,53 +247,22 @@ class ChatService:
                     raise
                 log.info("the browser lost the page before the reply began; starting the chat again")
 
-    async def _turn(
-        self,
-        turn: TurnRequest,
-        target: ChatTarget,
-        plugin: Plugin,
-        lane: Lane,
-        bot: Bot,
-        timeout: float,
-        pass_check: Callable[[Any], Any],
-    ) -> AsyncIterator[TextDelta | Finish]:
+    async def _turn(self, turn: TurnRequest, target: ChatTarget, seat: _Seat) -> AsyncIterator[TextDelta | Finish]:
         """One turn of a conversation: planned against the book, run alone among its conversation's
         turns, and remembered once answered."""
-        values = await read_values(lane, plugin, bot, timeout)
+        plugin, bot = seat.plugin, seat.bot
+        values = await read_values(seat.lane, plugin, bot, seat.timeout)
         known = turn.book.lock(turn.record.id) if turn.record is not None else None
         async with known or contextlib.nullcontext():  # a known conversation: wait for its turn first
             plan = turn.plan = turn.book.plan(plugin, bot, target.page_url, values, turn.history(), turn.record)
             async with turn.book.lock(plan.record.id) if known is None else contextlib.nullcontext():
-                async for event in self._answer(turn, plan, plugin, lane, bot, timeout, pass_check):
+                parts: list[str] = []
+                async for event in seat.run(plan.prompt, history=plan.history, conversation=plan.record.state):
+                    if isinstance(event, TextDelta):
+                        parts.append(event.text)
+                    elif isinstance(event, Finish):  # remembered before the caller hears the reply is complete
+                        turn.book.answered(plan, bot, "".join(parts))
                     yield event
-
-    async def _answer(
-        self,
-        turn: TurnRequest,
-        plan: TurnPlan,
-        plugin: Plugin,
-        lane: Lane,
-        bot: Bot,
-        timeout: float,
-        pass_check: Callable[[Any], Any],
-    ) -> AsyncIterator[TextDelta | Finish]:
-        """The planned turn's reply, remembered in the book before the caller hears it is complete."""
-        parts: list[str] = []
-        async for event in run_chat(
-            plugin,
-            lane,
-            bot,
-            plan.prompt,
-            timeout=timeout,
-            pass_check=pass_check,
-            history=plan.history,
-            conversation=plan.record.state,
-        ):
-            if isinstance(event, TextDelta):
-                parts.append(event.text)
-            elif isinstance(event, Finish):  # remembered before the caller hears the reply is complete
-                turn.book.answered(plan, bot, "".join(parts))
-            yield event
 
     @contextlib.asynccontextmanager
     async def _slot(

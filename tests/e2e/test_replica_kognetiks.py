@@ -16,8 +16,7 @@ import pytest
 from scraper import HTTPError, KognetiksChat, PageError, RateLimitError, SiteError, WordPressChat
 from scraper.cassettes import Cassette, ReplayServer, record_chat
 from scraper.replica import ReplicaSite, SiteConfig
-from tests._support import echo
-from tests.e2e.test_any_chat_box import cli
+from tests._support import chat_and_inspect, echo
 from tests.e2e.test_serve import serving
 
 MESSAGE = "Hello lab, привет"
@@ -194,13 +193,8 @@ def test_the_replica_queues_a_second_message_of_a_busy_conversation(kognetiks):
 
 
 def test_command_line_chat_and_inspect(kognetiks):
-    result = cli("chat", "--url", kognetiks.url + "/", "--plugin", "kognetiks", MESSAGE)
-    assert result.returncode == 0, result.stderr
-    assert result.stdout.strip() == REPLY
-    result = cli("inspect", kognetiks.url + "/", "--json")
-    assert result.returncode == 0, result.stderr
-    [found] = json.loads(result.stdout)["plugins"]
-    assert found["plugin"] == "kognetiks" and found["version"] == "2.4.6"
+    found = chat_and_inspect(kognetiks.url + "/", "kognetiks", MESSAGE, REPLY)
+    assert found["version"] == "2.4.6"
     assert "chatbot-chatgpt-js-js" in found["markers"] and found["generation"].startswith("Kognetiks Chatbot")
     [bot] = found["bots"]
     assert (bot["id"], bot["name"], bot["plugin"]) == ("original", "Kognetiks Chatbot", "kognetiks")

@@ -5,7 +5,6 @@ conversation the site keeps per session, nonce refresh, every failure typed, cha
 from __future__ import annotations
 
 import asyncio
-import json
 from collections.abc import Iterator
 
 import pytest
@@ -15,7 +14,7 @@ from scraper import MxChatChat, RateLimitError, SiteError, WordPressChat
 from scraper.cassettes import Cassette, ReplayServer, record_chat
 from scraper.replica import ReplicaSite, SiteConfig
 from scraper.replica.mxchat import mxchat_app
-from tests._support import cli, echo
+from tests._support import chat_and_inspect, echo
 from tests.conftest import _site
 from tests.e2e.test_serve import serving
 
@@ -172,13 +171,8 @@ async def test_two_chats_at_once_both_get_their_answers(mxchat):
 
 
 def test_command_line_chat_and_inspect(mxchat):
-    result = cli("chat", "--plugin", "mxchat", "--url", mxchat.url + "/", MESSAGE)
-    assert result.returncode == 0, result.stderr
-    assert result.stdout.strip() == REPLY
-    result = cli("inspect", mxchat.url + "/", "--json")
-    assert result.returncode == 0, result.stderr
-    [found] = json.loads(result.stdout)["plugins"]
-    assert found["plugin"] == "mxchat" and found["version"] == "3.0.5"
+    found = chat_and_inspect(mxchat.url + "/", "mxchat", MESSAGE, REPLY)
+    assert found["version"] == "3.0.5"
     assert "mxchat-chatbot-wrapper" in found["markers"]
     assert [(b["id"], b["plugin"]) for b in found["bots"]] == [("default", "mxchat")]
     values = found["bots"][0]["values"]
