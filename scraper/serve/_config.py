@@ -93,9 +93,11 @@ class ServeConfig:
         if self.log_format not in ("text", "json"):
             raise ConfigError(f"--log-format must be text or json, not {self.log_format!r}.")
         if self.state is not None:
-            from ..state._redis import is_redis_url
+            from ..state._redis import URL_FORM, is_redis_url
 
             if not is_redis_url(self.state):
-                raise ConfigError("--state must be a Redis URL: redis://[:password@]host:port/db.")
+                raise ConfigError(f"--state must be a Redis URL: {URL_FORM}.")
+            if self.conversations is not None:
+                raise ConfigError("--state keeps the conversations in Redis: drop --conversations.")
         if not 0 <= self.port < 65536:
             raise ConfigError(f"--port must be a TCP port (0-65535), not {self.port}.")

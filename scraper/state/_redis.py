@@ -23,12 +23,13 @@ from ..errors import ConfigError, StateUnavailableError
 from ..wire import logger, redact_url
 from ._store import MAX_AGE, MAX_COUNT, _without_text
 
-__all__ = ["SOCKET_TIMEOUT", "RedisStore", "is_redis_url"]
+__all__ = ["SOCKET_TIMEOUT", "URL_FORM", "RedisStore", "is_redis_url"]
 
 log = logger("scraper.state")
 
 SOCKET_TIMEOUT = 2.0  # seconds one Redis call may take (connecting, or waiting for its answer)
 PREFIX = "scraper:"
+URL_FORM = "redis://HOST:PORT/DB (a password goes before the host)"
 
 T = TypeVar("T")
 
@@ -65,7 +66,7 @@ class RedisStore:
         self._ttl = max(1, int(max_age))
         parts = urlsplit(url)
         if parts.scheme not in ("redis", "rediss", "unix") or (parts.scheme != "unix" and not parts.hostname):
-            raise ConfigError(f"{self.shown} is not a Redis URL: use redis://[:password@]host:port/db.")
+            raise ConfigError(f"{self.shown} is not a Redis URL: use {URL_FORM}.")
         try:
             self._redis: Any = redis.Redis.from_url(
                 url,

@@ -11,6 +11,7 @@ import pytest
 from scraper import ConfigError, StateUnavailableError
 from scraper.client._conversation import ConversationBook
 from scraper.plugins import get_plugin
+from scraper.serve import ServeConfig
 from scraper.state import RedisStore, open_store
 from tests._support import RedisServer, free_port
 from tests.unit.test_conversation_state import AIENGINE, AIPKIT, first_aipkit_turn
@@ -117,3 +118,8 @@ def test_the_password_of_the_redis_url_is_never_shown(caplog: pytest.LogCaptureF
 def test_a_state_that_is_no_redis_url_is_refused():
     with pytest.raises(ConfigError, match="not a Redis URL"):
         RedisStore("redis://")
+    with pytest.raises(ConfigError, match="must be a Redis URL"):
+        ServeConfig(state="http://127.0.0.1:9/").check()
+    with pytest.raises(ConfigError, match="drop --conversations"):
+        ServeConfig(state="redis://127.0.0.1:9/0", conversations="off").check()
+    ServeConfig(state="redis://127.0.0.1:9/0").check()
