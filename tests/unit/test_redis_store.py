@@ -5,6 +5,7 @@ once, the password never shown) and back."""
 from __future__ import annotations
 
 import logging
+import signal
 
 import pytest
 
@@ -100,6 +101,20 @@ def test_a_redis_that_is_down_is_a_typed_error_and_the_same_store_recovers(redis
     redis_server.start()  # back on the same port, empty (no snapshot): the same client connects again
     store.save("c2", {"id": "c2", "site": "s"})
     assert store.load("c2") == {"id": "c2", "site": "s"} and store.ping() is True
+    store.close()
+
+
+def test_a_redis_that_stops_answering_times_out_instead_of_hanging(redis_server: RedisServer):
+    store = RedisStore(redis_server.url, socket_timeout=0.5)
+    store.save("c1", {"id": "c1", "site": "s"})
+    assert redis_server.process is not None
+    redis_server.process.send_signal(signal.SIGSTOP)  # the connection stays open; no answer comes
+    try:
+        with pytest.raises(StateUnavailableError, match="TimeoutError"):
+            store.load("c1")
+    finally:
+        redis_server.process.send_signal(signal.SIGCONT)
+    assert store.load("c1") == {"id": "c1", "site": "s"}, "the next call gets its own answer, not the late one"
     store.close()
 
 
