@@ -36,6 +36,7 @@ from .errors import (
     ScraperError,
     ScraperTimeoutError,
     SiteError,
+    StateUnavailableError,
     StreamError,
     TransportError,
 )
@@ -176,6 +177,7 @@ __all__ = [
     "ScraperError",
     "ScraperTimeoutError",
     "SiteError",
+    "StateUnavailableError",
     "StreamError",
     "TransportError",
     "WordPressChat",

@@ -15,11 +15,12 @@ from .errors import MissingExtraError
 __all__ = ["DIST", "Extra", "import_extra", "install_hint"]
 
 DIST = "wpchat-scraper"
-Extra = Literal["serve", "stealth", "direct"]
+Extra = Literal["serve", "stealth", "direct", "redis"]
 WHAT: dict[Extra, str] = {
     "serve": "`scraper serve` needs Starlette and uvicorn",
     "stealth": "the patchright driver needs patchright",
     "direct": "the direct client needs aiohttp",
+    "redis": "shared state in Redis (--state redis://...) needs redis-py",
 }
 
 

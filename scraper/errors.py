@@ -27,6 +27,7 @@ the HTTP status ``scraper serve`` answers with when it ends a request (``http_st
     ├── StreamError                         the reply stream broke or ended before its end      502
     ├── ScraperTimeoutError (TimeoutError)  a step took longer than the timeout allows         504
     ├── BusyError                           too many chats at once; try again shortly          429
+    ├── StateUnavailableError               the shared state store (Redis) does not answer     503
     ├── AuthenticationError                 ``scraper serve`` wants an API key it was not given 401
     └── CassetteError                       a cassette is missing, unreadable or not writable  500
 """
@@ -59,6 +60,7 @@ __all__ = [
     "ScraperError",
     "ScraperTimeoutError",
     "SiteError",
+    "StateUnavailableError",
     "StreamError",
     "TransportError",
     "excerpt",
@@ -263,6 +265,13 @@ class BusyError(ScraperError):
     """More chats at once than the configured bound, and no slot came free in time."""
 
     http_status = 429
+
+
+class StateUnavailableError(ScraperError):
+    """The shared state store (``--state redis://...``) did not answer within its socket timeout; the
+    request ends at once instead of hanging, and the next one tries the store again."""
+
+    http_status = 503
 
 
 class AuthenticationError(ScraperError):

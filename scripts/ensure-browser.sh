@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
-# Make sure a Chromium is available to scraper, and Xvfb for the headed tests: keep what is already
-# found; as root with apt, install Debian's chromium and xvfb (+xauth); otherwise let Playwright download
-# its own Chromium (headed tests then skip, saying Xvfb is missing).
+# Make sure a Chromium is available to scraper, Xvfb for the headed tests and redis-server for the shared
+# state tests: keep what is already found; as root with apt, install Debian's chromium, xvfb (+xauth) and
+# redis-server (never started as a service: the tests start their own); otherwise let Playwright download
+# its own Chromium (headed and Redis tests then skip, saying what is missing).
 set -euo pipefail
 PY="${1:-python3}"
 
@@ -15,6 +16,15 @@ apt_install() {
 if ! command -v Xvfb >/dev/null 2>&1 && can_apt; then
   echo "scraper: installing Xvfb with apt-get (for the headed tests)" >&2
   apt_install xvfb xauth || echo "scraper: could not install Xvfb; headed tests will skip" >&2
+fi
+
+if ! command -v redis-server >/dev/null 2>&1 && can_apt; then
+  echo "scraper: installing redis-server with apt-get (for the shared state tests)" >&2
+  # policy-rc.d 101: the package's service is not started; the tests run a private redis-server each
+  made=0
+  [ -e /usr/sbin/policy-rc.d ] || { printf '#!/bin/sh\nexit 101\n' > /usr/sbin/policy-rc.d && chmod +x /usr/sbin/policy-rc.d && made=1; }
+  apt_install redis-server || echo "scraper: could not install redis-server; the shared state tests will skip" >&2
+  [ "$made" = 0 ] || rm -f /usr/sbin/policy-rc.d
 fi
 
 if "$PY" -c "from scraper.browser import find_browser; print(find_browser())" 2>/dev/null; then

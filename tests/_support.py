@@ -1,5 +1,6 @@
 """Helpers the test modules share: waiting on a condition, talking to a local server over plain HTTP,
-the replica's echo reply, and finding the Chromium processes a program left behind."""
+the replica's echo reply, finding the Chromium processes a program left behind, and a private
+redis-server."""
 
 from __future__ import annotations
 
@@ -8,6 +9,7 @@ import contextlib
 import http.client
 import json
 import os
+import shutil
 import socket
 import subprocess
 import sys
@@ -20,13 +22,16 @@ from pathlib import Path
 from typing import Any, Protocol
 
 __all__ = [
+    "RedisServer",
     "Reply",
     "abandon_stream",
     "chats",
     "cli",
     "echo",
+    "free_port",
     "http_server",
     "marked_chromium_pids",
+    "redis_server_or_skip",
     "request",
     "send",
     "wait_for",
@@ -197,3 +202,82 @@ def http_server(handler: type[BaseHTTPRequestHandler]) -> Iterator[str]:
     finally:
         server.shutdown()
         server.server_close()
+
+
+def free_port() -> int:
+    """A loopback TCP port nothing listens on now (for a server that cannot bind port 0 itself)."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+NO_REDIS = "no redis-server here (apt-get install redis-server; `make setup` does it as root)"
+
+
+@contextlib.contextmanager
+def redis_server_or_skip(password: str | None = None) -> Iterator[RedisServer]:
+    """A private redis-server for the block, killed after it; the test skips where none is installed."""
+    import pytest
+
+    if shutil.which("redis-server") is None:
+        pytest.skip(NO_REDIS)
+    server = RedisServer(password).start()
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
+class RedisServer:
+    """A private ``redis-server`` on 127.0.0.1 (no snapshot, no append-only file): :meth:`start` waits for
+    its PING, :meth:`stop` kills it; started again it takes the same port, as a restarted Redis does."""
+
+    def __init__(self, password: str | None = None) -> None:
+        self.port = free_port()
+        self.password = password
+        self.process: subprocess.Popen[bytes] | None = None
+
+    @property
+    def url(self) -> str:
+        return f"redis://{f':{self.password}@' if self.password else ''}127.0.0.1:{self.port}/0"
+
+    def ping(self) -> bool:
+        """Whether it answers PING (with AUTH first when it has a password)."""
+        auth = f"AUTH {self.password}\r\n".encode() if self.password else b""
+        try:
+            with socket.create_connection(("127.0.0.1", self.port), timeout=1) as sock:
+                sock.sendall(auth + b"PING\r\n")
+                got = b""
+                while b"+PONG" not in got and b"-" not in got and (chunk := sock.recv(64)):
+                    got += chunk
+                return b"+PONG" in got
+        except OSError:
+            return False
+
+    def start(self) -> RedisServer:
+        locked = ["--requirepass", self.password] if self.password else []
+        self.process = subprocess.Popen(
+            [
+                "redis-server",
+                "--port",
+                str(self.port),
+                "--bind",
+                "127.0.0.1",
+                "--save",
+                "",
+                "--appendonly",
+                "no",
+                *locked,
+            ],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+        assert wait_until(lambda: self.ping() or self.process is None or self.process.poll() is not None, 10)
+        assert self.ping(), f"redis-server did not answer on port {self.port} (exit {self.process.poll()})"
+        return self
+
+    def stop(self) -> None:
+        if self.process is not None and self.process.poll() is None:
+            self.process.kill()
+            self.process.wait(10)
+        self.process = None

@@ -18,6 +18,7 @@ import pytest
 
 from scraper.browser import VirtualDisplay
 from scraper.replica import ReplicaSite
+from tests._support import RedisServer, redis_server_or_skip
 
 NO_XVFB = "headed: no Xvfb here for a private display (apt-get install xvfb xauth; `make setup` does it as root)"
 
@@ -72,6 +73,13 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
             item.add_marker(pytest.mark.scraper)
         if not xvfb and item.get_closest_marker("headed"):
             item.add_marker(pytest.mark.skip(reason=NO_XVFB))
+
+
+@pytest.fixture
+def redis_server() -> Iterator[RedisServer]:
+    """A private redis-server on a free loopback port, killed at the end (skips where none is installed)."""
+    with redis_server_or_skip() as server:
+        yield server
 
 
 @pytest.fixture

@@ -10,7 +10,16 @@ from ._fetch import StreamingResponse, open_stream
 from ._hosts import SiteRules, origin_of
 from ._lanes import PER_PAGE, Lane, SitePool, SiteRegistry, proxy_settings
 from ._memory import TreeMemory, tree_memory, tree_pids
-from ._profiles import Profile, cache_dir, clear_profiles, list_profiles, load_profile, save_profile
+from ._profiles import (
+    Profile,
+    SharedProfiles,
+    cache_dir,
+    clear_profiles,
+    list_profiles,
+    load_profile,
+    save_profile,
+    share_profiles,
+)
 from ._recording import ExchangeRecord, FlowRecorder, PageRecord
 from ._runtime import (
     CHROMIUM_ARGS,
@@ -39,6 +48,7 @@ __all__ = [
     "Lane",
     "PageRecord",
     "Profile",
+    "SharedProfiles",
     "SitePool",
     "SiteRegistry",
     "SiteRules",
@@ -64,6 +74,7 @@ __all__ = [
     "reset_all",
     "save_artifacts",
     "save_profile",
+    "share_profiles",
     "shared_rules",
     "tree_memory",
     "tree_pids",

@@ -35,7 +35,7 @@ from ._fetch import StreamingResponse, open_stream
 from ._hosts import SiteRules, origin_of, without_credentials
 from ._navigate import navigate
 from ._page_script import APPEARED, CAPTURED, captured_html, page_script
-from ._profiles import load_profile
+from ._profiles import load_profile, share_clearance, sharing_profiles
 from ._recording import FlowRecorder
 
 __all__ = ["PER_PAGE", "Lane", "SitePool", "SiteRegistry", "origin_of", "proxy_settings"]
@@ -302,6 +302,7 @@ class Lane:
         self.page_loads += 1
         if challenge is not None:
             self.challenges.append(challenge)
+            await self._share_clearance(challenge)
         if response is None:  # same-document navigation; keep what we had
             return
         self.page_status = response.status
@@ -327,6 +328,15 @@ class Lane:
         finally:
             await response.aclose()
 
+    async def _share_clearance(self, challenge: Challenge) -> None:
+        """A check cleared: its cookies go to the store other servers share (when there is one), so they
+        do not meet it again."""
+        if not challenge.cleared or not sharing_profiles() or self.context is None:
+            return
+        state = await self.context.storage_state()
+        await asyncio.to_thread(share_clearance, self.origin, state, self.user_agent or "")
+        log.info("the cookies that cleared the %s check of %s are shared", challenge.vendor, self.origin)
+
     async def pass_check(self, challenge: Challenge, timeout: float) -> None:
         """Pass an anti-bot check met by a chat request without touching the chatting page: load the
         page once more in a second tab of the same context, where the clearance cookie lands."""
@@ -336,6 +346,7 @@ class Lane:
             _, _, found = await navigate(page, self.page_url, timeout, self.origin, auto_click=self.runtime.auto_click)
             if found is not None:
                 self.challenges.append(found)
+                await self._share_clearance(found)
         except ScraperError:
             raise
         except Exception as exc:

@@ -2,7 +2,9 @@
 
 A profile holds the site's cookies and local storage (Playwright's storage state) and the User-Agent
 they were earned with: clearance cookies only hold with that same User-Agent. Profiles live in the
-user's cache directory, readable by the user only, and their values are never printed.
+user's cache directory, readable by the user only, and their values are never printed. Servers that
+share state (``scraper serve --state redis://...``) also share profiles: the cookies that cleared a
+site's check on one serve the others, read from the shared store before the local file.
 """
 
 from __future__ import annotations
@@ -12,10 +14,42 @@ import os
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 from urllib.parse import urlsplit
 
-__all__ = ["Profile", "cache_dir", "clear_profiles", "list_profiles", "load_profile", "save_profile"]
+__all__ = [
+    "Profile",
+    "SharedProfiles",
+    "cache_dir",
+    "clear_profiles",
+    "list_profiles",
+    "load_profile",
+    "save_profile",
+    "share_clearance",
+    "share_profiles",
+    "sharing_profiles",
+]
+
+
+class SharedProfiles(Protocol):
+    """A store several processes share (:class:`~scraper.state.RedisStore`), holding profiles by site."""
+
+    def load_profile(self, site: str) -> dict[str, Any] | None: ...
+
+    def save_profile(self, site: str, data: dict[str, Any]) -> None: ...
+
+
+_shared: SharedProfiles | None = None
+
+
+def share_profiles(store: SharedProfiles | None) -> None:
+    """Read profiles from ``store`` first, and keep the cookies of every check cleared there (None: stop)."""
+    global _shared
+    _shared = store
+
+
+def sharing_profiles() -> bool:
+    return _shared is not None
 
 
 def cache_dir(*parts: str) -> Path:
@@ -75,9 +109,22 @@ def _read(path: Path) -> Profile | None:
         return None
 
 
+def share_clearance(origin: str, storage_state: dict[str, Any], user_agent: str) -> None:
+    """Keep the cookies that cleared the check of ``origin`` in the shared store, for the other servers
+    (nothing without one: a single process keeps them in its own browser context)."""
+    if _shared is not None:
+        data = {"origin": origin, "user_agent": user_agent, "saved_at": time.time(), "storage_state": storage_state}
+        _shared.save_profile(_site_key(origin), data)
+
+
 def load_profile(url: str) -> Profile | None:
-    """The saved profile for the site of ``url``, if any."""
-    return _read(profiles_dir() / f"{_site_key(url)}.json")
+    """The saved profile for the site of ``url``, if any: the shared store's first, then the local file."""
+    site = _site_key(url)
+    if _shared is not None and (data := _shared.load_profile(site)) is not None:
+        return Profile(
+            site, data["origin"], data["user_agent"], data["storage_state"], data["saved_at"], Path(f"shared:{site}")
+        )
+    return _read(profiles_dir() / f"{site}.json")
 
 
 def list_profiles() -> list[Profile]:

@@ -89,6 +89,13 @@ def add(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
         "$SCRAPER_CONVERSATIONS, else a file under the user's data folder; `off`: this run only)",
     )
     parser.add_argument(
+        "--state",
+        default=os.environ.get("SCRAPER_STATE") or None,
+        metavar="redis://[:PASSWORD@]HOST:PORT/DB",
+        help="share conversations and cleared anti-bot cookies with the other servers behind one load balancer "
+        "through this Redis (default: $SCRAPER_STATE; none: this server's own store)",
+    )
+    parser.add_argument(
         "--log-format",
         choices=["text", "json"],
         default="text",
@@ -165,6 +172,7 @@ def run(args: argparse.Namespace) -> int:
         queue_timeout=args.queue_timeout,
         headed=args.headed,
         conversations=args.conversations,
+        state=args.state,
         log_format=args.log_format,
         browser=args.browser,
     )

@@ -195,9 +195,11 @@ class ConversationBook:
             return lock
 
     def get(self, conversation_id: str) -> Record | None:
-        """A conversation by id: from memory, else from the store (its ids, maybe not its text)."""
+        """A conversation by id: from memory, else from the store (its ids, maybe not its text). A store
+        other servers share is read every time: the last turn may have run on another one."""
+        shared = getattr(self.store, "shared", False)
         with self._guard:
-            live = self._live.get(conversation_id)
+            live = None if shared else self._live.get(conversation_id)
         if live is not None:
             return live
         saved = self.store.load(conversation_id)
@@ -232,6 +234,8 @@ class ConversationBook:
     ) -> TurnPlan:
         """This turn's message, the history to send, and the site conversation to continue."""
         turns, message = site_turns(messages)
+        if (ready := getattr(self.store, "ready", None)) is not None:
+            ready()  # a shared store that is down fails the turn before the site is sent anything
         if record is None and turns:
             record = self.find(history_key(bot, page_url, turns))
         if record is not None and record.text_lost and plugin.history == "client" and not turns:

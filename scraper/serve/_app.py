@@ -35,14 +35,14 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from .. import __version__
-from ..browser import BrowserOptions, remote_options, tree_memory
+from ..browser import BrowserOptions, remote_options, share_profiles, tree_memory
 from ..client import ChatService
 from ..client._completions import CompletionBuilder, CompletionRequest
 from ..client._conversation import ConversationBook, TurnRequest
 from ..client._models import ModelCatalog, Resolved
 from ..errors import AuthenticationError, BrowserError, BusyError, ConfigError, ScraperError
 from ..plugins import Finish, TextDelta
-from ..state import open_store
+from ..state import RedisStore, open_store
 from ..wire import logger, redact, redact_url
 from ._config import ServeConfig
 from ._errors import error_body, error_json
@@ -117,7 +117,14 @@ class ServerState:
         self.catalog = ModelCatalog(config.sites, allow_urls=config.urls_allowed)
         self.slots = Slots(config.max_concurrency, config.queue_timeout)
         # which site conversation goes on with which history (the process's own store unless configured)
-        self.book = service.book if config.conversations is None else ConversationBook(open_store(config.conversations))
+        # ... or, with --state, the Redis this server shares with others (its profiles too)
+        self.shared: RedisStore | None = RedisStore(config.state) if config.state else None
+        if self.shared is not None:
+            self.book = ConversationBook(self.shared)
+        else:
+            self.book = (
+                service.book if config.conversations is None else ConversationBook(open_store(config.conversations))
+            )
         self.served = 0  # chats answered to the end
         self.failed = 0  # chats that ended with an error (a client that left is neither)
         self.metrics = Metrics()  # what GET /metrics reports
@@ -371,6 +378,8 @@ def create_app(config: ServeConfig, service: ChatService | None = None) -> Starl
                 "max_concurrency": state.slots.limit,
             }
             answer["browsers"] = [_browser_health(state, answer)]
+            if state.shared is not None:  # the URL without its password
+                answer["state"] = {"url": state.shared.shown, "up": await asyncio.to_thread(state.shared.ping)}
         return JSONResponse(answer)
 
     async def metrics(request: Request) -> Response:
@@ -410,11 +419,17 @@ def create_app(config: ServeConfig, service: ChatService | None = None) -> Starl
         if config.max_sites is not None:
             sites.max_sites = config.max_sites
         warming = asyncio.ensure_future(_warm(state.service))
+        if state.shared is not None:
+            log.info("state shared with other servers in %s", state.shared.shown)
+            share_profiles(state.shared)
         try:
             yield
         finally:
             warming.cancel()
             sites.max_sites = bound
+            if state.shared is not None:
+                share_profiles(None)
+                state.shared.close()
 
     app = Starlette(
         routes=[

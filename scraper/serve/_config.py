@@ -33,7 +33,8 @@ class ServeConfig:
     request waits up to ``queue_timeout`` seconds for a slot, then gets 429; ``timeout`` is each chat's
     per-step bound unless the request gives one. ``allow_origins`` and ``allow_hosts`` open the checks of
     :mod:`._guard`; the three connection timeouts bound what a slow client can hold. ``conversations`` is
-    where the conversation store lives.
+    where the conversation store lives; ``state``, a Redis several servers share, replaces it and holds
+    the site profiles too.
     """
 
     host: str = "127.0.0.1"
@@ -54,6 +55,7 @@ class ServeConfig:
     idle_timeout: float = 5.0  # seconds a kept-alive connection may sit idle between requests
     max_sites: int | None = None  # warm sites kept at most (None: the browser's default, SCRAPER_MAX_SITES)
     conversations: str | None = None  # the conversation store: a file path, "off", or None for the default
+    state: str | None = None  # a redis:// URL: conversations, profiles and cleared checks shared with other servers
     browser: str | None = None  # a remote browser (ws:// or http:// CDP) instead of launching one
     log_format: str = "text"  # "json": one JSON object per log line, each with its request's id
 
@@ -90,5 +92,12 @@ class ServeConfig:
             remote_options(self.browser)  # ConfigError when it is no browser URL
         if self.log_format not in ("text", "json"):
             raise ConfigError(f"--log-format must be text or json, not {self.log_format!r}.")
+        if self.state is not None:
+            from ..state._redis import URL_FORM, is_redis_url
+
+            if not is_redis_url(self.state):
+                raise ConfigError(f"--state must be a Redis URL: {URL_FORM}.")
+            if self.conversations is not None:
+                raise ConfigError("--state keeps the conversations in Redis: drop --conversations.")
         if not 0 <= self.port < 65536:
             raise ConfigError(f"--port must be a TCP port (0-65535), not {self.port}.")

@@ -58,9 +58,14 @@ def default_store_path() -> Path:
 
 
 def open_store(where: str | os.PathLike[str] | None = None, *, keep_text: bool = False) -> ConversationStore:
-    """The store at ``where`` (a file path; ``"off"``: one kept in memory for this process only);
-    by default ``SCRAPER_CONVERSATIONS``, else the file under the user's data folder."""
+    """The store at ``where`` (a file path; ``"off"``: one kept in memory for this process only; a
+    ``redis://`` URL: the store several servers share); by default ``SCRAPER_CONVERSATIONS``, else the
+    file under the user's data folder."""
     choice = str(where) if where is not None else os.environ.get("SCRAPER_CONVERSATIONS") or ""
+    from ._redis import RedisStore, is_redis_url  # the one module imports the other's bounds
+
+    if is_redis_url(choice):
+        return RedisStore(choice, keep_text=True)
     if choice.lower() == "off":
         return MemoryStore(keep_text=keep_text)
     return SQLiteStore(choice or default_store_path(), keep_text=keep_text)

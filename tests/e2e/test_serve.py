@@ -418,14 +418,14 @@ def served_url(process: subprocess.Popen) -> str:
     raise AssertionError(f"scraper serve ended without saying where it listens (exit {process.wait()})")
 
 
-def serve_process(*flags: str) -> subprocess.Popen:
+def serve_process(*flags: str, env: dict[str, str] | None = None) -> subprocess.Popen:
     """``scraper serve --port 0`` as a program of its own (read where it listens with :func:`served_url`)."""
     return subprocess.Popen(
         [sys.executable, "-m", "scraper", "serve", "--port", "0", *flags],
         stderr=subprocess.PIPE,
         text=True,
         cwd=ROOT,
-        env={**os.environ, "PYTHONIOENCODING": "utf-8"},
+        env={**os.environ, "PYTHONIOENCODING": "utf-8", **(env or {})},
     )
 
 

@@ -9,7 +9,7 @@ import pytest
 
 from scraper import ConfigError
 from scraper.cassettes._match import Received, differences
-from scraper.client._conversation import ConversationBook, carry_context, history_key, site_turns
+from scraper.client._conversation import ConversationBook, TurnPlan, carry_context, history_key, site_turns
 from scraper.plugins import Bot, get_plugin
 from scraper.state import MemoryStore, SQLiteStore, open_store
 
@@ -95,13 +95,18 @@ def test_the_store_is_bounded_by_count_and_age(tmp_path):
     assert isinstance(open_store("off"), MemoryStore)
 
 
+def first_aipkit_turn(book: ConversationBook) -> tuple[TurnPlan, list[dict[str, str]]]:
+    """An AIPKit conversation's first turn ("hi", answered "hello", the site's ids u1/s1) and its history."""
+    first = book.plan(get_plugin("aipkit"), AIPKIT, "http://a/", {}, [{"role": "user", "content": "hi"}])
+    first.record.state.update(conversation_uuid="u1", session_id="s1")
+    book.answered(first, AIPKIT, "hello")
+    return first, [{"role": "user", "content": "hi"}, {"role": "assistant", "content": "hello"}]
+
+
 def test_a_history_leads_back_to_the_site_conversation_that_answered_it():
     book = ConversationBook(MemoryStore())
     plugin = get_plugin("aipkit")
-    first = book.plan(plugin, AIPKIT, "http://a/", {}, [{"role": "user", "content": "hi"}])
-    first.record.state.update(conversation_uuid="u1", session_id="s1")
-    book.answered(first, AIPKIT, "hello")
-    history = [{"role": "user", "content": "hi"}, {"role": "assistant", "content": "hello"}]
+    first, history = first_aipkit_turn(book)
     second = book.plan(plugin, AIPKIT, "http://a/", {}, [*history, {"role": "user", "content": "more"}])
     assert second.record is first.record and second.prompt == "more" and second.history == []
     assert second.carried is None and second.context_note is None

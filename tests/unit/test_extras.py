@@ -19,6 +19,7 @@ WITHOUT = "import sys; sys.modules[{module!r}] = None; from scraper.cli import m
     [
         ("starlette", ["serve", "--port", "0"], "serve"),
         ("uvicorn", ["serve", "--port", "0"], "serve"),
+        ("redis", ["serve", "--port", "0", "--state", "redis://127.0.0.1:9/0"], "redis"),
         ("patchright", ["chat", "--driver", "patchright", "--url", "http://127.0.0.1:9/", "hi"], "stealth"),
     ],
 )

@@ -58,6 +58,7 @@ PUBLIC = {
     "ScraperError",
     "ScraperTimeoutError",
     "SiteError",
+    "StateUnavailableError",
     "StreamError",
     "TransportError",
     "WordPressChat",
