@@ -43,6 +43,7 @@ from .errors import (
 if TYPE_CHECKING:
     from .browser import (
         BrowserOptions,
+        BrowserPool,
         BrowserRuntime,
         Profile,
         aclose,
@@ -80,6 +81,7 @@ _LAZY = {
     **dict.fromkeys(
         (
             "BrowserOptions",
+            "BrowserPool",
             "BrowserRuntime",
             "Profile",
             "aclose",
@@ -149,6 +151,7 @@ __all__ = [
     "BrowserLaunchError",
     "BrowserNotFoundError",
     "BrowserOptions",
+    "BrowserPool",
     "BrowserRuntime",
     "BusyError",
     "CassetteError",

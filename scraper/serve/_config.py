@@ -55,6 +55,7 @@ class ServeConfig:
     max_sites: int | None = None  # warm sites kept at most (None: the browser's default, SCRAPER_MAX_SITES)
     conversations: str | None = None  # the conversation store: a file path, "off", or None for the default
     browser: str | None = None  # a remote browser (ws:// or http:// CDP) instead of launching one
+    browsers: tuple[str, ...] = ()  # two or more: a pool of browsers ("local", ws://, http://; ?capacity=N)
     log_format: str = "text"  # "json": one JSON object per log line, each with its request's id
 
     @property
@@ -88,6 +89,10 @@ class ServeConfig:
             from ..browser import remote_options
 
             remote_options(self.browser)  # ConfigError when it is no browser URL
+        if self.browsers:
+            from ..browser import parse_browsers
+
+            parse_browsers(self.browsers)  # ConfigError when one is no browser
         if self.log_format not in ("text", "json"):
             raise ConfigError(f"--log-format must be text or json, not {self.log_format!r}.")
         if not 0 <= self.port < 65536:
