@@ -161,7 +161,7 @@ class BrowserPool:
     ) -> None:
         self.options: BrowserOptions = dict(options or {})  # type: ignore[assignment]
         self.probe_timeout = probe_timeout
-        self._lock = threading.Lock()
+        self._lock = threading.RLock()  # placement may mark a member down while it holds the lock
         self._changed = threading.Condition(self._lock)
         self._affinity: dict[str, PoolMember] = {}
         self.members: list[PoolMember] = []
@@ -218,11 +218,13 @@ class BrowserPool:
                 self._down(member, BrowserLaunchError("The browser's connection closed."))
         avoided = set(avoid)
         candidates = [m for m in self.members if m not in avoided]
-        chosen = place(candidates, site, self._affinity.get(site))
+        held = self._affinity.get(site)
+        chosen = place(candidates, site, held)
         if chosen is not None:
             chosen.chats += 1
             chosen.sites.add(site)
-            self._affinity[site] = chosen
+            if held is None or not held.up or held.removed:  # a full holder keeps its site
+                self._affinity[site] = chosen
         return chosen
 
     async def acquire(self, site: str, timeout: float, avoid: Iterable[PoolMember] = ()) -> PoolMember:

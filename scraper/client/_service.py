@@ -159,7 +159,20 @@ class ChatService:
     ) -> AsyncIterator[TextDelta | Finish]:
         """The reply's events, for a caller on any event loop (closing it aborts the chat). ``turn=``
         (a :class:`TurnRequest`) makes it one turn of a conversation; ``prompt`` is then unused."""
-        return self.runtime.iterate(self.chat(target, prompt, on_values=on_values, **options))
+        return self._events(
+            target,
+            lambda service: service.runtime.iterate(service.chat(target, prompt, on_values=on_values, **options)),
+            options,
+        )
+
+    def _events(
+        self,
+        target: ChatTarget,
+        start: Callable[[ChatService], AsyncIterator[TextDelta | Finish]],
+        options: Mapping[str, Any],
+    ) -> AsyncIterator[TextDelta | Finish]:
+        """The events ``start`` gives for the service of the browser the chat runs in: this one."""
+        return start(self)
 
     def turn(
         self,
@@ -388,31 +401,18 @@ class PooledChatService(ChatService):
             service = self._services[member.runtime] = ChatService(member.runtime, self._book)
         return service
 
-    def events(
+    async def _events(
         self,
         target: ChatTarget,
-        prompt: str,
-        *,
-        on_values: Callable[[Bot, Values], None] | None = None,
-        **options: Any,
-    ) -> AsyncIterator[TextDelta | Finish]:
-        return self._placed(
-            target,
-            float(options.get("timeout", 120)),
-            options.get("proxy"),
-            lambda service: service.events(target, prompt, on_values=on_values, **options),
-        )
-
-    async def _placed(
-        self,
-        target: ChatTarget,
-        timeout: float,
-        proxy: str | None,
         start: Callable[[ChatService], AsyncIterator[TextDelta | Finish]],
+        options: Mapping[str, Any],
     ) -> AsyncIterator[TextDelta | Finish]:
+        """The events on the browser the pool places the chat on; on another when that one is lost
+        before the reply began."""
         tried: list[PoolMember] = []
+        timeout, site = float(options.get("timeout", 120)), _site(target, options.get("proxy"))
         while True:
-            member = await self.pool.acquire(_site(target, proxy), timeout, avoid=tried)
+            member = await self.pool.acquire(site, timeout, avoid=tried)
             yielded = False
             try:
                 async with contextlib.aclosing(start(self._service(member))) as events:  # type: ignore[type-var]

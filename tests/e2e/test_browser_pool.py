@@ -17,7 +17,7 @@ import pytest
 
 from scraper.browser import BrowserPool
 from scraper.replica import ReplicaSite
-from tests._support import echo, wait_until
+from tests._support import chats, echo, wait_until
 from tests.e2e.test_browser_server import browser_server
 from tests.e2e.test_scale import free_port
 from tests.e2e.test_serve import serving
@@ -85,17 +85,24 @@ def test_a_pool_of_three_browsers_spreads_sites_survives_a_lost_browser_and_take
             site.config.chunk_delay = 0.05
             site.config.reply_events = LONG
         started = [threading.Event() for _ in range(SITES)]
-        with ThreadPoolExecutor(2 * SITES) as workers:
+        with ThreadPoolExecutor(2 * SITES + 1) as workers:
             streaming = [workers.submit(ask, url, f"s{n}", f"during {n}", started[n]) for n in range(SITES)]
             assert all(event.wait(120) for event in started), "every reply started"
+            # One more chat on the doomed browser, whose site holds back its first chunk: it is sent,
+            # and has said nothing when its browser dies.
+            held = sites[0]
+            held.config.reply_events, held.config.first_delay = None, 3.0
+            asked = len(chats(held))
+            holding = workers.submit(ask, url, "s0", "held back")
+            assert wait_until(lambda: len(chats(held)) > asked, 60), "the held chat reached its site"
             os.killpg(process.pid, signal.SIGKILL)
             process.wait(30)
             for site in sites:
-                site.config.chunk_delay = 0.005
-                site.config.reply_events = None
+                site.config.chunk_delay, site.config.reply_events, site.config.first_delay = 0.005, None, 0.0
             after = [workers.submit(ask, url, f"s{n}", f"after {n}") for n in range(SITES)]
             during = [future.result() for future in streaming]
             late = [future.result() for future in after]
+            assert holding.result() == (echo("held back"), None), "a chat that had said nothing starts again"
         assert late == [(echo(f"after {n}"), None) for n in range(SITES)], "no chat that had not started is lost"
         whole = "".join(f"w{i} " for i in range(LONG))
         for n, (text, error) in enumerate(during):
