@@ -14,6 +14,11 @@ streamed chats one after the other to one warm site, with the server's defaults.
 of the time to first chunk, of the wait for a chat slot (the server's ``x-scraper-queue-ms``) and of the
 chat itself (the difference), the throughput, the failures, and the server's memory (PSS of its whole
 process tree, from ``/health``) before, under and after the load.
+
+``--browsers 1,2,3`` (with ``--clients``) measures a pool of browsers: for each size it starts that many
+``scraper browser-server`` processes and one ``scraper serve --browser ...`` over them (each browser with
+a capacity of its share of the clients, so one site's chats spill over to the other browsers), and prints
+chats/s and the time to first chunk (p50, p99) per pool size.
 """
 
 from __future__ import annotations
@@ -22,6 +27,7 @@ import argparse
 import asyncio
 import http.client
 import json
+import math
 import os
 import platform
 import re
@@ -47,13 +53,22 @@ ROOT = Path(__file__).resolve().parent.parent
 URL_ENV = PRESET_SITES["chatgptfree"].url_env
 
 
+def terminate(process: subprocess.Popen[str], seconds: float) -> None:
+    """Stop a child the polite way, and for good when it does not stop within ``seconds``."""
+    process.terminate()
+    try:
+        process.wait(seconds)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        process.wait()
+
+
 class Server:
     """A ``scraper serve`` process on a free loopback port."""
 
-    def __init__(self, env: dict[str, str]) -> None:
-        self.process = subprocess.Popen(
-            [sys.executable, "-m", "scraper", "serve", "--port", "0"], stderr=subprocess.PIPE, text=True, env=env
-        )
+    def __init__(self, env: dict[str, str], *flags: str) -> None:
+        command = [sys.executable, "-m", "scraper", "serve", "--port", "0", *flags]
+        self.process = subprocess.Popen(command, stderr=subprocess.PIPE, text=True, env=env)
         assert self.process.stderr is not None
         found = None
         for line in self.process.stderr:  # its first words say where it listens
@@ -80,12 +95,7 @@ class Server:
             return False
 
     def stop(self) -> None:
-        self.process.terminate()
-        try:
-            self.process.wait(30)
-        except subprocess.TimeoutExpired:
-            self.process.kill()
-            self.process.wait()
+        terminate(self.process, 30)
 
 
 def through_http(url: str) -> float:
@@ -296,17 +306,84 @@ def load_main(args: argparse.Namespace) -> int:
     return 0 if not result["failures"] else 1
 
 
+class BrowserServer:
+    """A ``scraper browser-server`` process on a free loopback port, and the endpoint it prints."""
+
+    def __init__(self) -> None:
+        self.process = subprocess.Popen(
+            [sys.executable, "-m", "scraper", "browser-server", "--port", "0"],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.DEVNULL,
+            text=True,
+        )
+        assert self.process.stdout is not None
+        self.endpoint = self.process.stdout.readline().strip()
+        if not self.endpoint.startswith("ws://"):
+            self.stop()
+            raise BenchError("scraper browser-server did not start")
+
+    def stop(self) -> None:
+        terminate(self.process, 60)
+
+
+def pool_main(args: argparse.Namespace) -> int:
+    """The ``--browsers`` run: the same load on pools of each size."""
+    sizes = [int(size) for size in args.browsers.split(",") if size.strip()]
+    rows: list[tuple[int, dict[str, object]]] = []
+    with Replicas(["aipower"], "process") as replicas:
+        replicas.configure("aipower", chunk_delay=0.0, first_delay=0.0)
+        env = {**os.environ, URL_ENV: replicas.urls["aipower"], "PYTHONIOENCODING": "utf-8", "SCRAPER_SERVER": "off"}
+        for size in sizes:
+            browsers: list[BrowserServer] = []
+            server: Server | None = None
+            try:
+                browsers = [BrowserServer() for _ in range(size)]
+                share = math.ceil(args.clients / size)
+                flags = [f"{b.endpoint}?capacity={share}" if size > 1 else b.endpoint for b in browsers]
+                server = Server(env, *(flag for endpoint in flags for flag in ("--browser", endpoint)))
+                under_load(server.url, args.clients, 1)  # warm: the site's page loaded in every browser it spills to
+                rows.append((size, under_load(server.url, args.clients, args.requests)))
+            finally:
+                if server is not None:
+                    server.stop()
+                for browser in browsers:
+                    browser.stop()
+    print(
+        f"scraper serve over a pool of browser servers: {args.clients} clients x {args.requests} streamed chats, "
+        f"one replica AI Power site on 127.0.0.1 (no delay), {os.cpu_count()} CPUs, Python "
+        f"{platform.python_version()}\n"
+    )
+    print("| browsers | chats/s | first chunk p50 | first chunk p99 | failed |\n|---|---|---|---|---|")
+    failed = 0
+    for size, result in rows:
+        first, failures = result["first"], result["failures"]
+        assert isinstance(first, list) and isinstance(failures, list)
+        failed += len(failures)
+        rate = len(first) / float(result["seconds"])  # type: ignore[arg-type]
+        cells = " | ".join(f"{percentile(first, p):.0f} ms" if first else "—" for p in (0.5, 0.99))
+        print(f"| {size} | {rate:.1f} | {cells} | {len(failures)} |")
+    if args.json:
+        Path(args.json).write_text(json.dumps({size: result for size, result in rows}, indent=1))
+    return 0 if not failed else 1
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m benchmarks.serve", description=__doc__.splitlines()[0])
     parser.add_argument("--runs", type=int, default=7, help="timed runs per figure (default 7)")
     parser.add_argument("--clients", type=int, metavar="N", help="instead: N concurrent streaming clients (load)")
     parser.add_argument("--requests", type=int, default=3, help="with --clients: chats per client (default 3)")
+    parser.add_argument(
+        "--browsers", metavar="1,2,3", help="the load (--clients, default 8) on pools of that many browser servers"
+    )
     parser.add_argument("--json", metavar="PATH", help="also write the samples as JSON")
     return parser
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    if args.browsers:
+        args.clients = args.clients or 8
+        return pool_main(args)
     if args.clients:
         return load_main(args)
     started = time.perf_counter()

@@ -44,6 +44,7 @@ from .errors import (
 if TYPE_CHECKING:
     from .browser import (
         BrowserOptions,
+        BrowserPool,
         BrowserRuntime,
         Profile,
         aclose,
@@ -81,6 +82,7 @@ _LAZY = {
     **dict.fromkeys(
         (
             "BrowserOptions",
+            "BrowserPool",
             "BrowserRuntime",
             "Profile",
             "aclose",
@@ -150,6 +152,7 @@ __all__ = [
     "BrowserLaunchError",
     "BrowserNotFoundError",
     "BrowserOptions",
+    "BrowserPool",
     "BrowserRuntime",
     "BusyError",
     "CassetteError",

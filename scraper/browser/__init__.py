@@ -10,6 +10,7 @@ from ._fetch import StreamingResponse, open_stream
 from ._hosts import SiteRules, origin_of
 from ._lanes import PER_PAGE, Lane, SitePool, SiteRegistry, proxy_settings
 from ._memory import TreeMemory, tree_memory, tree_pids
+from ._pool import BrowserPool, PoolMember, parse_browsers, where
 from ._profiles import (
     Profile,
     SharedProfiles,
@@ -42,11 +43,13 @@ __all__ = [
     "PER_PAGE",
     "BrowserLocation",
     "BrowserOptions",
+    "BrowserPool",
     "BrowserRuntime",
     "ExchangeRecord",
     "FlowRecorder",
     "Lane",
     "PageRecord",
+    "PoolMember",
     "Profile",
     "SharedProfiles",
     "SitePool",
@@ -68,6 +71,7 @@ __all__ = [
     "open_stream",
     "options_from_env",
     "origin_of",
+    "parse_browsers",
     "playwright_error",
     "proxy_settings",
     "remote_options",
@@ -78,4 +82,5 @@ __all__ = [
     "shared_rules",
     "tree_memory",
     "tree_pids",
+    "where",
 ]

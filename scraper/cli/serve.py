@@ -106,9 +106,11 @@ def add(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     parser.add_argument(
         "--browser",
         metavar="URL",
-        default=None,
+        action="append",
+        default=[],
         help="chat in a remote browser: ws://HOST:PORT/PATH (scraper browser-server, playwright run-server) or "
-        "http://HOST:PORT (Chromium's CDP)",
+        "http://HOST:PORT (Chromium's CDP); repeatable (and `local`): a pool of browsers, each optionally with "
+        "?capacity=N chats at once (default: $SCRAPER_BROWSERS, comma- or space-separated)",
     )
     parser.add_argument("-v", "--verbose", action="count", default=0, help="log each request (-vv: debug)")
     parser.set_defaults(run=run)
@@ -153,10 +155,26 @@ def api_key(args: argparse.Namespace) -> str | None:
     return os.environ.get("SCRAPER_API_KEY") or None
 
 
+def browsers(given: list[str]) -> tuple[str | None, tuple[str, ...]]:
+    """The browser (None: launch one here) or the pool (two or more) from --browser or $SCRAPER_BROWSERS."""
+    from ..browser import parse_browsers
+
+    found = parse_browsers(given or os.environ.get("SCRAPER_BROWSERS", ""))
+    if len(found) > 1:
+        return None, tuple(url + (f"?capacity={cap}" if cap else "") for url, cap in found)
+    url = found[0][0] if found else "local"
+    return (None if url == "local" else url), ()
+
+
 def run(args: argparse.Namespace) -> int:
     from ..errors import ConfigError
     from ..serve import run as serve
     from ._common import UsageError
+
+    try:
+        browser, pool = browsers(args.browser)
+    except ConfigError as exc:
+        raise UsageError(str(exc)) from None
 
     config = ServeConfig(
         host=args.host,
@@ -174,7 +192,8 @@ def run(args: argparse.Namespace) -> int:
         conversations=args.conversations,
         state=args.state,
         log_format=args.log_format,
-        browser=args.browser,
+        browser=browser,
+        browsers=pool,
     )
     try:
         config.check()

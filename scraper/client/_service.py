@@ -7,15 +7,26 @@ OpenAI-compatible server all chat through it.
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 from collections.abc import AsyncIterator, Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, TypedDict
 
-from ..browser import BrowserRuntime, Lane, debug_folder, get_runtime, playwright_error, save_artifacts
+from ..browser import (
+    BrowserPool,
+    BrowserRuntime,
+    Lane,
+    PoolMember,
+    debug_folder,
+    get_runtime,
+    playwright_error,
+    save_artifacts,
+)
 from ..browser._runtime import BrowserOptions
 from ..errors import (
     BrowserCrashedError,
+    BrowserError,
     ChallengeError,
     HTTPError,
     MissingTokenError,
@@ -43,7 +54,7 @@ from ..wire import json_object, logger
 from ._conversation import ConversationBook, Record, TurnRequest, default_book, site_turns
 from ._prompt import Messages
 
-__all__ = ["ChatOptions", "ChatService", "ChatTarget"]
+__all__ = ["ChatOptions", "ChatService", "ChatTarget", "PooledChatService"]
 
 log = logger("scraper.chat")
 
@@ -154,9 +165,16 @@ class ChatService:
         return list(dict.fromkeys([found, *urls])) if found else urls
 
     @classmethod
-    def for_options(cls, options: BrowserOptions | None = None) -> ChatService:
-        """The service of the process-wide browser for these options."""
+    def for_options(cls, options: BrowserOptions | BrowserPool | None = None) -> ChatService:
+        """The service of the process-wide browser for these options, or of a pool of browsers."""
+        if isinstance(options, BrowserPool):
+            return PooledChatService(options)
         return cls(get_runtime(options))
+
+    @property
+    def runtimes(self) -> list[BrowserRuntime]:
+        """Every browser this service chats in."""
+        return [self.runtime]
 
     # -- from any event loop ------------------------------------------------------------------------------
     def events(
@@ -169,7 +187,20 @@ class ChatService:
     ) -> AsyncIterator[TextDelta | Finish]:
         """The reply's events, for a caller on any event loop (closing it aborts the chat). ``turn=``
         (a :class:`TurnRequest`) makes it one turn of a conversation; ``prompt`` is then unused."""
-        return self.runtime.iterate(self.chat(target, prompt, on_values=on_values, **options))
+        return self._events(
+            target,
+            lambda service: service.runtime.iterate(service.chat(target, prompt, on_values=on_values, **options)),
+            options,
+        )
+
+    def _events(
+        self,
+        target: ChatTarget,
+        start: Callable[[ChatService], AsyncIterator[TextDelta | Finish]],
+        options: Mapping[str, Any],
+    ) -> AsyncIterator[TextDelta | Finish]:
+        """The events ``start`` gives for the service of the browser the chat runs in: this one."""
+        return start(self)
 
     def turn(
         self,
@@ -330,3 +361,75 @@ class ChatService:
             exc.screenshot = next((p for p in paths if p.endswith(".png")), None)
             exc.html = next((p for p in paths if p.endswith(".html")), None)
         exc.add_artifacts(paths)
+
+
+def _site(target: ChatTarget, proxy: str | None) -> str:
+    """The key placement keeps a site's chats together by: its page and proxy."""
+    return f"{target.page_url} {proxy or ''}"
+
+
+class PooledChatService(ChatService):
+    """Runs chats on a :class:`~scraper.browser.BrowserPool`: each chat on the browser the pool places it
+    on, through that browser's own service. A chat whose browser is lost before it said anything starts
+    again on another browser; one that had started its reply ends with its error, as on one browser.
+
+    ``runtime`` is the pool's first browser, for code that reads one browser's state."""
+
+    def __init__(self, pool: BrowserPool, book: ConversationBook | None = None) -> None:
+        super().__init__(next(iter(pool)).runtime, book)
+        self.pool = pool
+        self._services: dict[BrowserRuntime, ChatService] = {}
+
+    @property
+    def runtimes(self) -> list[BrowserRuntime]:
+        return [member.runtime for member in self.pool]
+
+    def _service(self, member: PoolMember) -> ChatService:
+        service = self._services.get(member.runtime)
+        if service is None:
+            service = self._services[member.runtime] = ChatService(member.runtime, self._book)
+        return service
+
+    async def _events(
+        self,
+        target: ChatTarget,
+        start: Callable[[ChatService], AsyncIterator[TextDelta | Finish]],
+        options: Mapping[str, Any],
+    ) -> AsyncIterator[TextDelta | Finish]:
+        """The events on the browser the pool places the chat on; on another when that one is lost
+        before the reply began."""
+        tried: list[PoolMember] = []
+        timeout, site = float(options.get("timeout", 120)), _site(target, options.get("proxy"))
+        while True:
+            member = await self.pool.acquire(site, timeout, avoid=tried)
+            yielded = False
+            try:
+                async with contextlib.aclosing(start(self._service(member))) as events:  # type: ignore[type-var]
+                    async for event in events:
+                        yielded = True
+                        yield event
+                return
+            except ScraperError as exc:
+                if not isinstance(exc, BrowserError) and member.runtime.connected:
+                    raise
+                down = await asyncio.get_running_loop().run_in_executor(None, self.pool.failed, member, exc)
+                if yielded or not down:
+                    raise
+                tried.append(member)
+                log.info("the browser %s was lost before the reply began; starting the chat on another", member.where)
+            finally:
+                self.pool.release(member)
+
+    async def bots(self, target: ChatTarget, *, timeout: float = 120, proxy: str | None = None) -> list[Bot]:
+        member = await self.pool.acquire(_site(target, proxy), timeout)
+        try:
+            return await self._service(member).bots(target, timeout=timeout, proxy=proxy)
+        finally:
+            self.pool.release(member)
+
+    async def values(self, target: ChatTarget, *, timeout: float = 120, proxy: str | None = None) -> Values:
+        member = await self.pool.acquire(_site(target, proxy), timeout)
+        try:
+            return await self._service(member).values(target, timeout=timeout, proxy=proxy)
+        finally:
+            self.pool.release(member)

@@ -25,7 +25,6 @@ import math
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any
-from urllib.parse import urlsplit
 
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
@@ -35,11 +34,12 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from .. import __version__
-from ..browser import BrowserOptions, remote_options, share_profiles, tree_memory
+from ..browser import BrowserOptions, BrowserPool, BrowserRuntime, remote_options, share_profiles, tree_memory, where
 from ..client import ChatService
 from ..client._completions import CompletionBuilder, CompletionRequest
 from ..client._conversation import ConversationBook, TurnRequest
 from ..client._models import ModelCatalog, Resolved
+from ..client._service import PooledChatService
 from ..errors import AuthenticationError, BrowserError, BusyError, ConfigError, ScraperError
 from ..plugins import Finish, TextDelta
 from ..state import RedisStore, open_store
@@ -342,7 +342,8 @@ async def _client_gone(receive: Receive) -> None:
 
 def create_app(config: ServeConfig, service: ChatService | None = None) -> Starlette:
     """The app for ``config``; ``service`` defaults to the process's browser for the config's options."""
-    state = ServerState(config, service or ChatService.for_options(_browser_options(config)))
+    state = ServerState(config, service or _service(config))
+    pooled = state.service if isinstance(state.service, PooledChatService) else None
 
     async def chat_completions(request: Request) -> ChatResponse:
         state.authorize(request)
@@ -368,7 +369,7 @@ def create_app(config: ServeConfig, service: ChatService | None = None) -> Starl
     async def health(request: Request) -> JSONResponse:
         answer: dict[str, Any] = {"status": "ok", "service": "scraper", "version": __version__}
         if state.authorized(request):
-            answer |= await _runtime_state(state.service)
+            answer |= await _runtime_state(state.service.runtime)
             answer["memory"] = tree_memory().to_dict()
             answer["chats"] = {
                 "in_flight": state.slots.in_flight,
@@ -377,19 +378,41 @@ def create_app(config: ServeConfig, service: ChatService | None = None) -> Starl
                 "failed": state.failed,
                 "max_concurrency": state.slots.limit,
             }
-            answer["browsers"] = [_browser_health(state, answer)]
+            if pooled is None:
+                answer["browsers"] = [_browser_health(state, answer)]
+            else:
+                answer["browsers"] = [member.health() for member in pooled.pool]
+                answer["pool"] = {"size": len(pooled.pool), "up": pooled.pool.up}
+                answer["pool"] |= {"lost": pooled.pool.lost, "rejoined": pooled.pool.rejoined}
             if state.shared is not None:  # the URL without its password
                 answer["state"] = {"url": state.shared.shown, "up": await asyncio.to_thread(state.shared.ping)}
         return JSONResponse(answer)
 
+    async def admin_browsers(request: Request) -> JSONResponse:
+        """Make the pool the browsers given: new ones join, ones left out close once their chats end."""
+        state.authorize(request)
+        body = await _read_json(request, config.max_body)
+        given = body.get("browsers") if isinstance(body, dict) else None
+        if pooled is None:
+            raise ConfigError("This server chats in one browser; start it with two or more --browser to change them.")
+        if not isinstance(given, (str, list)) or not all(isinstance(item, str) for item in given):
+            raise ConfigError('POST /admin/browsers wants {"browsers": ["local" or URL, ...]}.')
+        await asyncio.get_running_loop().run_in_executor(None, pooled.pool.replace, given)
+        for runtime in pooled.runtimes:
+            if config.max_sites is not None:
+                runtime.sites.max_sites = config.max_sites
+        return JSONResponse({"browsers": [member.health() for member in pooled.pool]})
+
     async def metrics(request: Request) -> Response:
         state.authorize(request)
-        runtime = await _runtime_state(state.service)
-        lanes = [lane for site in runtime["sites"] for lane in site["lanes"]]
+        runtimes = [await _runtime_state(runtime) for runtime in state.service.runtimes]
+        lanes = [lane for runtime in runtimes for site in runtime["sites"] for lane in site["lanes"]]
+        up = pooled.pool.up if pooled is not None else sum(int(r["browser"]["connected"]) for r in runtimes)
         gauges = {
-            "scraper_browsers_up": ("Browsers connected and answering (0 or 1).", int(runtime["browser"]["connected"])),
-            "scraper_pages_open": ("Chat pages loaded in the browser.", sum(lane["loaded"] for lane in lanes)),
-            "scraper_sites_warm": ("Sites with warm pages.", len(runtime["sites"])),
+            "scraper_browsers": ("Browsers the server chats in.", len(runtimes)),
+            "scraper_browsers_up": ("Browsers connected and answering.", up),
+            "scraper_pages_open": ("Chat pages loaded in the browsers.", sum(lane["loaded"] for lane in lanes)),
+            "scraper_sites_warm": ("Sites with warm pages.", sum(len(runtime["sites"]) for runtime in runtimes)),
             "scraper_chats_in_flight": ("Chats running now.", state.slots.in_flight),
             "scraper_chats_waiting": ("Chats waiting for a free slot.", state.slots.waiting),
         }
@@ -414,22 +437,26 @@ def create_app(config: ServeConfig, service: ChatService | None = None) -> Starl
         state.loop = asyncio.get_running_loop()
         # The bound on warm sites holds while the server runs: the browser may be the process's own,
         # shared with other code that set its own bound.
-        sites = state.service.runtime.sites
-        bound = sites.max_sites
+        bounds = {runtime: runtime.sites.max_sites for runtime in state.service.runtimes}
         if config.max_sites is not None:
-            sites.max_sites = config.max_sites
-        warming = asyncio.ensure_future(_warm(state.service))
+            for runtime in bounds:
+                runtime.sites.max_sites = config.max_sites
+        warming = [asyncio.ensure_future(_warm(runtime)) for runtime in bounds]
         if state.shared is not None:
             log.info("state shared with other servers in %s", state.shared.shown)
             share_profiles(state.shared)
         try:
             yield
         finally:
-            warming.cancel()
-            sites.max_sites = bound
+            for task in warming:
+                task.cancel()
+            for runtime, bound in bounds.items():
+                runtime.sites.max_sites = bound
             if state.shared is not None:
                 share_profiles(None)
                 state.shared.close()
+            if pooled is not None:
+                await pooled.pool.aclose()
 
     app = Starlette(
         routes=[
@@ -438,6 +465,7 @@ def create_app(config: ServeConfig, service: ChatService | None = None) -> Starl
             Route("/v1/models", models, methods=["GET"]),
             Route("/health", health, methods=["GET"]),
             Route("/metrics", metrics, methods=["GET"]),
+            Route("/admin/browsers", admin_browsers, methods=["POST"]),
         ],
         exception_handlers={ScraperError: scraper_error, HTTPException: http_error, Exception: unexpected},
         lifespan=lifespan,
@@ -453,14 +481,10 @@ def create_app(config: ServeConfig, service: ChatService | None = None) -> Starl
 def _browser_health(state: ServerState, runtime: dict[str, Any]) -> dict[str, Any]:
     """The browser's line of ``/health``: where it is (a remote one without its path, which may be its
     key), whether it is up, its pages and chats, and its last failure."""
-    where = "local"
-    if state.config.browser:
-        parts = urlsplit(state.config.browser)
-        where = f"{parts.scheme}://{parts.hostname}" + (f":{parts.port}" if parts.port else "")
     lanes = [lane for site in runtime.get("sites", []) for lane in site["lanes"]]
     last = state.browser_error
     return {
-        "browser": where,
+        "browser": where(state.config.browser or "local"),
         "up": bool(runtime.get("browser", {}).get("connected")),
         "pages": sum(lane["loaded"] for lane in lanes),
         "chats": sum(lane["in_flight"] for lane in lanes),
@@ -474,18 +498,23 @@ def _browser_options(config: ServeConfig) -> BrowserOptions:
     return {**options, **remote_options(config.browser)} if config.browser else options
 
 
-async def _warm(service: ChatService) -> None:
+def _service(config: ServeConfig) -> ChatService:
+    """The chat service of the config's browser, or of its pool of browsers (two or more)."""
+    if len(config.browsers) > 1:
+        return PooledChatService(BrowserPool(config.browsers, _browser_options(config)))
+    return ChatService.for_options(_browser_options(config))
+
+
+async def _warm(runtime: BrowserRuntime) -> None:
     """Start the browser as the server starts, so the first chat does not wait for it."""
-    runtime = service.runtime
     try:
         await runtime.call(runtime.browser())
     except ScraperError as exc:
         log.error("the browser did not start: %s (chats will answer 503 until it does)", exc)
 
 
-async def _runtime_state(service: ChatService) -> dict[str, Any]:
+async def _runtime_state(runtime: BrowserRuntime) -> dict[str, Any]:
     """The browser and its warm sites, read on the browser thread (a snapshot)."""
-    runtime = service.runtime
 
     async def read() -> dict[str, Any]:
         connected = runtime.connected

@@ -57,6 +57,7 @@ class ServeConfig:
     conversations: str | None = None  # the conversation store: a file path, "off", or None for the default
     state: str | None = None  # a redis:// URL: conversations, profiles and cleared checks shared with other servers
     browser: str | None = None  # a remote browser (ws:// or http:// CDP) instead of launching one
+    browsers: tuple[str, ...] = ()  # two or more: a pool of browsers ("local", ws://, http://; ?capacity=N)
     log_format: str = "text"  # "json": one JSON object per log line, each with its request's id
 
     @property
@@ -90,6 +91,10 @@ class ServeConfig:
             from ..browser import remote_options
 
             remote_options(self.browser)  # ConfigError when it is no browser URL
+        if self.browsers:
+            from ..browser import parse_browsers
+
+            parse_browsers(self.browsers)  # ConfigError when one is no browser
         if self.log_format not in ("text", "json"):
             raise ConfigError(f"--log-format must be text or json, not {self.log_format!r}.")
         if self.state is not None:

@@ -31,6 +31,7 @@ PUBLIC = {
     "BrowserLaunchError",
     "BrowserNotFoundError",
     "BrowserOptions",
+    "BrowserPool",
     "BrowserRuntime",
     "BusyError",
     "CassetteError",
