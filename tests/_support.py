@@ -10,6 +10,7 @@ import http.client
 import json
 import os
 import shutil
+import signal
 import socket
 import subprocess
 import sys
@@ -63,6 +64,25 @@ def chat_and_inspect(url: str, plugin: str, message: str, reply: str) -> dict[st
     [found] = json.loads(result.stdout)["plugins"]
     assert found["plugin"] == plugin
     return found  # type: ignore[no-any-return]
+
+
+@contextlib.contextmanager
+def own_session(command: list[str], **popen: Any) -> Iterator[subprocess.Popen[str]]:
+    """``command`` in a session of its own; at the end its whole process group is ended (a launcher's
+    children, such as a browser server's driver or a browser's helpers, go with it)."""
+    process = subprocess.Popen(command, start_new_session=True, text=True, **popen)
+    try:
+        yield process
+    finally:
+        for sig, wait in ((signal.SIGTERM, 10), (signal.SIGKILL, 10)):
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(process.pid, sig)
+            with contextlib.suppress(subprocess.TimeoutExpired):
+                process.wait(wait)
+                break
+        for stream in (process.stdout, process.stderr):
+            if stream:
+                stream.close()
 
 
 def chats(site: Any) -> list[Any]:

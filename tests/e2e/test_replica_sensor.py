@@ -11,7 +11,6 @@ from __future__ import annotations
 import json
 import os
 import re
-import signal
 import subprocess
 from collections.abc import Iterator
 from pathlib import Path
@@ -25,7 +24,7 @@ from scraper.browser._runtime import CHROMIUM_ARGS, SCREEN, find_browser, normal
 from scraper.replica import ANTIBOT_MODES, ReplicaSite, SiteConfig
 from scraper.replica.sensor import CHECKS, DEFAULT_REQUIRED, SCRIPT_PATH, Sensor
 from tests import _support as support
-from tests._support import Reply
+from tests._support import Reply, own_session
 
 CHROME_UA = "Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/156.0.0.0 Safari/537.36"
 HEADLESS_UA = CHROME_UA.replace("Chrome/", "HeadlessChrome/")
@@ -482,12 +481,8 @@ def test_chromium_without_a_devtools_client_passes_cdp_runtime(site, tmp_path: P
         *CHROMIUM_ARGS,
         site.url + "/",
     ]
-    proc = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
-    try:
+    with own_session(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL):
         report = wait_report(site)
-    finally:
-        os.killpg(proc.pid, signal.SIGTERM)
-        proc.wait(10)
     runtime = report["checks"]["cdp_runtime"]
     assert runtime["pass"], runtime
     assert runtime["detail"]["nestedNameReads"] == 0 and runtime["detail"]["directNameReads"] == 1

@@ -3,14 +3,11 @@
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import os
-import signal
 import socket
 import subprocess
 import sys
 import tempfile
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -18,7 +15,7 @@ import pytest
 
 from scraper import AIEngineChat, AIPowerChat, BrowserRuntime
 from scraper.browser import CHROMIUM_ARGS, PER_PAGE, SitePool, find_browser, get_runtime, options_from_env
-from tests._support import echo, wait_for
+from tests._support import echo, own_session, wait_for, wait_until
 
 
 def ask(message: str) -> list[dict[str, str]]:
@@ -131,19 +128,11 @@ def test_remote_endpoints_come_from_the_environment(monkeypatch):
 def playwright_server() -> Iterator[str]:
     """A real `playwright run-server` on loopback (`--unsafe` lets the client name the Chromium)."""
     port = free_port()
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "playwright", "run-server", "--port", str(port), "--host", "127.0.0.1", "--unsafe"],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-    )
-    try:
+    command = [sys.executable, "-m", "playwright", "run-server", "--port", str(port), "--host", "127.0.0.1", "--unsafe"]
+    with own_session(command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT) as proc:
         line = proc.stdout.readline() if proc.stdout else ""
         assert "Listening on" in line, line
         yield f"ws://127.0.0.1:{port}/"
-    finally:
-        proc.terminate()
-        proc.wait(10)
 
 
 @pytest.fixture
@@ -151,33 +140,22 @@ def chromium_with_debugging_port() -> Iterator[str]:
     """A real Chromium exposing CDP on a free loopback port."""
     # Chromium's helper processes may still touch the profile as it exits: tolerate leftovers.
     with tempfile.TemporaryDirectory(ignore_cleanup_errors=True) as profile:
-        proc = subprocess.Popen(
-            [
-                find_browser().path,
-                "--headless=new",
-                "--no-sandbox",
-                "--remote-debugging-address=127.0.0.1",
-                "--remote-debugging-port=0",
-                f"--user-data-dir={profile}",
-                *CHROMIUM_ARGS,
-                "about:blank",
-            ],
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
-            start_new_session=True,
-        )
-        try:
+        command = [
+            find_browser().path,
+            "--headless=new",
+            "--no-sandbox",
+            "--remote-debugging-address=127.0.0.1",
+            "--remote-debugging-port=0",
+            f"--user-data-dir={profile}",
+            *CHROMIUM_ARGS,
+            "about:blank",
+        ]
+        with own_session(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL) as proc:
             active = Path(profile, "DevToolsActivePort")
-            deadline = time.monotonic() + 30
-            while not (active.exists() and active.read_text().strip()) and time.monotonic() < deadline:
-                time.sleep(0.05)
+            assert wait_until(lambda: active.exists() and bool(active.read_text().strip()), 30), "no DevTools port"
             port = int(active.read_text().splitlines()[0])
             yield f"http://127.0.0.1:{port}"
             assert proc.poll() is None, "closing the client must not kill a browser it only connected to"
-        finally:
-            with contextlib.suppress(ProcessLookupError):
-                os.killpg(proc.pid, signal.SIGTERM)  # the browser and every helper it started
-            proc.wait(10)
 
 
 async def test_chat_through_a_playwright_browser_server(aipower, playwright_server):
