@@ -4,6 +4,8 @@ PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
+# The suite runs on every core (pytest-xdist; each worker has its own browser); PYTEST_PARALLEL= runs it in one process.
+PYTEST_PARALLEL ?= -n auto --dist worksteal
 
 .PHONY: setup demo test lint bench clean
 
@@ -28,7 +30,7 @@ test: setup
 	$(BIN)/ruff format --check scraper tests benchmarks scripts
 	$(BIN)/mypy
 	$(BIN)/lint-imports
-	$(BIN)/python -m pytest $(PYTEST_ARGS)
+	$(BIN)/python -m pytest $(PYTEST_PARALLEL) $(PYTEST_ARGS)
 
 bench: setup
 	$(BIN)/python -m benchmarks.bench $(BENCH_ARGS)

@@ -61,6 +61,17 @@ def pytest_configure(config: pytest.Config) -> None:
     _counted(ServerThread, "start", "loopback servers started")
 
 
+def pytest_sessionfinish(session: pytest.Session) -> None:
+    output = getattr(session.config, "workeroutput", None)  # an xdist worker: its costs go to the controller
+    if output is not None:
+        output["scraper_costs"] = dict(COSTS)
+
+
+@pytest.hookimpl(optionalhook=True)
+def pytest_testnodedown(node: Any, error: Any) -> None:
+    COSTS.update(getattr(node, "workeroutput", {}).get("scraper_costs", {}))
+
+
 def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
     if COSTS:
         terminalreporter.write_line("scraper costs: " + ", ".join(f"{n} {what}" for what, n in sorted(COSTS.items())))
