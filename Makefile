@@ -7,7 +7,7 @@ STAMP := $(VENV)/.installed
 # The suite runs on every core (pytest-xdist; each worker has its own browser); PYTEST_PARALLEL= runs it in one process.
 PYTEST_PARALLEL ?= -n auto --dist worksteal
 
-.PHONY: setup demo test lint bench clean
+.PHONY: setup demo test soak lint bench clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV) || { [ "$$(id -u)" = 0 ] && apt-get update -qq && \
@@ -31,6 +31,10 @@ test: setup
 	$(BIN)/mypy
 	$(BIN)/lint-imports
 	$(BIN)/python -m pytest $(PYTEST_PARALLEL) $(PYTEST_ARGS)
+
+# The tests that repeat a race, run ten times as often (they are run once over in `make test`).
+soak: setup
+	SCRAPER_SOAK=$${SCRAPER_SOAK:-10} $(BIN)/python -m pytest $(PYTEST_PARALLEL) tests/e2e/test_faults.py -k at_once $(PYTEST_ARGS)
 
 bench: setup
 	$(BIN)/python -m benchmarks.bench $(BENCH_ARGS)

@@ -102,6 +102,11 @@ def abandon_stream(site: Any, request: bytes) -> None:
     assert site.stats.active_streams == 0 and site.stats.streams_completed == 0
 
 
+def soak_factor() -> int:
+    """How many times over a test that repeats a race runs it: 1, or ``SCRAPER_SOAK`` (``make soak``)."""
+    return max(1, int(os.environ.get("SCRAPER_SOAK", "1")))
+
+
 def echo(message: str) -> str:
     """What the replica sites answer to ``message`` (their model echoes the prompt, then a fixed tail)."""
     return f"Echo: {message} | Привет, мир! 🙂"

@@ -34,7 +34,7 @@ from ._errors import first_line, playwright_error
 from ._fetch import StreamingResponse, open_stream
 from ._hosts import SiteRules, origin_of, without_credentials
 from ._navigate import navigate
-from ._page_script import APPEARED, CAPTURED, captured_html, page_script
+from ._page_script import APPEARED, CAPTURED, SETTLED, captured_html, page_script
 from ._profiles import load_profile, share_clearance, sharing_profiles
 from ._recording import FlowRecorder
 
@@ -155,12 +155,14 @@ class Lane:
         if page is not self.page:
             _background(_quietly(page.close()))
 
-    async def live_html(self, wait_for: str | None, timeout: float) -> str | None:
+    async def live_html(self, wait_for: str | None, timeout: float, *, until_quiet: float | None = None) -> str | None:
         """The live DOM as HTML, read in Playwright's isolated world (page scripts do not see it)."""
 
-        if wait_for:
+        if wait_for and until_quiet is None:
             with contextlib.suppress(*DriverError):
                 await self.page.wait_for_function(APPEARED, arg=wait_for, timeout=max(timeout, 0.001) * 1000)
+        elif wait_for:
+            await self._until_box_or_quiet(wait_for, timeout, until_quiet or 0.0)
         try:
             live: str = await asyncio.wait_for(self.page.content(), max(timeout, 1.0))
             boxes = await asyncio.wait_for(in_page(self.page, CAPTURED), max(timeout, 1.0))
@@ -169,6 +171,24 @@ class Lane:
         # Chat boxes as they first appeared, after the DOM as it is now (a box a script stripped of its
         # settings is only complete there).
         return live + "\n" + captured_html(boxes) if boxes else live
+
+    async def _until_box_or_quiet(self, selector: str, timeout: float, quiet: float) -> None:
+        """Wait (up to ``timeout``) for an element matching ``selector``, or for the page to be quiet: its
+        DOM and resource loads unchanged for ``quiet`` seconds, and no request in flight (network idle)."""
+        deadline = time.monotonic() + timeout
+
+        def left() -> float:
+            return max(deadline - time.monotonic(), 0.001) * 1000
+
+        with contextlib.suppress(*DriverError):
+            settled = await self.page.wait_for_function(
+                SETTLED, arg=[selector, quiet * 1000], timeout=left(), polling=100
+            )
+            if await settled.json_value() == "box":
+                return
+            # A request still in flight may yet bring the box: wait for the network, then for quiet again.
+            await self.page.wait_for_load_state("networkidle", timeout=left())
+            await self.page.wait_for_function(SETTLED, arg=[selector, quiet * 1000], timeout=left(), polling=100)
 
     # -- life --------------------------------------------------------------------------------------------
     @property

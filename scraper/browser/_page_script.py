@@ -22,7 +22,7 @@ from typing import Any
 
 from ..plugins import PLUGINS
 
-__all__ = ["ABORT", "APPEARED", "CAPTURED", "NEXT", "START", "captured_html", "page_script"]
+__all__ = ["ABORT", "APPEARED", "CAPTURED", "NEXT", "SETTLED", "START", "captured_html", "page_script"]
 
 # Calls into the hook, by id; arguments travel as arguments, nothing is built by string formatting.
 START = "([req]) => new Promise((done) => window[Symbol.for('scraper.hook')].later(req, done))"
@@ -32,6 +32,12 @@ ABORT = "(id) => window[Symbol.for('scraper.hook')].abort(id)"
 CAPTURED = "() => { const boxes = window[Symbol.for('scraper.boxes')]; return boxes ? boxes.all() : []; }"
 # Whether an element matching the selector is on the page now, or was seen before a script changed it.
 APPEARED = "(selector) => { const boxes = window[Symbol.for('scraper.boxes')]; return !!boxes && boxes.has(selector); }"
+# "box" once such an element is there, "quiet" once the page has loaded and neither its DOM nor a
+# resource load has changed for the given milliseconds, else false (``wait_for_function`` polls it).
+SETTLED = (
+    "([selector, ms]) => { const boxes = window[Symbol.for('scraper.boxes')];"
+    " return !boxes ? false : boxes.has(selector) ? 'box' : boxes.quiet(ms) ? 'quiet' : false; }"
+)
 
 _HOOK = """
 (() => {
@@ -129,7 +135,9 @@ _WATCH = """
   const matches = Element.prototype.matches, all = Element.prototype.querySelectorAll;
   const first = Document.prototype.querySelector, make = Document.prototype.createElement;
   const set = Element.prototype.setAttribute;
+  const now = Performance.prototype.now, entries = Performance.prototype.getEntriesByType;
   const seen = new Map();
+  let changed = now.call(performance);
   const note = (el) => {
     if (!(el instanceof Element) || !matches.call(el, selector)) return;
     const attrs = {};
@@ -142,6 +150,7 @@ _WATCH = """
     if (node instanceof Element || node instanceof Document) for (const el of all.call(node, selector)) note(el);
   };
   new MutationObserver((changes) => {
+    changed = now.call(performance);
     for (const change of changes) {
       if (change.type === "attributes") note(change.target);
       else for (const node of change.addedNodes) scan(node);
@@ -156,7 +165,14 @@ _WATCH = """
     }
     return false;
   };
-  Object.defineProperty(window, key, { value: { all: () => Array.from(seen.values()), has }, enumerable: false });
+  const quiet = (ms) => {
+    if (document.readyState !== "complete") return false;
+    let last = changed;
+    for (const entry of entries.call(performance, "resource")) last = Math.max(last, entry.responseEnd);
+    return now.call(performance) - last >= ms;
+  };
+  const api = { all: () => Array.from(seen.values()), has, quiet };
+  Object.defineProperty(window, key, { value: api, enumerable: false });
 })();
 """
 

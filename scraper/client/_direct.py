@@ -117,7 +117,7 @@ class DirectSite:
         kept: T = self._kept[name]
         return kept
 
-    async def live_html(self, wait_for: str | None, timeout: float) -> str | None:
+    async def live_html(self, wait_for: str | None, timeout: float, *, until_quiet: float | None = None) -> str | None:
         return None  # no DOM without a browser
 
     async def ready(self, timeout: float) -> None:

@@ -211,9 +211,10 @@ class ChatPage(Protocol):
         """Send ``request`` from the page; return once the status and headers are in."""
         ...
 
-    async def live_html(self, wait_for: str | None, timeout: float) -> str | None:
+    async def live_html(self, wait_for: str | None, timeout: float, *, until_quiet: float | None = None) -> str | None:
         """The live DOM as HTML, after waiting (up to ``timeout``) for ``wait_for`` to match if given;
-        None when there is no live DOM (a plain HTTP client)."""
+        None when there is no live DOM (a plain HTTP client). With ``until_quiet`` the wait also ends once
+        the page has loaded, its network is idle and its DOM has not changed for that many seconds."""
         ...
 
 

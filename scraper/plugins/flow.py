@@ -61,6 +61,9 @@ log = logger("scraper.chat")
 DRAIN_SECONDS = 1.0
 # How long a page may take to write a chat box or a nonce after it loaded (scripts, sensors).
 LATE_VALUES_SECONDS = 10.0
+# A page that shows no sign of the plugins asked for (no marker, none of their files) is given up on
+# sooner: once it has loaded, its network is idle and its DOM has not changed for this long.
+QUIET_SECONDS = 3.0
 
 
 class ChallengeMet(Exception):
@@ -92,7 +95,7 @@ async def find_bots(site: ChatSite, plugins: Sequence[Plugin], timeout: float) -
 
     The HTML as served is read first, then the live DOM; when neither shows a bot of ``plugins``, the
     live DOM is watched (up to ``timeout``, at most :data:`LATE_VALUES_SECONDS`) for a chat box a script
-    builds.
+    builds; on a page with no sign of those plugins, only until the page is quiet (:data:`QUIET_SECONDS`).
     """
     names = {plugin.name for plugin in plugins}
 
@@ -106,8 +109,16 @@ async def find_bots(site: ChatSite, plugins: Sequence[Plugin], timeout: float) -
     found = detect([served, *([Document(live)] if live else [])], PLUGINS)
     if live is not None and not any(d.bots for d in wanted(found)):
         selector = ", ".join(p.bot_selector for p in plugins)
-        log.info("no chat box on the page yet; waiting for one to appear")
-        live = await site.live_html(selector, min(timeout, LATE_VALUES_SECONDS))
+        docs = [served, *([Document(live)] if live else [])]
+        assets = [f"/plugins/{p.slug}/" for p in plugins]
+        marked = any(d.markers for d in wanted(found)) or any(doc.contains(a) for doc in docs for a in assets)
+        limit = min(timeout, LATE_VALUES_SECONDS)
+        log.info(
+            "no chat box on the page yet; waiting up to %.0f s for one to appear%s",
+            limit,
+            "" if marked else " (less once the page is quiet: it shows no sign of a chat plugin)",
+        )
+        live = await site.live_html(selector, limit, until_quiet=None if marked else QUIET_SECONDS)
         found = detect([served, *([Document(live)] if live else [])], PLUGINS)
     site.detections = found
     return wanted(found)

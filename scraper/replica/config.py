@@ -53,6 +53,7 @@ PAGE_MODES = (
     "nonce_in_page",
     "malformed",
     "script_built",
+    "request_built",
     "subfolder",
     "stall",
     "http_500",
@@ -138,7 +139,9 @@ class SiteConfig:
     challenge_delay: float = 1.0  # seconds Cloudflare's JS challenge takes before it hands out cf_clearance
     bots: list[Bot] = dataclasses.field(default_factory=_default_bots)  # AIPKit's chatbots, in page order
     cache_lifetime: float = 60.0  # seconds an AIPKit cache key stays readable
-    build_delay: float = 0.3  # page "script_built": seconds after load before the page script builds the chat box
+    # page "script_built": seconds after load before the page script builds the chat box; page "request_built":
+    # seconds the theme endpoint the page script waits on takes to answer
+    build_delay: float = 0.3
     sensor_delay: float = 0.3  # seconds after the load event before the sensor writes the nonce into the page
     sensor_required: str | None = None  # checks gating the nonce, comma-separated; None: sensor.DEFAULT_REQUIRED
     rate_limit: int = 10  # Kognetiks: guest messages one address may send while its 60 s counter lives

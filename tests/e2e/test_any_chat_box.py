@@ -17,7 +17,10 @@ from scraper import (
     StreamError,
     WordPressChat,
 )
+from scraper.plugins import PLUGINS
+from scraper.plugins.flow import QUIET_SECONDS
 from scraper.replica import ReplicaSite, SiteConfig
+from scraper.replica.wordpress import WIDGET_PATH
 from tests._support import cli, echo
 
 HELLO = [{"role": "user", "content": "Привет, мир 🙂"}]
@@ -109,6 +112,19 @@ async def test_upstream_error_and_cut_stream(aipkit):
 async def test_a_chat_box_built_by_a_script_after_load_is_waited_for(plugin):
     with ReplicaSite(plugin, SiteConfig(chunk_delay=0, page="script_built", build_delay=0.3)) as site:
         assert await WordPressChat(site.url + "/chat/").create_async_generator("", HELLO).collect() == REPLY
+
+
+async def test_waiting_until_the_page_is_quiet_counts_a_request_in_flight():
+    # No DOM change for longer than QUIET_SECONDS while the request the box comes from is in flight.
+    config = SiteConfig(chunk_delay=0, page="request_built", build_delay=QUIET_SECONDS + 1)
+    with ReplicaSite("aipkit", config) as site:
+        chat = WordPressChat(site.url + "/chat/")
+        lane = await chat.session()
+        selector = ", ".join(plugin.bot_selector for plugin in PLUGINS)
+        html = await lane.runtime.call(lane.live_html(selector, 30, until_quiet=QUIET_SECONDS))
+        assert html is not None and "aipkit_chat_container" in html
+        assert [r.path for r in site.log].count(WIDGET_PATH) == 1
+        assert await chat.create_async_generator("", HELLO).collect() == REPLY
 
 
 async def test_wordpress_in_a_subfolder():

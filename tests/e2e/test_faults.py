@@ -26,7 +26,7 @@ from scraper import (
     get_runtime,
 )
 from scraper.replica import ReplicaSite, SiteConfig
-from tests._support import echo, marked_chromium_pids, wait_for, wait_until
+from tests._support import echo, marked_chromium_pids, soak_factor, wait_for, wait_until
 
 ROOT = Path(__file__).resolve().parents[2]
 HELLO = [{"role": "user", "content": "Привет"}]
@@ -186,8 +186,8 @@ async def test_a_browser_killed_mid_stream_is_a_browser_error_then_the_next_chat
 async def test_first_chats_at_once_all_succeed_every_time(plugin, at_once):
     runtime = get_runtime()
     with ReplicaSite(plugin, SiteConfig(chunk_delay=0)) as site:
-        # Thirty cold bursts of six; fewer of fifty (SCRAPER_FAULT_REPEATS runs more of those).
-        repeats = 30 if at_once == 6 else int(os.environ.get("SCRAPER_FAULT_REPEATS", "8"))
+        # Six cold bursts of six and two of fifty; `make soak` (SCRAPER_SOAK=N) runs N times as many.
+        repeats = (6 if at_once == 6 else 2) * soak_factor()
         for repeat in range(repeats):
             site.reset()
             runtime.call_sync(runtime.sites.forget(site.url), 60)  # cold: no page, no values yet
