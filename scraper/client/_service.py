@@ -288,7 +288,9 @@ class ChatService:
         wait = seat.timeout if turn.wait is None else turn.wait
         known = turn.book.hold(turn.record.id, wait) if turn.record is not None else None
         async with known or contextlib.nullcontext():  # a known conversation: wait for its turn first
-            record = await asyncio.to_thread(turn.book.refresh, turn.record) if turn.record is not None else None
+            record = turn.record
+            if record is not None and getattr(turn.book.store, "shared", False):  # the last turn may have run elsewhere
+                record = await asyncio.to_thread(turn.book.refresh, record)
             plan = turn.plan = turn.book.plan(plugin, bot, target.page_url, values, turn.history(), record)
             async with turn.book.hold(plan.record.id, wait) if known is None else contextlib.nullcontext():
                 parts: list[str] = []
