@@ -27,6 +27,8 @@ the HTTP status ``scraper serve`` answers with when it ends a request (``http_st
     ├── StreamError                         the reply stream broke or ended before its end      502
     ├── ScraperTimeoutError (TimeoutError)  a step took longer than the timeout allows         504
     ├── BusyError                           too many chats at once; try again shortly          429
+    │   ├── SiteBudgetError                 the site's budget of chats a minute is spent       429
+    │   └── ConversationBusyError           another turn of the conversation runs still        429
     ├── StateUnavailableError               the shared state store (Redis) does not answer     503
     ├── AuthenticationError                 ``scraper serve`` wants an API key it was not given 401
     └── CassetteError                       a cassette is missing, unreadable or not writable  500
@@ -49,6 +51,7 @@ __all__ = [
     "CassetteError",
     "ChallengeError",
     "ConfigError",
+    "ConversationBusyError",
     "HTTPError",
     "InputTooLongError",
     "MissingExtraError",
@@ -59,6 +62,7 @@ __all__ = [
     "RateLimitError",
     "ScraperError",
     "ScraperTimeoutError",
+    "SiteBudgetError",
     "SiteError",
     "StateUnavailableError",
     "StreamError",
@@ -265,6 +269,20 @@ class BusyError(ScraperError):
     """More chats at once than the configured bound, and no slot came free in time."""
 
     http_status = 429
+
+
+class SiteBudgetError(BusyError):
+    """The server's budget of chats a minute with this site (``--site-rate``) is spent, and no chat of
+    it ends its window within the queue timeout: try again in ``retry_after`` seconds."""
+
+    def __init__(self, message: str, *, retry_after: float) -> None:
+        super().__init__(message)
+        self.retry_after = retry_after
+
+
+class ConversationBusyError(BusyError):
+    """Another turn of the same conversation (on this server or another sharing its state) still runs,
+    and did not end within the queue timeout: a conversation's turns run one at a time."""
 
 
 class StateUnavailableError(ScraperError):

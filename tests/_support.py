@@ -1,6 +1,6 @@
 """Helpers the test modules share: waiting on a condition, talking to a local server over plain HTTP,
-the replica's echo reply, finding the Chromium processes a program left behind, and a private
-redis-server."""
+the replica's echo reply, finding the Chromium processes a program left behind, a private
+redis-server, and browser servers (``scraper browser-server``, ``playwright run-server``)."""
 
 from __future__ import annotations
 
@@ -26,12 +26,14 @@ __all__ = [
     "RedisServer",
     "Reply",
     "abandon_stream",
+    "browser_server",
     "chats",
     "cli",
     "echo",
     "free_port",
     "http_server",
     "marked_chromium_pids",
+    "playwright_server",
     "redis_server_or_skip",
     "request",
     "send",
@@ -80,9 +82,52 @@ def own_session(command: list[str], **popen: Any) -> Iterator[subprocess.Popen[s
             with contextlib.suppress(subprocess.TimeoutExpired):
                 process.wait(wait)
                 break
+        with contextlib.suppress(ProcessLookupError):  # a child that outlived the launcher (a Node driver)
+            os.killpg(process.pid, signal.SIGKILL)
         for stream in (process.stdout, process.stderr):
             if stream:
                 stream.close()
+
+
+@contextlib.contextmanager
+def browser_server(*flags: str) -> Iterator[tuple[subprocess.Popen[str], str]]:
+    """``scraper browser-server`` in a session of its own, and the endpoint it prints."""
+    process = subprocess.Popen(
+        [sys.executable, "-m", "scraper", "browser-server", *flags],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        cwd=ROOT,
+        start_new_session=True,
+    )
+    try:
+        endpoint = process.stdout.readline().strip() if process.stdout else ""
+        assert endpoint.startswith("ws://127.0.0.1:"), (endpoint, process.stderr.read() if process.stderr else "")
+        yield process, endpoint
+    finally:
+        if process.poll() is None:
+            process.send_signal(signal.SIGTERM)
+            assert process.wait(60) == 0
+        for stream in (process.stdout, process.stderr):
+            if stream:
+                stream.close()
+
+
+@contextlib.contextmanager
+def playwright_server(
+    port: int | None = None, path: str = "/", env: dict[str, str] | None = None
+) -> Iterator[tuple[subprocess.Popen[str], str]]:
+    """A real ``python -m playwright run-server`` on loopback (``--unsafe`` lets the client name the
+    Chromium to launch), in a session of its own; its endpoint. Given a port, it takes that one (a
+    server started again where it was); ``path`` is the endpoint's path."""
+    port = port or free_port()
+    command = [sys.executable, "-m", "playwright", "run-server", "--port", str(port), "--host", "127.0.0.1"]
+    command += ["--path", path, "--unsafe"]
+    environment = {**os.environ, **(env or {})}
+    with own_session(command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, env=environment) as process:
+        line = process.stdout.readline() if process.stdout else ""
+        assert "Listening on" in line, line
+        yield process, f"ws://127.0.0.1:{port}{path}"
 
 
 def chats(site: Any) -> list[Any]:

@@ -53,6 +53,15 @@ def add(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
         help="chats at once, all sites (default %(default)s)",
     )
     parser.add_argument(
+        "--site-rate",
+        type=int,
+        default=os.environ.get("SCRAPER_SITE_RATE") or None,
+        metavar="N",
+        help="chats a minute started with one site (its origin) at most, shared by every server on the same "
+        "--state; beyond it a chat waits within --queue-timeout, else gets 429 (default: $SCRAPER_SITE_RATE, "
+        "else no bound)",
+    )
+    parser.add_argument(
         "--queue-timeout",
         type=float,
         default=ServeConfig.queue_timeout,
@@ -187,6 +196,7 @@ def run(args: argparse.Namespace) -> int:
         sites=_sites(args.site),
         allow_urls=args.allow_urls,
         max_concurrency=args.max_concurrency,
+        site_rate=args.site_rate,
         queue_timeout=args.queue_timeout,
         headed=args.headed,
         conversations=args.conversations,

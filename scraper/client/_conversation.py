@@ -19,13 +19,12 @@ which site conversation belongs to which history live in a :class:`~scraper.stat
 
 from __future__ import annotations
 
-import asyncio
+import contextlib
 import hashlib
 import json
 import logging
 import threading
 import uuid
-import weakref
 from collections import OrderedDict
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -33,7 +32,7 @@ from typing import Any
 
 from ..errors import ConfigError
 from ..plugins import Bot, Plugin, Values
-from ..state import ConversationStore, open_store
+from ..state import ConversationStore, MemoryTurnLocks, RedisStore, RedisTurnLocks, TurnLocks, lock_ttl, open_store
 from ..wire import logger
 
 __all__ = [
@@ -164,12 +163,14 @@ class TurnPlan:
 class TurnRequest:
     """One turn asked of the chat service: the whole history (or what makes it once the conversation's
     earlier turns are done), the book that knows its conversations, the conversation to go on with when
-    the caller knows it; ``plan`` is filled once the turn is planned."""
+    the caller knows it, how long to wait for its other turns to end (None: the chat's timeout); ``plan``
+    is filled once the turn is planned."""
 
     messages: Sequence[Mapping[str, str]] | Callable[[], Sequence[Mapping[str, str]]]
     book: ConversationBook
     record: Record | None = None
     plan: TurnPlan | None = None
+    wait: float | None = None
 
     def history(self) -> Sequence[Mapping[str, str]]:
         return self.messages() if callable(self.messages) else self.messages
@@ -177,22 +178,29 @@ class TurnRequest:
 
 class ConversationBook:
     """Which site conversation goes on with which history: the store, plus the text of recent
-    conversations kept in memory, and one lock per conversation so its turns run one at a time."""
+    conversations kept in memory, and one lock per conversation so its turns run one at a time (in this
+    process; across every server sharing the store when it is Redis)."""
 
-    def __init__(self, store: ConversationStore) -> None:
+    def __init__(self, store: ConversationStore, locks: TurnLocks | None = None) -> None:
         self.store = store
+        if locks is None:
+            locks = RedisTurnLocks(store, lock_ttl()) if isinstance(store, RedisStore) else MemoryTurnLocks()
+        self.locks = locks
         self._live: OrderedDict[str, Record] = OrderedDict()
-        # a conversation's lock lives while a turn holds or waits for it
-        self._locks: weakref.WeakValueDictionary[str, asyncio.Lock] = weakref.WeakValueDictionary()
         self._guard = threading.Lock()
 
-    def lock(self, conversation_id: str) -> asyncio.Lock:
-        """The lock that serialises one conversation's turns (on the browser thread's loop)."""
-        with self._guard:
-            lock = self._locks.get(conversation_id)
-            if lock is None:
-                lock = self._locks[conversation_id] = asyncio.Lock()
-            return lock
+    def hold(self, conversation_id: str, wait: float) -> contextlib.AbstractAsyncContextManager[None]:
+        """The lock that serialises one conversation's turns, for a block; ConversationBusyError after
+        ``wait`` seconds without it."""
+        return self.locks.hold(conversation_id, wait)
+
+    def refresh(self, record: Record) -> Record:
+        """``record`` as the store has it now, when other servers share the store (the turn that held
+        the conversation's lock before may have run on one of them)."""
+        if getattr(self.store, "shared", False) and (saved := self.store.load(record.id)):
+            fresh = Record.from_dict(saved)
+            record.state, record.messages, record.turns = fresh.state, fresh.messages, fresh.turns
+        return record
 
     def get(self, conversation_id: str) -> Record | None:
         """A conversation by id: from memory, else from the store (its ids, maybe not its text). A store

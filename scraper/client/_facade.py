@@ -7,14 +7,14 @@ OpenAI-shaped objects. Errors are the package's own (:class:`~scraper.ScraperErr
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Iterator, Mapping
+from collections.abc import AsyncIterator, Iterator, Mapping, Sequence
 from types import TracebackType
 from typing import Any, ClassVar, Literal, overload
 
-from ..browser import BrowserOptions, BrowserRuntime
+from ..browser import BrowserOptions, BrowserPool, BrowserRuntime
+from ..browser._pool import BrowserSpec
 from ..plugins import Finish, TextDelta
 from ._completions import ChatCompletion, ChatCompletionChunk, CompletionBuilder, CompletionRequest
-from ._conversation import TurnRequest
 from ._models import ModelCatalog, Resolved
 from ._prompt import Messages
 from ._service import ChatService
@@ -35,11 +35,13 @@ class _Base:
         sites: Mapping[str, str] | None = None,
         timeout: float = DEFAULT_TIMEOUT,
         proxy: str | None = None,
-        browser: BrowserOptions | None = None,
+        browser: BrowserOptions | BrowserPool | Sequence[BrowserSpec] | None = None,
     ) -> None:
         self.catalog = ModelCatalog(sites)
         self.timeout = float(timeout)
         self.proxy = proxy
+        if browser is not None and not isinstance(browser, (dict, BrowserPool)):  # URLs: a pool of those browsers
+            browser = BrowserPool(browser)
         self.service = ChatService.for_options(browser)
         self.chat = self._chat_type(self)
 
@@ -121,8 +123,8 @@ class _Completions:
             site=site,
             timeout=timeout,
         )
-        turn = TurnRequest(request.messages, client.service.book)
-        events = client.service.chat(chosen.target, "", turn=turn, **client._options(request))
+        # the reply is read on the (first) browser's thread; a pool places the chat on any of its browsers
+        _, events = client.service.turn(chosen.target, request.messages, **client._options(request))
         builder = CompletionBuilder(chosen.model)
         runtime = client.service.runtime
         if request.stream:
@@ -144,7 +146,9 @@ class Client(_Base):
         print(reply.choices[0].message.content)
 
     ``sites`` names chat pages to use as models (``{"NAME": url}``: ``model="NAME"`` or ``"NAME/BOT"``);
-    ``browser`` takes browser options (``{"headless": False}``); ``timeout`` and ``proxy`` apply to each chat.
+    ``browser`` takes browser options (``{"headless": False}``), or a :class:`~scraper.BrowserPool` (or a list
+    of browser URLs, ``"local"``, ``ws://...``, ``http://...``) to spread the chats over, placed as
+    ``scraper serve --browser`` places them; ``timeout`` and ``proxy`` apply to each chat.
     """
 
     chat: _Chat

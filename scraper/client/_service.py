@@ -209,13 +209,15 @@ class ChatService:
         *,
         record: Record | None = None,
         book: ConversationBook | None = None,
+        wait: float | None = None,
         **options: Any,
     ) -> tuple[TurnRequest, AsyncIterator[TextDelta | Finish]]:
         """One turn of a conversation given as its whole history (see :mod:`._conversation`): the
-        request (its ``plan`` says which site conversation answered) and the reply's events."""
+        request (its ``plan`` says which site conversation answered) and the reply's events. ``wait``
+        bounds how long it waits for the conversation's other turns (default: the chat's timeout)."""
         if not callable(messages):
             site_turns(messages)  # a history that cannot be a turn is refused now, not in the browser
-        request = TurnRequest(messages, book or self.book, record)
+        request = TurnRequest(messages, book or self.book, record, wait=wait)
         return request, self.events(target, "", turn=request, **options)
 
     async def bots(self, target: ChatTarget, *, timeout: float = 120, proxy: str | None = None) -> list[Bot]:
@@ -283,10 +285,14 @@ class ChatService:
         turns, and remembered once answered."""
         plugin, bot = seat.plugin, seat.bot
         values = await read_values(seat.lane, plugin, bot, seat.timeout)
-        known = turn.book.lock(turn.record.id) if turn.record is not None else None
+        wait = seat.timeout if turn.wait is None else turn.wait
+        known = turn.book.hold(turn.record.id, wait) if turn.record is not None else None
         async with known or contextlib.nullcontext():  # a known conversation: wait for its turn first
-            plan = turn.plan = turn.book.plan(plugin, bot, target.page_url, values, turn.history(), turn.record)
-            async with turn.book.lock(plan.record.id) if known is None else contextlib.nullcontext():
+            record = turn.record
+            if record is not None and getattr(turn.book.store, "shared", False):  # the last turn may have run elsewhere
+                record = await asyncio.to_thread(turn.book.refresh, record)
+            plan = turn.plan = turn.book.plan(plugin, bot, target.page_url, values, turn.history(), record)
+            async with turn.book.hold(plan.record.id, wait) if known is None else contextlib.nullcontext():
                 parts: list[str] = []
                 async for event in seat.run(plan.prompt, history=plan.history, conversation=plan.record.state):
                     if isinstance(event, TextDelta):

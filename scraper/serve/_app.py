@@ -25,6 +25,7 @@ import math
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any
+from urllib.parse import urlsplit
 
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
@@ -40,9 +41,9 @@ from ..client._completions import CompletionBuilder, CompletionRequest
 from ..client._conversation import ConversationBook, TurnRequest
 from ..client._models import ModelCatalog, Resolved
 from ..client._service import PooledChatService
-from ..errors import AuthenticationError, BrowserError, BusyError, ConfigError, ScraperError
+from ..errors import AuthenticationError, BrowserError, BusyError, ConfigError, ScraperError, SiteBudgetError
 from ..plugins import Finish, TextDelta
-from ..state import RedisStore, open_store
+from ..state import MemoryRateLimiter, RateLimiter, RedisRateLimiter, RedisStore, open_store
 from ..wire import logger, redact, redact_url
 from ._config import ServeConfig
 from ._errors import error_body, error_json
@@ -119,6 +120,11 @@ class ServerState:
         # which site conversation goes on with which history (the process's own store unless configured)
         # ... or, with --state, the Redis this server shares with others (its profiles too)
         self.shared: RedisStore | None = RedisStore(config.state) if config.state else None
+        # each site's budget of chats a minute: this server's, or every server's on the shared Redis
+        self.budget: RateLimiter | None = None
+        if config.site_rate is not None:
+            rate = config.site_rate
+            self.budget = RedisRateLimiter(self.shared, rate) if self.shared else MemoryRateLimiter(rate)
         if self.shared is not None:
             self.book = ConversationBook(self.shared)
         else:
@@ -213,9 +219,31 @@ class ChatResponse:
                 raise ConfigError(f"No conversation {wanted!r} is known to this server.")
         messages = [*(record.messages if record else []), *self.request.messages]
         self.turn, events = self.state.service.turn(
-            self.chosen.target, messages, record=record, timeout=timeout, book=book
+            self.chosen.target,
+            messages,
+            record=record,
+            timeout=timeout,
+            book=book,
+            wait=self.state.config.queue_timeout,
         )
         return events
+
+    async def _take_budget(self) -> None:
+        """One chat from the site's budget (``--site-rate``), before any browser work: waited for while
+        the window frees within the queue timeout (counted as queue wait), else SiteBudgetError (429)."""
+        budget = self.state.budget
+        if budget is None:
+            return
+        site = origin(self.chosen.target.page_url)
+        deadline = self.arrived + self.state.config.queue_timeout
+        while (wait := await asyncio.to_thread(budget.take, site)) > 0:
+            if time.perf_counter() + wait > deadline:
+                raise SiteBudgetError(
+                    f"{site} had its {budget.limit} chats of the last {budget.window:g} s (--site-rate); the next "
+                    f"frees in {wait:.1f} s, beyond the queue timeout. Try again then.",
+                    retry_after=wait,
+                )
+            await asyncio.sleep(wait)
 
     async def _render(self, send: Send, events: AsyncIterator[TextDelta | Finish]) -> None:
         """The answer in OpenAI's chat completion shapes: chunks as they come, or one object at the end."""
@@ -251,6 +279,7 @@ class ChatResponse:
         state = self.state
         arrived = self.arrived = time.perf_counter()
         try:
+            await self._take_budget()
             async with state.slots.slot():
                 self.queued = time.perf_counter() - arrived
                 state.metrics.queued_for(self.queued)
@@ -476,6 +505,13 @@ def create_app(config: ServeConfig, service: ChatService | None = None) -> Starl
     )
     app.state.scraper = state
     return app
+
+
+def origin(url: str) -> str:
+    """A chat page's site, as its budget counts it: scheme, host and port (never a password in the URL)."""
+    parts = urlsplit(url)
+    port = f":{parts.port}" if parts.port else ""
+    return f"{parts.scheme}://{(parts.hostname or '').lower()}{port}"
 
 
 def _browser_health(state: ServerState, runtime: dict[str, Any]) -> dict[str, Any]:

@@ -34,7 +34,9 @@ class ServeConfig:
     per-step bound unless the request gives one. ``allow_origins`` and ``allow_hosts`` open the checks of
     :mod:`._guard`; the three connection timeouts bound what a slow client can hold. ``conversations`` is
     where the conversation store lives; ``state``, a Redis several servers share, replaces it and holds
-    the site profiles too.
+    the site profiles, the sites' budgets and the conversations' locks too. ``site_rate`` is the most
+    chats a minute started with one site (its page's origin), for this server or, with ``state``, for
+    every server sharing it; a chat beyond it waits within ``queue_timeout``, else gets 429.
     """
 
     host: str = "127.0.0.1"
@@ -44,6 +46,7 @@ class ServeConfig:
     sites: Mapping[str, str] = field(default_factory=dict)
     allow_urls: bool = False
     max_concurrency: int = 16
+    site_rate: int | None = None  # chats a minute per site at most (None: no bound)
     queue_timeout: float = 30.0
     timeout: float = 120.0
     max_body: int = MAX_BODY
@@ -80,6 +83,8 @@ class ServeConfig:
             )
         if self.max_concurrency < 1:
             raise ConfigError(f"--max-concurrency must be at least 1, not {self.max_concurrency}.")
+        if self.site_rate is not None and self.site_rate < 1:
+            raise ConfigError(f"--site-rate must be at least 1 chat a minute, not {self.site_rate}.")
         if self.queue_timeout < 0:
             raise ConfigError(f"--queue-timeout cannot be negative ({self.queue_timeout:g}).")
         for name in ("header_timeout", "body_timeout", "idle_timeout"):

@@ -85,7 +85,12 @@ class ResponsesResponse(ChatResponse):
         messages += list(self.request.messages)
         timeout = self.request.timeout or self.state.config.timeout
         self.turn, events = self.state.service.turn(
-            self.chosen.target, messages, record=self.record, timeout=timeout, book=self.state.book
+            self.chosen.target,
+            messages,
+            record=self.record,
+            timeout=timeout,
+            book=self.state.book,
+            wait=self.state.config.queue_timeout,
         )
         return events
 

@@ -5,7 +5,9 @@ gets its next turn, and a site's cleared anti-bot cookies serve them all.
 Keys live under one prefix: ``conv:ID`` (a record, JSON, expiring ``max_age`` after its last turn),
 ``link:KEY`` (a history hash to a record's id, same age), ``used`` (ids by last use, for the count
 bound), ``site:SITE`` (ids by last use per site, for :meth:`RedisStore.last`), ``profile:SITE`` (a
-site's cookies and the User-Agent they were earned with). Every call is bounded by the client's socket
+site's cookies and the User-Agent they were earned with), ``rate:SITE`` (the starts of a site's chats in
+its budget's window, expiring with it), ``lock:ID`` (the token of the turn running in a conversation,
+expiring unless renewed). Every call is bounded by the client's socket
 timeouts: a Redis that does not answer is a :class:`~scraper.errors.StateUnavailableError` (503) at
 once, and the next call connects again.
 """
@@ -14,6 +16,7 @@ from __future__ import annotations
 
 import json
 import time
+import uuid
 from collections.abc import Callable
 from typing import Any, TypeVar
 from urllib.parse import urlsplit
@@ -32,6 +35,31 @@ PREFIX = "scraper:"
 URL_FORM = "redis://HOST:PORT/DB (a password goes before the host)"
 
 T = TypeVar("T")
+
+# A site's budget: drop the starts that left the window, then take one if fewer than the limit remain,
+# else answer the milliseconds until the oldest leaves. Redis's own clock: the servers' clocks may differ.
+_TAKE = """
+local now = redis.call('TIME')
+local ms = tonumber(now[1]) * 1000 + math.floor(tonumber(now[2]) / 1000)
+local window, limit = tonumber(ARGV[1]), tonumber(ARGV[2])
+redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', ms - window)
+if redis.call('ZCARD', KEYS[1]) < limit then
+  redis.call('ZADD', KEYS[1], ms, ms .. ':' .. ARGV[3])
+  redis.call('PEXPIRE', KEYS[1], window)
+  return 0
+end
+local oldest = redis.call('ZRANGE', KEYS[1], 0, 0, 'WITHSCORES')
+return math.max(1, tonumber(oldest[2]) + window - ms)
+"""
+# A lock is renewed, or deleted, only by the holder whose token it still carries.
+_RENEW = """
+if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('PEXPIRE', KEYS[1], ARGV[2]) end
+return 0
+"""
+_UNLOCK = """
+if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end
+return 0
+"""
 
 
 def is_redis_url(where: str) -> bool:
@@ -80,6 +108,9 @@ class RedisStore:
         except ValueError as exc:
             raise ConfigError(f"{self.shown} is not a Redis URL ({exc}).") from None
         self._errors: tuple[type[BaseException], ...] = (redis.exceptions.RedisError, OSError)
+        self._take = self._redis.register_script(_TAKE)
+        self._renew = self._redis.register_script(_RENEW)
+        self._unlock = self._redis.register_script(_UNLOCK)
 
     def _call(self, what: str, action: Callable[[Any], T]) -> T:
         """``action(client)``, a Redis that does not answer turned into one typed error."""
@@ -158,6 +189,31 @@ class RedisStore:
     def save_profile(self, site: str, data: dict[str, Any]) -> None:
         text = json.dumps(data, ensure_ascii=False)
         self._call("a profile save", lambda r: r.set(f"{PREFIX}profile:{site}", text, ex=self._ttl))
+
+    # -- bounds several servers share (see scraper.state._limits) -------------------------------------------
+    def take(self, site: str, limit: int, window: float) -> float:
+        """Take one chat from ``site``'s budget of ``limit`` per ``window`` seconds: 0, or the seconds
+        until one frees (one atomic script: two servers never both take the last one)."""
+        token = uuid.uuid4().hex
+        waited = self._call(
+            "a rate check", lambda r: self._take(keys=[f"{PREFIX}rate:{site}"], args=[int(window * 1000), limit, token])
+        )
+        return int(waited) / 1000
+
+    def lock(self, conversation_id: str, token: str, ttl: float) -> bool:
+        """Take a conversation's lock for ``token`` when nobody holds it (it expires after ``ttl`` s)."""
+        key = f"{PREFIX}lock:{conversation_id}"
+        return bool(self._call("a lock", lambda r: r.set(key, token, nx=True, px=max(1, int(ttl * 1000)))))
+
+    def renew(self, conversation_id: str, token: str, ttl: float) -> bool:
+        """Give the lock ``ttl`` s more, if ``token`` still holds it."""
+        key, ms = f"{PREFIX}lock:{conversation_id}", max(1, int(ttl * 1000))
+        return bool(self._call("a lock renewal", lambda r: self._renew(keys=[key], args=[token, ms])))
+
+    def unlock(self, conversation_id: str, token: str) -> bool:
+        """Release the lock, if ``token`` still holds it (a lock that expired and was taken stays taken)."""
+        key = f"{PREFIX}lock:{conversation_id}"
+        return bool(self._call("a lock release", lambda r: self._unlock(keys=[key], args=[token])))
 
     def close(self) -> None:
         self._redis.close()

@@ -12,6 +12,7 @@ from collections.abc import Iterator
 import pytest
 
 from scraper.browser import CHROMIUM_ARGS, find_browser, reset_all
+from tests import _support
 
 
 @pytest.fixture(scope="session")
@@ -34,3 +35,10 @@ def _fresh_sessions() -> Iterator[None]:
     """Each test starts with no warm sites (the browsers themselves stay up)."""
     yield
     reset_all(30)
+
+
+@pytest.fixture
+def playwright_server() -> Iterator[str]:
+    """A real `playwright run-server` on loopback (`--unsafe` lets the client name the Chromium); its endpoint."""
+    with _support.playwright_server() as (_, endpoint):
+        yield endpoint

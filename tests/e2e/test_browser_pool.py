@@ -1,9 +1,12 @@
-"""A pool of three ``scraper browser-server`` processes behind one server: chats spread over them with each
-site kept on one browser; a browser killed mid-run loses no chat that had not started its reply (the
-rest go on), and rejoins once it is back on its port; ``POST /admin/browsers`` changes the pool."""
+"""A pool of three ``python -m playwright run-server`` processes behind one server (the pool names this
+machine's Chromium to them): chats spread over them with each site kept on one browser; a browser killed
+mid-run loses no chat that had not started its reply (the rest go on), and rejoins once it is back on its
+port; ``POST /admin/browsers`` changes the pool. The Python clients chat over a pool of ``scraper
+browser-server`` processes the same way."""
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import json
 import os
@@ -15,11 +18,19 @@ from concurrent.futures import ThreadPoolExecutor
 import httpx
 import pytest
 
-from scraper.browser import BrowserPool
+from scraper import AsyncClient, Client
+from scraper.browser import BrowserPool, find_browser
+from scraper.client._service import PooledChatService
 from scraper.replica import ReplicaSite
-from tests._support import chats, echo, wait_until
-from tests.e2e.test_browser_server import browser_server
-from tests.e2e.test_scale import free_port
+from tests._support import (
+    browser_server,
+    chats,
+    echo,
+    free_port,
+    marked_chromium_pids,
+    playwright_server,
+    wait_until,
+)
 from tests.e2e.test_serve import serving
 
 SITES = 6
@@ -55,15 +66,16 @@ def ask(url: str, model: str, message: str, started: threading.Event | None = No
     return text, error
 
 
-def test_a_pool_of_three_browsers_spreads_sites_survives_a_lost_browser_and_takes_it_back(sites):
+def test_a_pool_of_three_browsers_spreads_sites_survives_a_lost_browser_and_takes_it_back(sites, tmp_path):
     ports = [free_port() for _ in range(3)]
-    flags = [("--port", str(port), "--path", "/pool") for port in ports]
+    marker = {"SCRAPER_TEST_RUN": f"pool-{tmp_path.name}"}  # the Chromiums the browser servers launch
     with contextlib.ExitStack() as stack:
-        servers = [stack.enter_context(browser_server(*f)) for f in flags]
+        stack.callback(end_marked, marker["SCRAPER_TEST_RUN"])
+        servers = [stack.enter_context(playwright_server(port, "/pool", marker)) for port in ports]
         endpoints = [endpoint for _, endpoint in servers]
         models = {f"s{n}": site.url for n, site in enumerate(sites)}
-        served = stack.enter_context(serving(sites=models, browsers=tuple(endpoints)))
-        pool: BrowserPool = served.state.service.pool  # type: ignore[attr-defined]
+        pool = BrowserPool(endpoints, {"executable_path": find_browser().path})
+        served = stack.enter_context(serving(PooledChatService(pool), sites=models))
         url = served.url
 
         # 12 chats, two per site, at once: every reply exact, each site on one browser (one page load).
@@ -116,7 +128,8 @@ def test_a_pool_of_three_browsers_spreads_sites_survives_a_lost_browser_and_take
         assert not down["up"] and down["last_error"] and "/pool" not in json.dumps(down)
 
         # Back on its port, it rejoins; every chat is still exact.
-        servers[endpoints.index(victim.url)] = stack.enter_context(browser_server(*flags[endpoints.index(victim.url)]))
+        back = endpoints.index(victim.url)
+        servers[back] = stack.enter_context(playwright_server(ports[back], "/pool", marker))
         assert wait_until(lambda: pool.up == 3, 120), "the browser rejoined"
         assert pool.rejoined == 1 and all(b["up"] for b in served.health()["browsers"])
         assert "scraper_browsers_up 3" in httpx.get(f"{url}/metrics", timeout=60).text
@@ -134,3 +147,48 @@ def test_a_pool_of_three_browsers_spreads_sites_survives_a_lost_browser_and_take
         assert [b["browser"] for b in changed.json()["browsers"]] == [f"ws://127.0.0.1:{port}" for port in ports]
         refused = httpx.post(f"{url}/admin/browsers", json={"browsers": ["nowhere"]}, timeout=60)
         assert refused.status_code == 400 and len(pool) == 3
+
+
+def end_marked(marker: str) -> None:
+    """Kill what a killed browser server's Chromium left behind (it runs in a process group of its own)."""
+    for pid in marked_chromium_pids(marker):
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(pid, signal.SIGKILL)
+
+
+def test_the_python_clients_chat_over_a_pool_of_browser_servers(sites):
+    with browser_server("--port", "0") as (_, one), browser_server("--port", "0") as (_, two):
+        pool = BrowserPool([one, two])
+        models = {"a": sites[0].url, "b": sites[1].url}
+        try:
+            client = Client(sites=models, browser=pool)
+            assert isinstance(client.service, PooledChatService) and client.service.pool is pool
+            for n, model in enumerate("abab"):
+                reply = client.chat.completions.create(model=model, messages=[{"role": "user", "content": f"m{n}"}])
+                assert reply.choices[0].message.content == echo(f"m{n}")
+            with client.chat.completions.create(
+                model="a", messages=[{"role": "user", "content": "streamed"}], stream=True
+            ) as stream:
+                assert "".join(chunk.choices[0].delta.content or "" for chunk in stream) == echo("streamed")
+            held = [[s for s in sites[:2] if any(key.startswith(s.url) for key in m.sites)] for m in pool]
+            assert sorted(len(h) for h in held) == [1, 1] and held[0] != held[1], "each browser has one site"
+            assert [site.stats.page_loads for site in sites[:2]] == [1, 1]
+        finally:
+            pool.close()
+
+        async def chat_async() -> list[str | None]:
+            client = AsyncClient(sites=models, browser=[one, two])  # URLs: a pool of them
+            assert isinstance(client.service, PooledChatService) and len(client.service.pool) == 2
+            try:
+                replies = await asyncio.gather(
+                    *(
+                        client.chat.completions.create(model=m, messages=[{"role": "user", "content": f"x{m}"}])
+                        for m in "ab"
+                    )
+                )
+                assert all(member.sites for member in client.service.pool), "both browsers were used"
+                return [r.choices[0].message.content for r in replies]
+            finally:
+                await client.service.pool.aclose()
+
+        assert asyncio.run(chat_async()) == [echo("xa"), echo("xb")]

@@ -4,45 +4,18 @@ chat works once it is back."""
 
 from __future__ import annotations
 
-import contextlib
 import os
 import signal
 import subprocess
 import sys
-from collections.abc import Iterator
 
 import httpx
 import pytest
 
 from scraper.browser import remote_options
 from scraper.errors import ConfigError
-from tests._support import echo
-from tests.e2e.test_scale import free_port
+from tests._support import browser_server, echo, free_port
 from tests.e2e.test_serve import HELLO, REPLY, ROOT, serve_process, served_url
-
-
-@contextlib.contextmanager
-def browser_server(*flags: str) -> Iterator[tuple[subprocess.Popen, str]]:
-    """``scraper browser-server`` in a session of its own, and the endpoint it prints."""
-    process = subprocess.Popen(
-        [sys.executable, "-m", "scraper", "browser-server", *flags],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-        cwd=ROOT,
-        start_new_session=True,
-    )
-    try:
-        endpoint = process.stdout.readline().strip() if process.stdout else ""
-        assert endpoint.startswith("ws://127.0.0.1:"), (endpoint, process.stderr.read() if process.stderr else "")
-        yield process, endpoint
-    finally:
-        if process.poll() is None:
-            process.send_signal(signal.SIGTERM)
-            assert process.wait(60) == 0
-        for stream in (process.stdout, process.stderr):
-            if stream:
-                stream.close()
 
 
 def test_remote_browser_urls_are_ws_or_cdp():

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import os
-import socket
 import subprocess
 import sys
 import tempfile
@@ -20,12 +19,6 @@ from tests._support import echo, own_session, wait_for, wait_until
 
 def ask(message: str) -> list[dict[str, str]]:
     return [{"role": "user", "content": message}]
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 async def test_warm_chats_reuse_page_and_values(aipower, aiengine):
@@ -122,17 +115,6 @@ def test_remote_endpoints_come_from_the_environment(monkeypatch):
     monkeypatch.setenv("SCRAPER_CDP_ENDPOINT", "http://127.0.0.1:2")
     assert options_from_env()["cdp_endpoint"] == "http://127.0.0.1:2"
     assert options_from_env({"ws_endpoint": "ws://x/"}) == {"ws_endpoint": "ws://x/"}
-
-
-@pytest.fixture
-def playwright_server() -> Iterator[str]:
-    """A real `playwright run-server` on loopback (`--unsafe` lets the client name the Chromium)."""
-    port = free_port()
-    command = [sys.executable, "-m", "playwright", "run-server", "--port", str(port), "--host", "127.0.0.1", "--unsafe"]
-    with own_session(command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT) as proc:
-        line = proc.stdout.readline() if proc.stdout else ""
-        assert "Listening on" in line, line
-        yield f"ws://127.0.0.1:{port}/"
 
 
 @pytest.fixture

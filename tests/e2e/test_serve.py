@@ -30,7 +30,7 @@ import uvicorn
 from langchain_openai import ChatOpenAI
 from openai import OpenAI
 
-from scraper import AsyncClient, ChatgptFree, Client, ModelNotSupportedError
+from scraper import AsyncClient, ChatgptFree, ChatService, Client, ModelNotSupportedError
 from scraper.replica import ReplicaSite
 from scraper.serve import ServeConfig, ServerState, bind, create_app
 from tests._support import cli, echo, wait_for, wait_until
@@ -63,10 +63,11 @@ class Served:
 
 
 @contextlib.contextmanager
-def serving(**settings: Any) -> Iterator[Served]:
-    """The app on a free loopback port, served by uvicorn in a thread; ready once /health answers."""
+def serving(service: ChatService | None = None, **settings: Any) -> Iterator[Served]:
+    """The app on a free loopback port, served by uvicorn in a thread; ready once /health answers. ``service``
+    is the chat service to use instead of the one the settings make."""
     sock = bind("127.0.0.1", 0)
-    app = create_app(ServeConfig(port=sock.getsockname()[1], **settings))
+    app = create_app(ServeConfig(port=sock.getsockname()[1], **settings), service)
     server = uvicorn.Server(uvicorn.Config(app, log_level="warning", timeout_graceful_shutdown=10))
     thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
     thread.start()

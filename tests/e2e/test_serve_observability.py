@@ -5,10 +5,12 @@ from __future__ import annotations
 
 import json
 import uuid
+from concurrent.futures import ThreadPoolExecutor
 
 import httpx
 from prometheus_client.parser import text_string_to_metric_families
 
+from scraper.state import MemoryRateLimiter
 from tests.e2e.test_serve import HELLO, REPLY, free_port_url, serve_process, served_url, serving
 
 
@@ -107,3 +109,16 @@ def test_json_logs_are_one_object_a_line_with_the_request_id_and_no_secret(aipow
     text = "\n".join(lines)
     assert key not in text and "wrong-key-1234" not in text
     assert records[-1]["message"] == "scraper serve: stopped"
+
+
+def test_a_chat_beyond_the_site_rate_waits_for_the_window_within_the_queue_timeout(aipower):
+    with serving(site_rate=1, queue_timeout=30) as served:
+        served.state.budget = MemoryRateLimiter(1, window=1.0)  # the same budget on a window a test can wait out
+        with ThreadPoolExecutor(2) as workers:
+            answers = list(workers.map(lambda _: chat(served.url), range(2)))
+        after = metrics(served.url)
+    assert [a.status_code for a in answers] == [200, 200], [a.text for a in answers]
+    assert [a.json()["choices"][0]["message"]["content"] for a in answers] == [REPLY] * 2
+    waited = max(float(a.headers["x-scraper-queue-ms"]) for a in answers)
+    assert waited > 0, "the second chat waited for the first to leave the window"
+    assert after[("scraper_queue_wait_seconds_count", ())] == 2 and after[("scraper_queue_wait_seconds_sum", ())] > 0

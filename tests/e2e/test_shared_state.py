@@ -7,10 +7,12 @@ from __future__ import annotations
 
 import contextlib
 import json
+import os
 import signal
 import subprocess
 import urllib.request
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -20,9 +22,9 @@ import pytest
 from openai import OpenAI
 
 from scraper.replica import ReplicaSite
-from tests._support import RedisServer, chats, echo, redis_server_or_skip
-from tests.e2e.test_conversations import check_native, check_turn
-from tests.e2e.test_serve import serve_process, served_url
+from tests._support import RedisServer, chats, echo, marked_chromium_pids, redis_server_or_skip, wait_until
+from tests.e2e.test_conversations import check_native, check_turn, request_log
+from tests.e2e.test_serve import descendants, serve_process, served_url
 
 PASSWORD = "redis-pass-7f3a9c"
 
@@ -33,6 +35,7 @@ class Pair:
 
     urls: list[str]
     logs: list[str] = field(default_factory=list)
+    processes: list[subprocess.Popen] = field(default_factory=list)
 
     def chat(self, n: int, messages: list[dict[str, str]]) -> str:
         client = OpenAI(base_url=f"{self.urls[n]}/v1", api_key="unused", max_retries=0)
@@ -42,21 +45,32 @@ class Pair:
         with urllib.request.urlopen(f"{self.urls[n]}/health", timeout=30) as response:
             return dict(json.loads(response.read()))
 
+    def post(self, n: int, path: str, body: dict[str, Any]) -> httpx.Response:
+        return httpx.post(f"{self.urls[n]}{path}", json=body, timeout=120)
+
+    def respond(self, n: int, message: str, previous: str | None = None) -> httpx.Response:
+        """One ``/v1/responses`` turn on server ``n`` (going on from ``previous``)."""
+        return self.post(n, "/v1/responses", {"model": "blog", "input": message, "previous_response_id": previous})
+
 
 @contextlib.contextmanager
-def two_servers(redis: RedisServer, site: ReplicaSite, tmp_path: Path) -> Iterator[Pair]:
+def two_servers(
+    redis: RedisServer, site: ReplicaSite, tmp_path: Path, *flags: str, env: dict[str, str] | None = None
+) -> Iterator[Pair]:
     """Two ``scraper serve`` processes offering ``site`` as model ``blog``, their state in ``redis`` (each
-    with a folder of its own for what is not shared), stopped with SIGTERM at the end."""
+    with a folder of its own for what is not shared), stopped with SIGTERM at the end; ``flags`` and
+    ``env`` go to both. ``pair.processes`` are the programs."""
     processes: list[subprocess.Popen] = []
-    pair = Pair([])
+    pair = Pair([], processes=processes)
     try:
         for n in range(2):
             own = {
+                **(env or {}),
                 "SCRAPER_STATE": redis.url,
                 "SCRAPER_PROFILE_DIR": str(tmp_path / f"profiles-{n}"),
                 "XDG_DATA_HOME": str(tmp_path / f"data-{n}"),
             }
-            processes.append(serve_process("--site", f"blog={site.url}", "-v", env=own))
+            processes.append(serve_process("--site", f"blog={site.url}", "-v", *flags, env=own))
             pair.urls.append(served_url(processes[-1]))
         yield pair
     finally:
@@ -141,3 +155,91 @@ def test_a_redis_that_goes_away_gives_typed_503s_and_both_servers_recover(redis,
             assert pair.chat(n, [{"role": "user", "content": f"back {n}"}]) == echo(f"back {n}")
     for log in pair.logs:
         assert PASSWORD not in log and "Traceback" not in log
+
+
+def test_a_site_rate_is_one_budget_for_both_servers(redis, tmp_path):
+    with ReplicaSite("aipower") as site, ReplicaSite("aipower") as other:
+        flags = ("--site", f"other={other.url}", "--site-rate", "3", "--queue-timeout", "1")
+        with two_servers(redis, site, tmp_path, *flags) as pair:
+            hello = [{"role": "user", "content": "hello"}]
+            assert [pair.chat(n, hello) for n in (0, 1, 0)] == [echo("hello")] * 3
+            for n in (1, 0):  # the fourth within the minute, on either server: refused before the browser
+                refused = pair.post(n, "/v1/chat/completions", {"model": "blog", "messages": hello})
+                assert refused.status_code == 429, refused.text
+                error = refused.json()["error"]
+                assert (error["type"], error["code"]) == ("rate_limit_error", "SiteBudgetError")
+                assert "--site-rate" in error["message"]
+                assert 1 <= int(refused.headers["retry-after"]) <= 60
+            assert len(chats(site)) == 3, "the refused chats never reached the site"
+            answer = pair.post(1, "/v1/chat/completions", {"model": "other", "messages": hello})
+            assert answer.status_code == 200, "another site has its own budget"
+            assert answer.json()["choices"][0]["message"]["content"] == echo("hello")
+    for log in pair.logs:
+        assert "Traceback" not in log and PASSWORD not in log
+
+
+def test_a_conversations_turns_on_two_servers_run_one_after_the_other(redis, tmp_path):
+    marker = f"lock-{tmp_path.name}"
+    with ReplicaSite("aipkit") as site:
+        site.config.chunk_delay = 0.002
+        env = {"SCRAPER_LOCK_TTL": "1", "SCRAPER_TEST_RUN": marker}
+        try:
+            with two_servers(redis, site, tmp_path, env=env) as pair:
+                first = pair.respond(0, "one")
+                assert first.status_code == 200, first.text
+                conversation = first.headers["x-scraper-conversation"]
+                assert pair.respond(1, "warm").status_code == 200, "the second server's page is warm"
+
+                # Two turns going on from the same response, one per server, while the first one streams.
+                site.config.reply_events, site.config.chunk_delay = 150, 0.05
+                before = site.stats.streams_started
+                with ThreadPoolExecutor(2) as workers:
+                    one = workers.submit(pair.respond, 0, "two", first.json()["id"])
+                    assert wait_until(lambda: site.stats.active_streams == 1, 60), "the first turn streams"
+                    other = workers.submit(pair.respond, 1, "three", first.json()["id"])
+                    assert wait_until(lambda: pair.health(1)["chats"]["in_flight"] == 1, 30)
+                    assert site.stats.streams_started == before + 1, "the second waits for the first to end"
+                    answers = [one.result(), other.result()]
+                assert [a.status_code for a in answers] == [200, 200], [a.text for a in answers]
+                assert site.stats.peak_streams == 1, "the turns never ran at once"
+                assert {a.headers["x-scraper-conversation"] for a in answers} == {conversation}
+                ids = [(r["query"]["session_id"], r["query"]["conversation_uuid"]) for r in request_log(site)]
+                assert len(ids) == 4 and ids[0] == ids[2] == ids[3] != ids[1], "one site conversation"
+                assert [m[-1]["content"] for m in site.stats.model_inputs[2:]] == ["two", "three"]
+                assert len(site.stats.model_inputs[3]) == 2 * 3, "the third turn followed the second"
+
+                # The server running a turn dies: its lock expires, and the next turn goes on elsewhere.
+                site.config.reply_events = 2000
+                dying = ThreadPoolExecutor(1)
+                dying.submit(pair.respond, 0, "four", first.json()["id"])
+                assert wait_until(lambda: site.stats.active_streams == 1, 60)
+                lock = redis_client(redis)
+                assert lock.exists(f"scraper:lock:{conversation}"), "the turn holds the conversation's lock"
+                pair.processes[0].kill()
+                pair.processes[0].wait(30)
+                end_chromium(marker, pair.processes[1].pid)
+                dying.shutdown()
+                site.config.reply_events, site.config.chunk_delay = None, 0.002
+                last = pair.respond(1, "five", first.json()["id"])
+                assert last.status_code == 200, last.text
+                assert last.json()["output"][0]["content"][0]["text"] == echo("five")
+                assert last.headers["x-scraper-conversation"] == conversation
+                lock.close()
+        finally:
+            end_chromium(marker)
+    assert "Traceback" not in pair.logs[1]
+
+
+def redis_client(server: RedisServer) -> Any:
+    """A plain Redis client of the test's own, to look at keys."""
+    import redis
+
+    return redis.Redis.from_url(server.url, decode_responses=True)
+
+
+def end_chromium(marker: str, keep_below: int | None = None) -> None:
+    """Kill the Chromium processes a killed server left behind (those of ``keep_below`` stay)."""
+    kept = descendants(keep_below) if keep_below is not None else set()
+    for pid in marked_chromium_pids(marker) - kept:
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(pid, signal.SIGKILL)
