@@ -40,8 +40,10 @@ class _Base:
         self.catalog = ModelCatalog(sites)
         self.timeout = float(timeout)
         self.proxy = proxy
-        if browser is not None and not isinstance(browser, (dict, BrowserPool)):  # URLs: a pool of those browsers
-            browser = BrowserPool(browser)
+        # URLs: a pool of those browsers, the client's own (closed with it; a pool passed in is the caller's)
+        self._own_pool: BrowserPool | None = None
+        if browser is not None and not isinstance(browser, (dict, BrowserPool)):
+            browser = self._own_pool = BrowserPool(browser)
         self.service = ChatService.for_options(browser)
         self.chat = self._chat_type(self)
 
@@ -154,6 +156,17 @@ class Client(_Base):
     chat: _Chat
     _chat_type = _Chat
 
+    def close(self) -> None:
+        """Close the browsers of a pool this client made from URLs (the process's browser stays warm)."""
+        if self._own_pool is not None:
+            self._own_pool.close()
+
+    def __enter__(self) -> Client:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
+
 
 # -- asynchronous -----------------------------------------------------------------------------------------
 
@@ -237,6 +250,17 @@ class AsyncClient(_Base):
 
     chat: _AsyncChat
     _chat_type = _AsyncChat
+
+    async def aclose(self) -> None:
+        """Close the browsers of a pool this client made from URLs (the process's browser stays warm)."""
+        if self._own_pool is not None:
+            await self._own_pool.aclose()
+
+    async def __aenter__(self) -> AsyncClient:
+        return self
+
+    async def __aexit__(self, *exc_info: object) -> None:
+        await self.aclose()
 
 
 # -- shared -----------------------------------------------------------------------------------------------

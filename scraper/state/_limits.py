@@ -117,27 +117,74 @@ class TurnLocks(Protocol):
         ...
 
 
-class MemoryTurnLocks:
-    """The locks of this process: an asyncio lock per conversation, alive while a turn holds or waits for it."""
+class _TurnLock:
+    """Held or free, and who waits: each waiter on its own event loop (a pool's browsers each run one)."""
+
+    __slots__ = ("__weakref__", "held", "waiters")
 
     def __init__(self) -> None:
-        self._locks: weakref.WeakValueDictionary[str, asyncio.Lock] = weakref.WeakValueDictionary()
+        self.held = False
+        self.waiters: deque[tuple[asyncio.AbstractEventLoop, asyncio.Future[None]]] = deque()
+
+
+def _wake(future: asyncio.Future[None]) -> None:
+    if not future.done():  # one that gave up meanwhile passes the lock on itself
+        future.set_result(None)
+
+
+class MemoryTurnLocks:
+    """The locks of this process, one per conversation, alive while a turn holds or waits for it.
+
+    Not ``asyncio.Lock``: one conversation's turns may run on different browsers' event loops (a pool
+    moves a site off a lost browser), and an asyncio lock belongs to one loop. The lock is handed from
+    holder to waiter in order, each waiter woken on its own loop."""
+
+    def __init__(self) -> None:
+        self._locks: weakref.WeakValueDictionary[str, _TurnLock] = weakref.WeakValueDictionary()
         self._guard = threading.Lock()  # the browsers' threads share the table
 
     @contextlib.asynccontextmanager
     async def hold(self, conversation_id: str, wait: float) -> AsyncIterator[None]:
+        waiter: tuple[asyncio.AbstractEventLoop, asyncio.Future[None]] | None = None
         with self._guard:
             lock = self._locks.get(conversation_id)
             if lock is None:
-                lock = self._locks[conversation_id] = asyncio.Lock()
-        try:
-            await asyncio.wait_for(lock.acquire(), wait)
-        except asyncio.TimeoutError:
-            raise _busy(conversation_id, wait) from None
+                lock = self._locks[conversation_id] = _TurnLock()
+            if lock.held:
+                loop = asyncio.get_running_loop()
+                waiter = (loop, loop.create_future())
+                lock.waiters.append(waiter)
+            else:
+                lock.held = True
+        if waiter is not None:
+            try:
+                await asyncio.wait_for(waiter[1], wait)
+            except BaseException as exc:
+                with self._guard:
+                    queued = waiter in lock.waiters
+                    if queued:
+                        lock.waiters.remove(waiter)
+                if not queued:  # the lock was handed over as the wait ended: pass it on
+                    self._release(lock)
+                if isinstance(exc, asyncio.TimeoutError):
+                    raise _busy(conversation_id, wait) from None
+                raise
         try:
             yield
         finally:
-            lock.release()
+            self._release(lock)
+
+    def _release(self, lock: _TurnLock) -> None:
+        """Hand the lock to the first waiter whose loop still runs, else free it."""
+        with self._guard:
+            while lock.waiters:
+                loop, future = lock.waiters.popleft()
+                try:
+                    loop.call_soon_threadsafe(_wake, future)
+                except RuntimeError:  # its loop was closed (its browser's thread ended)
+                    continue
+                return
+            lock.held = False
 
 
 class RedisTurnLocks:

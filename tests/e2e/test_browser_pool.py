@@ -177,9 +177,8 @@ def test_the_python_clients_chat_over_a_pool_of_browser_servers(sites):
             pool.close()
 
         async def chat_async() -> list[str | None]:
-            client = AsyncClient(sites=models, browser=[one, two])  # URLs: a pool of them
-            assert isinstance(client.service, PooledChatService) and len(client.service.pool) == 2
-            try:
+            async with AsyncClient(sites=models, browser=[one, two]) as client:  # URLs: a pool of its own
+                assert isinstance(client.service, PooledChatService) and len(client.service.pool) == 2
                 replies = await asyncio.gather(
                     *(
                         client.chat.completions.create(model=m, messages=[{"role": "user", "content": f"x{m}"}])
@@ -187,8 +186,7 @@ def test_the_python_clients_chat_over_a_pool_of_browser_servers(sites):
                     )
                 )
                 assert all(member.sites for member in client.service.pool), "both browsers were used"
-                return [r.choices[0].message.content for r in replies]
-            finally:
-                await client.service.pool.aclose()
+            assert len(client.service.pool) == 0, "closing the client closed the pool it made"
+            return [r.choices[0].message.content for r in replies]
 
         assert asyncio.run(chat_async()) == [echo("xa"), echo("xb")]

@@ -158,3 +158,38 @@ def wait_renewed(store: RedisStore, conversation_id: str) -> None:
     key = f"scraper:lock:{conversation_id}"
     low = store._redis.pttl(key)
     assert wait_until(lambda: store._redis.pttl(key) > low), "the holder renews its lock"
+
+
+def test_one_conversations_lock_holds_across_the_event_loops_of_several_browsers():
+    # A pool's browsers each run their own loop; a conversation moved to another browser still waits.
+    locks = MemoryTurnLocks()
+    order: list[str] = []
+    held, leave = threading.Event(), threading.Event()
+
+    async def first() -> None:
+        async with locks.hold("c1", 5):
+            order.append("first in")
+            held.set()
+            await asyncio.to_thread(leave.wait, 30)
+            order.append("first out")
+
+    async def second() -> None:
+        async with locks.hold("c1", 30):
+            order.append("second in")
+
+    async def gives_up() -> None:
+        with pytest.raises(ConversationBusyError):
+            async with locks.hold("c1", 0.05):
+                order.append("never")
+
+    with ThreadPoolExecutor(3) as loops:
+        holder = loops.submit(asyncio.run, first())
+        assert held.wait(30)
+        loops.submit(asyncio.run, gives_up()).result(30)
+        waiter = loops.submit(asyncio.run, second())
+        assert wait_until(lambda: bool(locks._locks["c1"].waiters)), "the second turn waits on its own loop"
+        leave.set()
+        holder.result(30)
+        waiter.result(30)
+    assert order == ["first in", "first out", "second in"]
+    assert "c1" not in locks._locks or not locks._locks["c1"].held
