@@ -25,7 +25,6 @@ import math
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any
-from urllib.parse import urlsplit
 
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
@@ -35,7 +34,16 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from .. import __version__
-from ..browser import BrowserOptions, BrowserPool, BrowserRuntime, remote_options, share_profiles, tree_memory, where
+from ..browser import (
+    BrowserOptions,
+    BrowserPool,
+    BrowserRuntime,
+    origin_of,
+    remote_options,
+    share_profiles,
+    tree_memory,
+    where,
+)
 from ..client import ChatService
 from ..client._completions import CompletionBuilder, CompletionRequest
 from ..client._conversation import ConversationBook, TurnRequest
@@ -234,7 +242,7 @@ class ChatResponse:
         budget = self.state.budget
         if budget is None:
             return
-        site = origin(self.chosen.target.page_url)
+        site = origin_of(self.chosen.target.page_url).lower()
         deadline = self.arrived + self.state.config.queue_timeout
         while (wait := await asyncio.to_thread(budget.take, site)) > 0:
             if time.perf_counter() + wait > deadline:
@@ -505,13 +513,6 @@ def create_app(config: ServeConfig, service: ChatService | None = None) -> Starl
     )
     app.state.scraper = state
     return app
-
-
-def origin(url: str) -> str:
-    """A chat page's site, as its budget counts it: scheme, host and port (never a password in the URL)."""
-    parts = urlsplit(url)
-    port = f":{parts.port}" if parts.port else ""
-    return f"{parts.scheme}://{(parts.hostname or '').lower()}{port}"
 
 
 def _browser_health(state: ServerState, runtime: dict[str, Any]) -> dict[str, Any]:

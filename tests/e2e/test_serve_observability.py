@@ -113,12 +113,21 @@ def test_json_logs_are_one_object_a_line_with_the_request_id_and_no_secret(aipow
 
 def test_a_chat_beyond_the_site_rate_waits_for_the_window_within_the_queue_timeout(aipower):
     with serving(site_rate=1, queue_timeout=30) as served:
-        served.state.budget = MemoryRateLimiter(1, window=1.0)  # the same budget on a window a test can wait out
+        waits: list[float] = []
+
+        class Recorded(MemoryRateLimiter):
+            def take(self, site: str) -> float:
+                waits.append(super().take(site))
+                return waits[-1]
+
+        served.state.budget = Recorded(1, window=1.0)  # the same budget on a window a test can wait out
         with ThreadPoolExecutor(2) as workers:
             answers = list(workers.map(lambda _: chat(served.url), range(2)))
         after = metrics(served.url)
     assert [a.status_code for a in answers] == [200, 200], [a.text for a in answers]
     assert [a.json()["choices"][0]["message"]["content"] for a in answers] == [REPLY] * 2
+    assert waits[0] == 0 and waits[-1] == 0 and waits.count(0) == 2, "each chat took from the budget once"
+    assert 0 < sum(waits) <= 1.0 + 1e-6, "the other waited, no longer than the window"
     waited = max(float(a.headers["x-scraper-queue-ms"]) for a in answers)
-    assert waited > 0, "the second chat waited for the first to leave the window"
+    assert waited >= 1000 * max(waits) - 1, "its wait is its queue time"
     assert after[("scraper_queue_wait_seconds_count", ())] == 2 and after[("scraper_queue_wait_seconds_sum", ())] > 0
