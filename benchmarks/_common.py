@@ -23,7 +23,18 @@ from typing import Any
 
 from scraper.replica import PLUGINS, ReplicaSite, SiteConfig
 
-__all__ = ["BenchError", "Replicas", "digits", "figure", "number", "serve_replicas", "spread"]
+__all__ = [
+    "BenchError",
+    "Replicas",
+    "digits",
+    "figure",
+    "number",
+    "process_tree",
+    "serve_replicas",
+    "spread",
+    "tree_cpu",
+    "tree_memory",
+]
 
 REPLICA_LIFETIME = 3600.0  # a replica child never outlives this, whatever happens to its parent
 
@@ -64,6 +75,76 @@ def figure(samples: Sequence[float] | None, unit: str, signed: bool = False) -> 
     middle, half = spread(samples)
     sign = "+" if signed and round(middle, 1) > 0 else ""
     return f"{sign}{number(middle, unit)} ±{digits(half, unit)}"
+
+
+# -- the client's processes ------------------------------------------------------------------------
+
+
+def process_tree(root: int, exclude: set[int]) -> list[int] | None:
+    """``root`` and its descendants (Chromium runs under Playwright's driver), or None without /proc."""
+    if not os.path.isdir("/proc/self"):
+        return None
+    children: dict[int, list[int]] = {}
+    for name in os.listdir("/proc"):
+        if not name.isdigit():
+            continue
+        try:
+            with open(f"/proc/{name}/stat", "rb") as stat:
+                fields = stat.read().rsplit(b")", 1)[1].split()
+        except (OSError, IndexError):
+            continue  # gone meanwhile
+        if fields[0] != b"Z":  # a zombie has exited already: it holds no memory
+            children.setdefault(int(fields[1]), []).append(int(name))
+    tree, stack = [], [root]
+    while stack:
+        pid = stack.pop()
+        if pid not in exclude:
+            tree.append(pid)
+            stack.extend(children.get(pid, ()))
+    return tree
+
+
+def tree_memory(root: int, exclude: set[int]) -> tuple[int, int] | None:
+    """PSS and VmRSS, summed over the process tree, in bytes (None without /proc).
+
+    PSS (proportional set size, from ``/proc/PID/smaps_rollup``) divides every page among the
+    processes that map it, so the sum is what the tree really holds: every Chromium process maps the
+    same executable and shared memory, which summed VmRSS counts once per process.
+    """
+    tree = process_tree(root, exclude)
+    if tree is None:
+        return None
+    pss = rss = 0
+    for pid in tree:
+        try:
+            with open(f"/proc/{pid}/smaps_rollup", "rb") as rollup:
+                for line in rollup:
+                    if line.startswith(b"Pss:"):
+                        pss += int(line.split()[1]) * 1024
+                    elif line.startswith(b"Rss:"):
+                        rss += int(line.split()[1]) * 1024
+        except OSError:
+            pass  # exited meanwhile
+    return pss, rss
+
+
+def tree_cpu(root: int, exclude: set[int]) -> float | None:
+    """CPU seconds (user + system) the process tree has used so far (None without /proc).
+
+    On a shared machine wall time says as much about the neighbours as about the code; the CPU time
+    the client's own processes spent (Python, Playwright's driver, Chromium) is steadier."""
+    tree = process_tree(root, exclude)
+    if tree is None:
+        return None
+    ticks = 0
+    for pid in tree:
+        try:
+            with open(f"/proc/{pid}/stat", "rb") as stat:
+                fields = stat.read().rsplit(b")", 1)[1].split()
+            ticks += int(fields[11]) + int(fields[12])  # utime, stime
+        except (OSError, IndexError):
+            pass  # exited meanwhile
+    return ticks / os.sysconf("SC_CLK_TCK")
 
 
 # -- the replica sites ------------------------------------------------------------------------------

@@ -38,7 +38,7 @@ from scraper.plugins import TextDelta
 from scraper.replica import PLUGINS, SiteConfig
 from scraper.replica.upstream import DEFAULT_REPLY, reply_pieces
 
-from ._common import BenchError, Replicas, figure
+from ._common import BenchError, Replicas, figure, process_tree, tree_memory
 
 __all__ = ["main"]
 
@@ -111,54 +111,6 @@ def table(rows: Sequence[Row]) -> str:
 
 
 # -- memory -----------------------------------------------------------------------------------------
-
-
-def process_tree(root: int, exclude: set[int]) -> list[int] | None:
-    """``root`` and its descendants (Chromium runs under Playwright's driver), or None without /proc."""
-    if not os.path.isdir("/proc/self"):
-        return None
-    children: dict[int, list[int]] = {}
-    for name in os.listdir("/proc"):
-        if not name.isdigit():
-            continue
-        try:
-            with open(f"/proc/{name}/stat", "rb") as stat:
-                fields = stat.read().rsplit(b")", 1)[1].split()
-        except (OSError, IndexError):
-            continue  # gone meanwhile
-        if fields[0] != b"Z":  # a zombie has exited already: it holds no memory
-            children.setdefault(int(fields[1]), []).append(int(name))
-    tree, stack = [], [root]
-    while stack:
-        pid = stack.pop()
-        if pid not in exclude:
-            tree.append(pid)
-            stack.extend(children.get(pid, ()))
-    return tree
-
-
-def tree_memory(root: int, exclude: set[int]) -> tuple[int, int] | None:
-    """PSS and VmRSS, summed over the process tree, in bytes (None without /proc).
-
-    PSS (proportional set size, from ``/proc/PID/smaps_rollup``) divides every page among the
-    processes that map it, so the sum is what the tree really holds: every Chromium process maps the
-    same executable and shared memory, which summed VmRSS counts once per process.
-    """
-    tree = process_tree(root, exclude)
-    if tree is None:
-        return None
-    pss = rss = 0
-    for pid in tree:
-        try:
-            with open(f"/proc/{pid}/smaps_rollup", "rb") as rollup:
-                for line in rollup:
-                    if line.startswith(b"Pss:"):
-                        pss += int(line.split()[1]) * 1024
-                    elif line.startswith(b"Rss:"):
-                        rss += int(line.split()[1]) * 1024
-        except OSError:
-            pass  # exited meanwhile
-    return pss, rss
 
 
 class PeakMemory:

@@ -6,9 +6,11 @@ real chat used) and times each way of reading it, against aiohttp reading it dir
 
 * ``read in the page only``: the page reads the body and drops it; the floor of every way below
   that reads in the page.
-* ``current transport``: the package's own (bytes as they are when all ASCII, else base64).
-* ``pull base64``: Python asks the page for what arrived since the last ask; bytes travel as base64.
+* ``current transport``: the package's own (base64 by ``Uint8Array.prototype.toBase64``).
+* ``pull base64``: Python asks the page for what arrived since the last ask; bytes travel as base64 of
+  a binary string (``btoa``: the package's transport before, and still where ``toBase64`` is missing).
 * ``pull base64, one ahead``: the same, with the next ask already sent while Python parses a chunk.
+* ``pull toBase64``, ``pull toBase64, one ahead``: the same two with the browser's own base64.
 * ``pull text``: the page decodes UTF-8 (``TextDecoder`` in stream mode) and hands over text.
 * ``pull text, one ahead``: both.
 * ``CDP stream``: the DevTools protocol pushes the body (``Network.streamResourceContent`` and
@@ -19,7 +21,9 @@ real chat used) and times each way of reading it, against aiohttp reading it dir
 * ``binding push``: the page calls a function Python exposed, once per network read.
 
 Every way parses the body into events as a chat does and must give the direct client's events (their ids
-and times aside); the table gives the median and spread of each, and its ratio to the direct floor.
+and times aside); the table gives the median and spread of each, the CPU time the client's processes
+spent on it (steadier than wall time on a shared machine), and its ratio to the direct floor.
+``--interleave`` runs the ways in turn, round after round, rather than one way's runs together.
 """
 
 from __future__ import annotations
@@ -28,6 +32,7 @@ import argparse
 import asyncio
 import base64
 import gc
+import os
 import re
 import statistics
 import sys
@@ -41,7 +46,7 @@ from scraper.browser._fetch import _as_js
 from scraper.client import WordPressChat
 from scraper.wire import HTTPRequest, SSEDecoder
 
-from ._common import Replicas, spread
+from ._common import Replicas, spread, tree_cpu
 
 __all__ = ["main"]
 
@@ -62,6 +67,15 @@ _PROBE = """
     let text = "";
     for (let i = 0; i < all.length; i += 0x8000) text += String.fromCharCode.apply(null, all.subarray(i, i + 0x8000));
     return btoa(text);
+  };
+  const joined = (chunks) => {
+    if (chunks.length === 1) return chunks[0];
+    let size = 0;
+    for (const c of chunks) size += c.length;
+    const all = new Uint8Array(size);
+    let at = 0;
+    for (const c of chunks) { all.set(c, at); at += c.length; }
+    return all;
   };
   const form = (req) => {
     if (!req.form) return req.body;
@@ -95,12 +109,13 @@ _PROBE = """
       })();
       return response.status;
     },
-    next: (id, text) => {
+    next: (id, how) => {
       const state = runs.get(id);
       const take = () => {
         const chunks = state.queue.splice(0, state.queue.length);
         let data = "";
-        if (text) { for (const c of chunks) data += state.decoder.decode(c, { stream: true }); }
+        if (how === "text") { for (const c of chunks) data += state.decoder.decode(c, { stream: true }); }
+        else if (how === "native" && chunks.length) data = joined(chunks).toBase64();
         else if (chunks.length) data = encode(chunks);
         return { data, done: state.done && !state.queue.length };
       };
@@ -150,22 +165,24 @@ def same(text: str) -> str:
     return re.sub(r"chatcmpl-[0-9a-z]+|[0-9]+", "#", text)
 
 
-async def pull(page: Any, request: HTTPRequest, *, text: bool, ahead: bool) -> str:
+async def pull(page: Any, request: HTTPRequest, *, how: str, ahead: bool) -> str:
+    """``how``: ``text`` (UTF-8 decoded in the page), ``btoa`` (base64 of a binary string) or ``native``
+    (``Uint8Array.prototype.toBase64``); every pull takes all that arrived since the last."""
     request_id = next(_ids)
     await in_page(page, starter("queue"), [_as_js(request, request_id)])
     parsed = Parsed()
-    ask = "([id, text]) => window[Symbol.for('scraper.probe')].next(id, text)"
-    pending = asyncio.ensure_future(in_page(page, ask, [request_id, text]))
+    ask = "([id, how]) => window[Symbol.for('scraper.probe')].next(id, how)"
+    pending = asyncio.ensure_future(in_page(page, ask, [request_id, how]))
     while True:
         step = await pending
         if ahead and not step["done"]:
-            pending = asyncio.ensure_future(in_page(page, ask, [request_id, text]))
+            pending = asyncio.ensure_future(in_page(page, ask, [request_id, how]))
         if step["data"]:
-            parsed.feed(step["data"] if text else base64.b64decode(step["data"]))
+            parsed.feed(step["data"] if how == "text" else base64.b64decode(step["data"]))
         if step["done"]:
             return parsed.text()
         if not ahead:
-            pending = asyncio.ensure_future(in_page(page, ask, [request_id, text]))
+            pending = asyncio.ensure_future(in_page(page, ask, [request_id, how]))
 
 
 async def drained(page: Any, request: HTTPRequest) -> str:
@@ -319,8 +336,8 @@ async def capture(url: str) -> tuple[Any, HTTPRequest]:
 
 
 async def measure(
-    page: Any, request: HTTPRequest, repeat: int, url: str, only: set[str] | None
-) -> list[tuple[str, list[float]]]:
+    page: Any, request: HTTPRequest, repeat: int, url: str, only: set[str] | None, interleave: bool, exclude: set[int]
+) -> list[tuple[str, list[float], list[float]]]:
     """Runs on the browser's own loop (the page belongs to it)."""
     await in_page(page, _PROBE)
     pushed = Pushed()
@@ -331,52 +348,79 @@ async def measure(
         ("direct (aiohttp)", lambda: direct(url, request, cookies)),
         ("read in the page only", lambda: drained(page, request)),
         ("current transport", lambda: current(page, request)),
-        ("pull base64", lambda: pull(page, request, text=False, ahead=False)),
-        ("pull base64, one ahead", lambda: pull(page, request, text=False, ahead=True)),
-        ("pull text", lambda: pull(page, request, text=True, ahead=False)),
-        ("pull text, one ahead", lambda: pull(page, request, text=True, ahead=True)),
+        ("pull base64", lambda: pull(page, request, how="btoa", ahead=False)),
+        ("pull base64, one ahead", lambda: pull(page, request, how="btoa", ahead=True)),
+        ("pull toBase64", lambda: pull(page, request, how="native", ahead=False)),
+        ("pull toBase64, one ahead", lambda: pull(page, request, how="native", ahead=True)),
+        ("pull text", lambda: pull(page, request, how="text", ahead=False)),
+        ("pull text, one ahead", lambda: pull(page, request, how="text", ahead=True)),
         ("CDP stream", lambda: cdp_stream(page, request)),
         ("CDP Fetch + IO.read", lambda: io_read(page, request)),
         ("binding push", lambda: push(page, request, pushed)),
     ]
     ways = [(name, way) for name, way in ways if only is None or name in only or name.startswith("direct")]
     times: dict[str, list[float]] = {name: [] for name, _ in ways}
-    for name, way in ways:  # one way at a time, so what one leaves behind (a pending push) slows only itself
-        await way()  # untimed: the first run of a way warms its code paths
+    cpu: dict[str, list[float]] = {name: [] for name, _ in ways}
+
+    async def timed(name: str, way: Callable[[], Awaitable[str]]) -> None:
+        gc.collect()  # untimed: a collection of the last run's garbage does not land in this one
+        used = tree_cpu(os.getpid(), exclude)
+        started = time.perf_counter()
+        got = await asyncio.wait_for(way(), 60)
+        times[name].append((time.perf_counter() - started) * 1000)
+        after = tree_cpu(os.getpid(), exclude)
+        if used is not None and after is not None:
+            cpu[name].append((after - used) * 1000)
+        if got and same(got) != same(expected):
+            raise RuntimeError(f"{name}: {len(got)} characters, not the {len(expected)} expected")
+
+    if interleave:  # round after round of every way: a busy spell of a shared machine hits them all alike
+        for _, way in ways:
+            await way()  # untimed: the first run of a way warms its code paths
         for _ in range(repeat):
-            gc.collect()  # untimed: a collection of the last run's garbage does not land in this one
-            started = time.perf_counter()
-            got = await asyncio.wait_for(way(), 60)
-            times[name].append((time.perf_counter() - started) * 1000)
-            if got and same(got) != same(expected):
-                raise RuntimeError(f"{name}: {len(got)} characters, not the {len(expected)} expected")
-    return [(name, times[name]) for name, _ in ways]
+            for name, way in ways:
+                await timed(name, way)
+    else:
+        for name, way in ways:  # one way at a time, so what one leaves behind (a pending push) slows only itself
+            await way()
+            for _ in range(repeat):
+                await timed(name, way)
+    return [(name, times[name], cpu[name]) for name, _ in ways]
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m benchmarks.transfer", description=__doc__.splitlines()[0])
     parser.add_argument("--repeat", type=int, default=9)
     parser.add_argument("--events", type=int, default=EVENTS)
-    parser.add_argument("--only", metavar="NAMES", help="comma-separated ways to run (default: all)")
+    parser.add_argument(
+        "--interleave", action="store_true", help="run the ways in turn, round after round (a busy machine)"
+    )
+    parser.add_argument("--only", metavar="NAMES", help="ways to run, separated by semicolons (default: all)")
     args = parser.parse_args(argv)
     with Replicas(["aipower"], "process") as replicas:
         replicas.configure("aipower", first_delay=0.0, chunk_delay=0.0, reply_events=args.events)
-        only = set(args.only.split(",")) if args.only else None
-        runtime_rows = asyncio.run(_run(args.repeat, replicas.urls["aipower"], only))
+        only = {name.strip() for name in args.only.split(";")} if args.only else None
+        runtime_rows = asyncio.run(_run(args.repeat, replicas.urls["aipower"], only, args.interleave, replicas.pids))
     floor = statistics.median(runtime_rows[0][1])
-    print(f"{args.events}-event stream, {args.repeat} runs each, ms (median ± half IQR), ratio to direct")
-    for name, samples in runtime_rows:
+    print(
+        f"{args.events}-event stream, {args.repeat} runs each, ms (median ± half IQR), ratio to direct; "
+        "the CPU ms the client's processes used (Python, driver, Chromium)"
+    )
+    for name, samples, used in runtime_rows:
         middle, half = spread(samples)
-        print(f"{name:26} {middle:8.1f} ± {half:5.1f}   {middle / floor:5.2f}×")
+        cpu = "cpu {:6.0f} ± {:4.0f}".format(*spread(used)) if used else " " * 17
+        print(f"{name:26} {middle:8.1f} ± {half:5.1f}   {cpu}   {middle / floor:5.2f}×")
     return 0
 
 
-async def _run(repeat: int, url: str, only: set[str] | None) -> list[tuple[str, list[float]]]:
+async def _run(
+    repeat: int, url: str, only: set[str] | None, interleave: bool, exclude: set[int]
+) -> list[tuple[str, list[float], list[float]]]:
     from scraper.browser import aclose, get_runtime
 
     try:
         page, request = await capture(url + "/")
-        return await get_runtime().call(measure(page, request, repeat, url, only))
+        return await get_runtime().call(measure(page, request, repeat, url, only, interleave, exclude))
     finally:
         await aclose()
 

@@ -3,9 +3,9 @@
 Running the request in the page gives it the browser's cookies (HttpOnly ones included), its
 User-Agent, Origin and Referer, and any anti-bot clearance the page earned. The body comes back by
 pull: each :meth:`StreamingResponse.aiter_bytes` step asks the page for everything that arrived since
-the last step, so order is kept, chunks coalesce while Python is busy, and nothing is lost. Bytes
-that are all ASCII travel as they are (most event streams: their JSON escapes the rest), others as
-base64; Python decodes them with one incremental UTF-8 decoder, so a character cut between network
+the last step, so order is kept, chunks coalesce while Python is busy, and nothing is lost. The bytes
+travel as base64 (in a browser without ``Uint8Array.prototype.toBase64``, as they are when they are
+all ASCII); Python decodes them with one incremental UTF-8 decoder, so a character cut between network
 reads is joined, not mangled per chunk.
 """
 
@@ -91,7 +91,7 @@ class StreamingResponse(Response):
                     self.record.complete = True
 
     async def _step(self) -> dict[str, Any]:
-        """What arrived since the last pull: as ``text`` when it is all ASCII, else as ``data`` (base64)."""
+        """What arrived since the last pull: as ``data`` (base64), or as ``text`` when it is all ASCII."""
         try:
             return await asyncio.wait_for(in_page(self._page, NEXT, self._id), self.idle_timeout)
         except asyncio.TimeoutError:

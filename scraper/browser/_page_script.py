@@ -4,7 +4,8 @@
   a page script that wraps ``fetch`` (a bot sensor adds its token there, and looks at the call stack)
   sees a call like its own code's, with no automation frames, and the request still goes through the
   page's own (wrapped) ``fetch``. The body is read as it arrives and handed to Python on request, as
-  the bytes themselves when they are all ASCII, else as base64: byte for byte either way.
+  base64 (or, in a browser without ``Uint8Array.prototype.toBase64``, as the bytes themselves when
+  they are all ASCII): byte for byte either way.
 * **The chat box watcher.** A chat box's script may read its settings and strip them from the DOM at
   once (AI Engine removes ``data-system``); when the box itself is built by a script after load, the
   HTML as served never had them. So the attributes of every chat box element are noted as it appears
@@ -44,23 +45,31 @@ _HOOK = """
   const key = Symbol.for("scraper.hook");
   if (window[key]) return;
   const timer = setTimeout, binary = String.fromCharCode, base64 = btoa, apply = Reflect.apply;
-  const test = RegExp.prototype.test;
+  const test = RegExp.prototype.test, native = Uint8Array.prototype.toBase64;
   const fetches = new Map();
   const ascii = /^[\x00-\x7f]*$/;
-  // What arrived since the last pull, as one string: the bytes themselves when they are all ASCII
-  // (most event streams: their JSON escapes the rest), else base64. A non-ASCII string costs the
-  // DevTools protocol several times its length; base64 costs a third more than the bytes.
+  // What arrived since the last pull, as one string. Where the browser has Uint8Array's own base64
+  // (Chromium 140 on), always base64: it costs nothing in the page, where building a string of the
+  // bytes first costs more than the third base64 adds to the DevTools protocol's share. Elsewhere the
+  // bytes themselves when they are all ASCII (a non-ASCII string costs the protocol several times its
+  // length), else base64 of that string.
   const take = (state) => {
     const chunks = state.queue.splice(0, state.queue.length);
-    let size = 0;
-    for (const c of chunks) size += c.length;
-    const all = new Uint8Array(size);
-    let at = 0;
-    for (const c of chunks) { all.set(c, at); at += c.length; }
+    let all = chunks.length === 1 ? chunks[0] : null;
+    if (!all) {
+      let size = 0;
+      for (const c of chunks) size += c.length;
+      all = new Uint8Array(size);
+      let at = 0;
+      for (const c of chunks) { all.set(c, at); at += c.length; }
+    }
+    const out = { text: "", data: "", done: state.done, error: state.error };
+    if (native) { out.data = apply(native, all, []); return out; }
     let text = "";
     for (let i = 0; i < all.length; i += 0x8000) text += apply(binary, null, all.subarray(i, i + 0x8000));
-    const plain = apply(test, ascii, [text]);
-    return { text: plain ? text : "", data: plain ? "" : base64(text), done: state.done, error: state.error };
+    if (apply(test, ascii, [text])) out.text = text;
+    else out.data = base64(text);
+    return out;
   };
   const start = (req, done) => {
     const state = { queue: [], done: false, error: null, wake: null, aborted: false };

@@ -114,11 +114,28 @@ async def test_direct_client_yields_what_the_browser_client_yields(plugin, chat_
 
 
 def test_transfer_bench_times_every_way_and_checks_what_each_read():
-    result = module("-m", "benchmarks.transfer", "--repeat", "1", "--events", "300")
+    ways = [
+        "direct (aiohttp)",
+        "read in the page only",
+        "current transport",
+        "pull base64",
+        "pull toBase64, one ahead",
+        "CDP Fetch + IO.read",
+    ]
+    result = module("-m", "benchmarks.transfer", "--repeat", "1", "--events", "300", "--only", ";".join(ways))
     assert result.returncode == 0, result.stderr
-    ways = ["direct (aiohttp)", "read in the page only", "current transport", "pull base64", "CDP Fetch + IO.read"]
     for way in ways:
         assert any(line.startswith(way) and line.rstrip().endswith("×") for line in result.stdout.splitlines()), (
             way,
             result.stdout,
         )
+
+
+def test_warm_site_bench_prints_the_memory_of_one_more_site():
+    result = module("-m", "benchmarks.sites", "--sites", "2", "--repeat", "1", "--setting", "default")
+    assert result.returncode == 0, result.stderr
+    row = next(line for line in result.stdout.splitlines() if line.startswith("| default |"))
+    cells = [cell.strip() for cell in row.strip("|").split("|")]
+    one, two = (float(cell.split()[0].replace("\u2009", "")) for cell in cells[1:3])
+    assert 0 < one < two, row  # a second warm site holds memory of its own
+    assert cells[4].split(" / ")[0].isdigit(), row

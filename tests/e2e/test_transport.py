@@ -1,8 +1,9 @@
 """The in-page request hands every body to Python byte for byte, however the network cut it.
 
-The page decodes UTF-8 and hands over text while the body is valid UTF-8, and switches to base64
-from the first byte that is not; these bodies are written in pieces with a flush after each, so the
-page reads them cut where the server cut them (a character split in two, a BOM, a stray byte).
+The page hands each pull over as base64 (``Uint8Array.prototype.toBase64``), or, in a browser without
+it, as the bytes themselves when they are all ASCII and as base64 of a binary string otherwise: both
+ways are read here. These bodies are written in pieces with a flush after each, so the page reads
+them cut where the server cut them (a character split in two, a BOM, a stray byte).
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ from typing import Any
 import pytest
 
 from scraper.browser import get_runtime, open_stream
+from scraper.browser._page_script import page_script
 from scraper.wire import HTTPRequest
 from tests._support import http_server
 
@@ -64,22 +66,46 @@ def site() -> Iterator[str]:
         yield url
 
 
+async def streamed(page: Any, url: str) -> tuple[bytes, int]:
+    response = await open_stream(page, HTTPRequest("GET", url), timeout=30)
+    pieces = [chunk async for chunk in response.aiter_bytes()]
+    await response.aclose()
+    assert all(pieces), "no empty chunk is handed on"
+    return b"".join(pieces), response.received
+
+
 async def read(url: str) -> tuple[bytes, int]:
+    """Through a warm site's page, as a chat reads."""
     lane = get_runtime().sites.pool(url.rsplit("/body/", 1)[0] + "/").primary
 
     async def body() -> tuple[bytes, int]:  # on the browser's own loop, where its pages live
         await lane.ready(30)
-        response = await open_stream(lane.page, HTTPRequest("GET", url), timeout=30)
-        pieces = [chunk async for chunk in response.aiter_bytes()]
-        await response.aclose()
-        assert all(pieces), "no empty chunk is handed on"
-        return b"".join(pieces), response.received
+        return await streamed(lane.page, url)
+
+    return await get_runtime().call(body())
+
+
+async def read_without_native_base64(url: str) -> tuple[bytes, int]:
+    """Through a page of a browser that has no ``Uint8Array.prototype.toBase64`` (before Chromium 140)."""
+
+    async def body() -> tuple[bytes, int]:
+        context = await (await get_runtime().browser()).new_context()
+        try:
+            await context.add_init_script("delete Uint8Array.prototype.toBase64;")  # runs before the package's
+            await context.add_init_script(page_script())
+            page = await context.new_page()
+            await page.goto(url.rsplit("/body/", 1)[0] + "/")
+            assert not await page.evaluate("'toBase64' in Uint8Array.prototype")
+            return await streamed(page, url)
+        finally:
+            await context.close()
 
     return await get_runtime().call(body())
 
 
 @pytest.mark.parametrize("case", list(BODIES))
-async def test_body_arrives_byte_for_byte(site, case):
-    got, received = await read(f"{site}/body/{case}")
+@pytest.mark.parametrize("reader", [read, read_without_native_base64], ids=["toBase64", "binary-string"])
+async def test_body_arrives_byte_for_byte(site, case, reader):
+    got, received = await reader(f"{site}/body/{case}")
     assert got == b"".join(BODIES[case])
     assert received == len(got)
