@@ -89,12 +89,15 @@ BAD = {
 GOOD = {"page": "ok", "antibot": None, "failure": None, "nonce_mode": "ok"}
 
 
-# AI Power 2.2 keeps its settings in plain attributes: it has no JSON settings to break.
+# Faults of the page or its front (before any plugin reads it) are one path for every plugin: one plugin
+# shows it. The plugin's own reads and calls are shown on each. AI Power 2.2 keeps its settings in plain
+# attributes: it has no JSON settings to break.
+PAGE_FAULTS = {"page 500", "empty page", "no chat box", "challenge never clears", "block page", "page never answers"}
 CASES = [
     (plugin, case)
     for case in BAD
     for plugin in ("aipkit", "aipower", "aiengine")
-    if (plugin, case) != ("aipower", "malformed settings")
+    if (plugin, case) != ("aipower", "malformed settings") and (plugin == "aipkit" or case not in PAGE_FAULTS)
 ]
 
 
