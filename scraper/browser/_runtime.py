@@ -28,6 +28,7 @@ from ._driver import DriverError, async_api, driver_name
 from ._env import env_number
 from ._hosts import SiteRules
 from ._lanes import SiteRegistry
+from ._switches import lean_switches
 
 __all__ = [
     "CHROMIUM_ARGS",
@@ -408,6 +409,7 @@ class BrowserRuntime:
                 path = opts.get("executable_path")
                 self.location = BrowserLocation(path, "SCRAPER_BROWSER") if path else find_browser()
                 args = list(CHROMIUM_ARGS) + list(opts.get("args", []))
+                args += await lean_switches(chromium, self.driver, self.location.path, args)
                 headless = self.headless
                 env: dict[str, str] | None = None
                 if not headless:

@@ -431,7 +431,7 @@ def test_page_modes(mode: str) -> None:
             for absent in ("aipkit_chat_container", "aipkit_popup_wrapper", "data-config", replica.nonce):
                 assert absent not in html
             assert "public-main.bundle.js" not in html and 'id="site-chat-builder"' in html
-            assert "setTimeout(build, 300)" in html and "var later = \"\"" in html  # a timer, not a request
+            assert "setTimeout(build, 300)" in html and 'var later = ""' in html  # a timer, not a request
         else:
             [(_, first), (_, second)] = configs(html)
             ajax_url = f"{replica.url}/blog{AJAX}"
