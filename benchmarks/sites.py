@@ -31,30 +31,17 @@ from .bench import PROMPT, expected_reply
 __all__ = ["main"]
 
 MB = 1024 * 1024
-# Chromium takes only the last --disable-features it is given (a second one drops the first), so a
-# setting that disables features repeats the list Playwright passes (1.65's, as its browser reports it).
-PLAYWRIGHT_DISABLED = (
-    "AimEnabled,AvoidCorsURLLoaderRestartOnRedirect,AvoidUnnecessaryBeforeUnloadCheckSync,DestroyProfileOnBrowserClose,"
-    "HttpsFirstBalancedModeAutoEnable,HttpsUpgrades,LensOverlay,MediaRouter,NetworkTimeServiceQuerying,OptimizationHints,"
-    "PaintHolding,PreconnectToSearch,TcpPortRandomizationWin,ThirdPartyStoragePartitioning,"
-    "msEdgeUpdateLaunchServicesPreferredVersion,msForceBrowserSignIn"
-)
-NO_ISOLATION = [
-    "--disable-site-isolation-trials",
-    f"--disable-features={PLAYWRIGHT_DISABLED},IsolateOrigins,site-per-process",
-]
-# Every browser context (every warm site) gets a hidden renderer of its own for the address bar's
-# popups (chrome://omnibox-popup.top-chrome/ and its AI mode page), though a headless page never
-# shows them; it goes only when both are disabled.
-NO_POPUP = [f"--disable-features={PLAYWRIGHT_DISABLED},WebUIOmniboxPopup,WebUIOmniboxAimPopup"]
-SETTINGS: dict[str, list[str]] = {
-    "default": [],
-    "--renderer-process-limit=1": ["--renderer-process-limit=1"],
-    "--renderer-process-limit=2": ["--renderer-process-limit=2"],
-    "--process-per-site": ["--process-per-site"],
-    "site isolation off": NO_ISOLATION,
-    "site isolation off + --renderer-process-limit=1": [*NO_ISOLATION, "--renderer-process-limit=1"],
-    "no omnibox popup renderer": NO_POPUP,
+# The package's launch switches the address bar's hidden popups off (one renderer less per warm site);
+# SCRAPER_LEAN_BROWSER=0 launches as the driver does, for the row before. A setting's own
+# --disable-features is merged with the driver's list and the package's (Chromium takes only the last).
+NO_ISOLATION = ["--disable-site-isolation-trials", "--disable-features=IsolateOrigins,site-per-process"]
+SETTINGS: dict[str, tuple[list[str], bool]] = {  # name: (extra switches, the package's lean launch)
+    "the driver's switches alone (before)": ([], False),
+    "default: address bar popups off": ([], True),
+    "--renderer-process-limit=1": (["--renderer-process-limit=1"], True),
+    "--process-per-site": (["--process-per-site"], True),
+    "site isolation off": (NO_ISOLATION, True),
+    "site isolation off + --renderer-process-limit=1": ([*NO_ISOLATION, "--renderer-process-limit=1"], True),
 }
 
 
@@ -89,8 +76,10 @@ async def chat(runtime: BrowserRuntime, page_url: str, plugin: str, timeout: flo
 
 
 async def round_of(
-    args: Sequence[str], sites: list[tuple[str, str]], exclude: set[int], timeout: float
+    setting: tuple[list[str], bool], sites: list[tuple[str, str]], exclude: set[int], timeout: float
 ) -> dict[str, float]:
+    args, lean = setting
+    os.environ["SCRAPER_LEAN_BROWSER"] = "1" if lean else "0"
     runtime = BrowserRuntime({"args": list(args)})
     try:
         await chat(runtime, sites[0][1], sites[0][0], timeout)

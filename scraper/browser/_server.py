@@ -24,6 +24,7 @@ from typing import IO, Any
 from ..errors import BrowserLaunchError, ConfigError
 from ._driver import driver_name
 from ._runtime import CHROMIUM_ARGS, find_browser
+from ._switches import lean_switches_blocking
 
 __all__ = ["BrowserServer", "server_config"]
 
@@ -70,8 +71,12 @@ class BrowserServer:
 
     def start(self, timeout: float = 60) -> str:
         """Launch the browser and its server; the endpoint once it listens (BrowserLaunchError otherwise)."""
+        config = dict(self.config)
+        if config.get("executablePath"):  # the launch a local browser gets: the address bar's popups off too
+            args = list(config.get("args", []))
+            config["args"] = args + lean_switches_blocking(self.driver, config["executablePath"], args)
         with tempfile.NamedTemporaryFile("w", suffix=".json", delete=False) as fh:
-            json.dump(self.config, fh)
+            json.dump(config, fh)
         # what the driver says on stderr, read when it fails to start (the driver keeps its own handle)
         with tempfile.TemporaryFile("w+") as errors:
             try:

@@ -14,11 +14,13 @@ read, nothing is added and the browser runs as the driver starts it.
 
 from __future__ import annotations
 
+import asyncio
 import importlib.metadata
 import json
 import os
 import secrets
 import sys
+import threading
 from collections.abc import Sequence
 from typing import Any
 
@@ -26,7 +28,7 @@ from ..wire import logger
 from ._memory import tree_pids
 from ._profiles import cache_dir
 
-__all__ = ["LEAN_FEATURES", "disabled_features", "lean_switches"]
+__all__ = ["LEAN_FEATURES", "disabled_features", "lean_switches", "lean_switches_blocking"]
 
 log = logger("scraper.browser")
 
@@ -88,15 +90,26 @@ async def _learn(chromium: Any, executable: str, args: Sequence[str]) -> list[st
         await browser.close()
 
 
+def _key(driver: str) -> str | None:
+    if not sys.platform.startswith("linux") or os.environ.get("SCRAPER_LEAN_BROWSER", "1") == "0":
+        return None
+    try:
+        return f"{driver} {importlib.metadata.version(driver)}"
+    except importlib.metadata.PackageNotFoundError:
+        return None
+
+
+def _switch(own: list[str], args: Sequence[str]) -> list[str]:
+    names = [*own, *(name for listed in disabled_features(args) for name in listed), *LEAN_FEATURES]
+    return [_SWITCH + ",".join(dict.fromkeys(names))]
+
+
 async def lean_switches(chromium: Any, driver: str, executable: str, args: Sequence[str]) -> list[str]:
     """What to add last to a local launch with ``args``: one ``--disable-features`` holding the driver's
     list, those in ``args`` and :data:`LEAN_FEATURES`; nothing where the driver's list cannot be read
     (not Linux, or ``SCRAPER_LEAN_BROWSER=0``)."""
-    if not sys.platform.startswith("linux") or os.environ.get("SCRAPER_LEAN_BROWSER", "1") == "0":
-        return []
-    try:
-        key = f"{driver} {importlib.metadata.version(driver)}"
-    except importlib.metadata.PackageNotFoundError:
+    key = _key(driver)
+    if key is None:
         return []
     own = _known.get(key)
     if own is None:
@@ -108,5 +121,32 @@ async def lean_switches(chromium: Any, driver: str, executable: str, args: Seque
             return []
         _write_cache(key, own)
     _known[key] = own
-    names = [*own, *(name for listed in disabled_features(args) for name in listed), *LEAN_FEATURES]
-    return [_SWITCH + ",".join(dict.fromkeys(names))]
+    return _switch(own, args)
+
+
+def lean_switches_blocking(driver: str, executable: str, args: Sequence[str]) -> list[str]:
+    """:func:`lean_switches` for code with no event loop of its own (a browser server's launch config);
+    the driver is started only when its list is not known yet."""
+    key = _key(driver)
+    if key is None:
+        return []
+    own = _known.get(key) or _read_cache().get(key)
+    if own is not None:
+        _known[key] = own
+        return _switch(own, args)
+    found: list[list[str]] = []
+
+    async def learn() -> list[str]:
+        from ._driver import async_api
+
+        playwright = await async_api(driver).async_playwright().start()  # type: ignore[arg-type]
+        try:
+            return await lean_switches(playwright.chromium, driver, executable, args)
+        finally:
+            await playwright.stop()
+
+    # its own thread: the caller may be inside an event loop
+    worker = threading.Thread(target=lambda: found.append(asyncio.run(learn())), daemon=True)
+    worker.start()
+    worker.join()
+    return found[0] if found else []

@@ -13,7 +13,7 @@ import pytest
 from scraper.browser import BrowserRuntime
 from scraper.browser._memory import tree_pids
 from scraper.browser._switches import LEAN_FEATURES, _cmdline, disabled_features
-from tests._support import wait_until
+from tests._support import browser_server, wait_until
 
 pytestmark = pytest.mark.skipif(not sys.platform.startswith("linux"), reason="reads /proc")
 
@@ -87,3 +87,11 @@ def test_the_features_of_a_command_line_are_read_in_order():
     argv = ["chromium", "--disable-features=A,B", "--headless", "--disable-features=C,", "--enable-features=D"]
     assert disabled_features(argv) == [["A", "B"], ["C"]]
     assert disabled_features(["chromium"]) == []
+
+
+def test_a_browser_server_launches_its_chromium_lean_too():
+    before = {tuple(argv) for argv in _browser_argv()}
+    with browser_server("--port", "0"):
+        [argv] = [argv for argv in _browser_argv() if tuple(argv) not in before]
+        lists = disabled_features(argv)
+        assert set(LEAN_FEATURES) <= set(lists[-1]) and set(lists[0]) <= set(lists[-1])
