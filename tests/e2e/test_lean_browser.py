@@ -11,6 +11,7 @@ from typing import Any
 import pytest
 
 from scraper.browser import BrowserRuntime
+from scraper.browser import _switches as switches
 from scraper.browser._memory import tree_pids
 from scraper.browser._switches import LEAN_FEATURES, _cmdline, disabled_features
 from tests._support import browser_server, wait_until
@@ -61,6 +62,7 @@ async def test_each_warm_site_has_one_renderer_and_the_drivers_features_stay_off
 ):
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path))
     monkeypatch.setenv("SCRAPER_LEAN_BROWSER", "1" if lean else "0")
+    monkeypatch.setattr(switches, "_known", {})  # nothing known yet: the driver's list is read and kept
     before = {tuple(argv) for argv in _browser_argv()}
     runtime = BrowserRuntime({"args": ["--disable-features=Translate"]})
     try:
