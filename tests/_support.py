@@ -147,6 +147,11 @@ def abandon_stream(site: Any, request: bytes) -> None:
     assert site.stats.active_streams == 0 and site.stats.streams_completed == 0
 
 
+# For the pytest runs the tests start: two installed plugins that cost seconds at every start
+# (LangSmith's, which comes with LangChain, and Hypothesis's) and that those runs never use.
+UNUSED_PYTEST_PLUGINS = "-p no:langsmith_plugin -p no:hypothesispytest"
+
+
 def soak_factor() -> int:
     """How many times over a test that repeats a race runs it: 1, or ``SCRAPER_SOAK`` (``make soak``)."""
     return max(1, int(os.environ.get("SCRAPER_SOAK", "1")))

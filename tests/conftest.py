@@ -109,6 +109,7 @@ def _private_dirs(tmp_path_factory: pytest.TempPathFactory) -> Iterator[None]:
     os.environ["SCRAPER_DEBUG_DIR"] = str(tmp_path_factory.mktemp("debug"))
     os.environ["SCRAPER_PROFILE_DIR"] = str(tmp_path_factory.mktemp("profiles"))
     os.environ["SCRAPER_CONVERSATIONS"] = str(tmp_path_factory.mktemp("state") / "conversations.sqlite3")
+    os.environ["XDG_CACHE_HOME"] = str(tmp_path_factory.mktemp("cache"))  # what the package keeps there
     yield
 
 

@@ -42,3 +42,11 @@ def playwright_server() -> Iterator[str]:
     """A real `playwright run-server` on loopback (`--unsafe` lets the client name the Chromium); its endpoint."""
     with _support.playwright_server() as (_, endpoint):
         yield endpoint
+
+
+@pytest.fixture(scope="session")
+def shared_browser() -> Iterator[str]:
+    """One ``scraper browser-server`` per test process, for the command lines and inner test runs whose
+    subject is not starting a browser: each connects to it (a context of its own) instead of launching."""
+    with _support.browser_server("--port", "0") as (_, endpoint):
+        yield endpoint

@@ -27,7 +27,7 @@ from scraper import AIEngineChat, AIPowerChat, Chatgpt4Online, ChatgptFree, HTTP
 from scraper.browser import shared_rules
 from scraper.cassettes import MISMATCH_STATUS, Cassette, ReplayServer, chunk_bytes, record_chat
 from scraper.replica import ReplicaSite
-from tests._support import echo
+from tests._support import UNUSED_PYTEST_PLUGINS, echo
 
 ROOT = Path(__file__).resolve().parents[2]
 FIXTURES = ROOT / "fixtures"
@@ -275,10 +275,12 @@ def ask(url):
 
 
 @pytest.fixture
-def inner(pytester, monkeypatch):
+def inner(pytester, monkeypatch, shared_browser):
     """A pytester whose runs are separate processes that can import this checkout (pytest-playwright's
-    hooks cannot nest in one process)."""
+    hooks cannot nest in one process), chatting in the shared browser server (through the environment)."""
     monkeypatch.setenv("PYTHONPATH", os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")])))
+    monkeypatch.setenv("SCRAPER_WS_ENDPOINT", shared_browser)
+    monkeypatch.setenv("PYTEST_ADDOPTS", UNUSED_PYTEST_PLUGINS)
     return pytester
 
 

@@ -325,8 +325,9 @@ async def test_two_conversations_at_once_on_one_site_stay_apart(site):
 # -- the command line -------------------------------------------------------------------------------------
 
 
-def test_scraper_chat_continue_goes_on_with_the_last_conversation(site, served, tmp_path):
-    env = {"SCRAPER_CONVERSATIONS": str(tmp_path / "cli.sqlite3")}
+def test_scraper_chat_continue_goes_on_with_the_last_conversation(site, served, tmp_path, shared_browser):
+    # Each command is a process of its own; its browser is the shared browser server's.
+    env = {"SCRAPER_CONVERSATIONS": str(tmp_path / "cli.sqlite3"), "SCRAPER_WS_ENDPOINT": shared_browser}
     for k, continued in ((1, False), (2, True), (3, True)):
         flags = ["--continue"] if continued else []
         local = chat_via("off", "--url", site.url, *flags, f"cli {k}", env=env)

@@ -189,8 +189,8 @@ async def test_a_browser_killed_mid_stream_is_a_browser_error_then_the_next_chat
 async def test_first_chats_at_once_all_succeed_every_time(plugin, at_once):
     runtime = get_runtime()
     with ReplicaSite(plugin, SiteConfig(chunk_delay=0)) as site:
-        # Six cold bursts of six and two of fifty; `make soak` (SCRAPER_SOAK=N) runs N times as many.
-        repeats = (6 if at_once == 6 else 2) * soak_factor()
+        # Five cold bursts of six and one of fifty; `make soak` (SCRAPER_SOAK=N) runs N times as many.
+        repeats = (5 if at_once == 6 else 1) * soak_factor()
         for repeat in range(repeats):
             site.reset()
             runtime.call_sync(runtime.sites.forget(site.url), 60)  # cold: no page, no values yet

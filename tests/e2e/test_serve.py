@@ -551,7 +551,7 @@ async def test_async_client_answers_whole_and_streamed(aipower, aiengine):
 def test_the_serve_benchmark_measures_every_figure(tmp_path):
     samples_path = tmp_path / "serve.json"
     result = subprocess.run(
-        [sys.executable, "-m", "benchmarks.serve", "--runs", "2", "--json", str(samples_path)],
+        [sys.executable, "-m", "benchmarks.serve", "--runs", "1", "--json", str(samples_path)],
         capture_output=True,
         text=True,
         timeout=600,
@@ -568,5 +568,5 @@ def test_the_serve_benchmark_measures_every_figure(tmp_path):
         "scraper chat: through a warm server",
     ]
     for name, values in samples.items():
-        assert len(values) == 2 and all(value > 0 for value in values), name
+        assert len(values) == 1 and all(value > 0 for value in values), name
         assert f"| {name} | " in result.stdout

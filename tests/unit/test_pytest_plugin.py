@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import pytest
 
+from tests._support import UNUSED_PYTEST_PLUGINS
+
 PLUGIN = ("-p", "scraper.cassettes.pytest_plugin")
 # Inner runs load only the plugins a case names (every installed one would make each run slow).
 RUNNERS = {"asyncio": ("-p", "asyncio"), "anyio": ("-p", "anyio")}
@@ -44,6 +46,7 @@ def anyio_backend():
 
 def test_installing_the_package_adds_nothing_to_other_pytest_runs(pytester: pytest.Pytester, monkeypatch):
     monkeypatch.delenv("PYTEST_DISABLE_PLUGIN_AUTOLOAD")  # every installed plugin, as in anyone's run
+    monkeypatch.setenv("PYTEST_ADDOPTS", UNUSED_PYTEST_PLUGINS)  # but two slow ones unrelated to ours
     pytester.makepyfile(
         """
         def test_not_loaded(request):
