@@ -122,6 +122,7 @@ def test_transfer_bench_times_every_way_and_checks_what_each_read():
         "pull toBase64, one ahead",
         "CDP Fetch + IO.read",
         "byte channel (WebSocket)",
+        "byte channel, batched",
     ]
     result = module("-m", "benchmarks.transfer", "--repeat", "1", "--events", "300", "--only", ";".join(ways))
     assert result.returncode == 0, result.stderr
