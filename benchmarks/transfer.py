@@ -19,6 +19,12 @@ real chat used) and times each way of reading it, against aiohttp reading it dir
 * ``CDP Fetch + IO.read``: the body is taken in the browser process, never reaching the page, and
   read with ``IO.read``.
 * ``binding push``: the page calls a function Python exposed, once per network read.
+* ``byte channel (WebSocket)``: a script in a world of its own (``Page.createIsolatedWorld``: the
+  page's scripts cannot reach its variables) opens a WebSocket to a server in this process (a random
+  path per run), fetches the body and sends each network read as a binary frame, then ``done``; the
+  bytes bypass the DevTools protocol and base64 alike.
+* ``byte channel, batched``: the same, with the reads that arrive while the socket is still sending
+  joined into one frame.
 
 Every way parses the body into events as a chat does and must give the direct client's events (their ids
 and times aside); the table gives the median and spread of each, the CPU time the client's processes
@@ -32,8 +38,10 @@ import argparse
 import asyncio
 import base64
 import gc
+import json
 import os
 import re
+import secrets
 import statistics
 import sys
 import time
@@ -291,7 +299,120 @@ async def push(page: Any, request: HTTPRequest, pushed: Pushed) -> str:
     return parsed.text()
 
 
-async def direct(url: str, request: HTTPRequest, cookies: dict[str, str]) -> str:
+# The page's side of the byte channel: run by Runtime.evaluate in an isolated world of the page's frame
+# (same origin and cookies as the page, none of its variables), so the page's scripts never see the socket.
+_CHANNEL = """
+(async () => {
+  const req = %s;
+  const batch = %s;
+  const socket = new WebSocket(%s);
+  socket.binaryType = "arraybuffer";
+  await new Promise((ok, fail) => { socket.onopen = ok; socket.onerror = () => fail(new Error("no socket")); });
+  const body = req.form ? new FormData() : req.body;
+  if (req.form) for (const [name, value] of req.form) body.append(name, value);
+  const response = await fetch(req.url, { method: req.method, headers: req.headers, body, credentials: "include" });
+  const reader = response.body.getReader();
+  const held = [];
+  const flush = () => {
+    if (!held.length) return;
+    const all = new Uint8Array(held.reduce((size, c) => size + c.length, 0));
+    let at = 0;
+    for (const c of held.splice(0)) { all.set(c, at); at += c.length; }
+    socket.send(all);
+  };
+  for (;;) {
+    const r = await reader.read();
+    if (r.done) break;
+    if (!batch) { socket.send(r.value); continue; }
+    held.push(r.value);  // batched: one frame once the socket has sent what it was given
+    if (socket.bufferedAmount === 0) flush();
+  }
+  flush();
+  socket.send("done");
+  return response.status;
+})()
+"""
+
+
+class Channel:
+    """A WebSocket server in this process, on loopback and a free port; a run's page connects to the
+    path of its own random token, and its frames go to that run alone."""
+
+    def __init__(self) -> None:
+        self.runs: dict[str, tuple[Parsed, bytearray, asyncio.Future[None]]] = {}
+        self.runner: Any = None
+        self.port = 0
+        self.expected = ""  # the direct client's body, its numbers masked (each reply has its own ids)
+
+    async def start(self) -> None:
+        from aiohttp import web
+
+        app = web.Application()
+        app.router.add_get("/{token}", self._socket)
+        self.runner = web.AppRunner(app, access_log=None)
+        await self.runner.setup()
+        site = web.TCPSite(self.runner, "127.0.0.1", 0)
+        await site.start()
+        self.port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
+
+    async def stop(self) -> None:
+        if self.runner is not None:
+            await self.runner.cleanup()
+
+    async def _socket(self, request: Any) -> Any:
+        from aiohttp import WSMsgType, web
+
+        run = self.runs.get(request.match_info["token"])
+        if run is None:
+            raise web.HTTPNotFound()
+        parsed, raw, done = run
+        socket = web.WebSocketResponse(max_msg_size=0)
+        await socket.prepare(request)
+        async for message in socket:
+            if message.type == WSMsgType.BINARY:
+                raw += message.data
+                parsed.feed(message.data)
+            elif message.type == WSMsgType.TEXT and message.data == "done":
+                done.done() or done.set_result(None)
+                break
+        await socket.close()
+        return socket
+
+
+async def channel(page: Any, request: HTTPRequest, server: Channel, session: Any, world: int, batch: bool) -> str:
+    """The body over a WebSocket from an isolated world; its bytes must be the UTF-8 the site sent.
+    ``batch``: reads that arrive while the socket still sends go out together in one frame."""
+    token = secrets.token_urlsafe(16)
+    parsed, raw, done = Parsed(), bytearray(), asyncio.get_running_loop().create_future()
+    server.runs[token] = (parsed, raw, done)
+    try:
+        url = f"ws://127.0.0.1:{server.port}/{token}"
+        script = _CHANNEL % (json.dumps(_as_js(request, next(_ids))), json.dumps(batch), json.dumps(url))
+        sent = await session.send(
+            "Runtime.evaluate", {"expression": script, "contextId": world, "awaitPromise": True, "returnByValue": True}
+        )
+        if "exceptionDetails" in sent:
+            raise RuntimeError(f"byte channel: {sent['exceptionDetails'].get('exception', {}).get('description')}")
+        await done
+        if same(bytes(raw).decode("utf-8")) != server.expected:  # strict: a split or lost byte fails here
+            raise RuntimeError(f"byte channel: {len(raw)} bytes, not the direct client's body")
+        return parsed.text()
+    finally:
+        del server.runs[token]
+
+
+async def isolated_world(page: Any) -> tuple[Any, int]:
+    """A CDP session and a new isolated world in the page's main frame (Playwright has no public way to
+    evaluate in one)."""
+    session = await page.context.new_cdp_session(page)
+    tree = await session.send("Page.getFrameTree")
+    made = await session.send(
+        "Page.createIsolatedWorld", {"frameId": tree["frameTree"]["frame"]["id"], "worldName": "bench-channel"}
+    )
+    return session, made["executionContextId"]
+
+
+async def direct(url: str, request: HTTPRequest, cookies: dict[str, str], raw: bytearray | None = None) -> str:
     import aiohttp
 
     parsed = Parsed()
@@ -309,6 +430,8 @@ async def direct(url: str, request: HTTPRequest, cookies: dict[str, str]) -> str
             if not chunk:
                 break
             parsed.feed(chunk)
+            if raw is not None:
+                raw += chunk
     return parsed.text()
 
 
@@ -343,7 +466,35 @@ async def measure(
     pushed = Pushed()
     await page.expose_binding("__probe_push", pushed)
     cookies = {c["name"]: c["value"] for c in await page.context.cookies()}
-    expected = await direct(url, request, cookies)
+    floor_bytes = bytearray()
+    expected = await direct(url, request, cookies, floor_bytes)
+    server = Channel()
+    server.expected = same(floor_bytes.decode("utf-8"))
+    await server.start()
+    session, world = await isolated_world(page)
+    try:
+        return await _measure(
+            page, request, repeat, url, only, interleave, exclude, pushed, cookies, expected, (server, session, world)
+        )
+    finally:
+        await session.detach()
+        await server.stop()
+
+
+async def _measure(
+    page: Any,
+    request: HTTPRequest,
+    repeat: int,
+    url: str,
+    only: set[str] | None,
+    interleave: bool,
+    exclude: set[int],
+    pushed: Pushed,
+    cookies: dict[str, str],
+    expected: str,
+    byte_channel: tuple[Channel, Any, int],
+) -> list[tuple[str, list[float], list[float]]]:
+    server, session, world = byte_channel
     ways: list[tuple[str, Callable[[], Awaitable[str]]]] = [
         ("direct (aiohttp)", lambda: direct(url, request, cookies)),
         ("read in the page only", lambda: drained(page, request)),
@@ -357,6 +508,8 @@ async def measure(
         ("CDP stream", lambda: cdp_stream(page, request)),
         ("CDP Fetch + IO.read", lambda: io_read(page, request)),
         ("binding push", lambda: push(page, request, pushed)),
+        ("byte channel (WebSocket)", lambda: channel(page, request, server, session, world, False)),
+        ("byte channel, batched", lambda: channel(page, request, server, session, world, True)),
     ]
     ways = [(name, way) for name, way in ways if only is None or name in only or name.startswith("direct")]
     times: dict[str, list[float]] = {name: [] for name, _ in ways}

@@ -59,6 +59,7 @@ PAGE_MODES = (
     "http_500",
     "empty",
     "huge",
+    "heavy",
     "v1_endpoint",
 )
 # "stream_reject_once" only touches a stream step's check (AIPKit step 2), so its in-band refusal can be tested.

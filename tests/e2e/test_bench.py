@@ -121,6 +121,8 @@ def test_transfer_bench_times_every_way_and_checks_what_each_read():
         "pull base64",
         "pull toBase64, one ahead",
         "CDP Fetch + IO.read",
+        "byte channel (WebSocket)",
+        "byte channel, batched",
     ]
     result = module("-m", "benchmarks.transfer", "--repeat", "1", "--events", "300", "--only", ";".join(ways))
     assert result.returncode == 0, result.stderr
@@ -140,3 +142,17 @@ def test_warm_site_bench_prints_the_memory_of_one_more_site():
     one, two = (float(cell.split()[0].replace("\u2009", "")) for cell in cells[1:3])
     assert 0 < one < two, row  # a second warm site holds memory of its own
     assert cells[4].split(" / ")[0].isdigit(), row
+
+
+def test_warm_site_bench_measures_closed_pages_and_blocked_heavy_pages():
+    idle, blocked = "idle: page closed, context kept", "heavy page, images/fonts/media blocked"
+    command = ["-m", "benchmarks.sites", "--sites", "2", "--repeat", "1", "--setting", idle, "--setting", blocked]
+    result = module(*command)
+    assert result.returncode == 0, result.stderr
+    lines = result.stdout.splitlines()
+    for name in (idle, blocked):
+        assert any(line.startswith(f"| {name} |") for line in lines), result.stdout
+    reload = next(line for line in lines if line.startswith("| page closed: loaded again on demand |"))
+    assert float(reload.split("|")[2].split()[0].replace("\u2009", "")) > 0, reload
+    aborted = next(line for line in lines if line.startswith(f"{blocked}:"))
+    assert int(aborted.split(": ")[1].split()[0]) >= 2 * 6, aborted  # the 6 images of each page hold its load event

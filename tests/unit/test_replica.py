@@ -465,6 +465,21 @@ def test_page_modes(plugin: str, mode: str) -> None:
             assert session["success"] is True and session["sessionId"] and "restNonce" not in session
 
 
+@pytest.mark.parametrize("plugin", PLUGINS)
+def test_heavy_page_carries_images_a_font_and_media_the_site_serves(plugin: str) -> None:
+    with ReplicaSite(plugin, SiteConfig(chunk_delay=0, page="heavy")) as site:
+        html = send(site, "GET", "/").body.decode()
+        assets = re.findall(rf"{re.escape(site.url)}(/wp-content/uploads/heavy/[\w.-]+)", html)
+        kinds: dict[str, bytes] = {}
+        for path in assets:
+            answer = send(site, "GET", path)
+            assert answer.status == 200 and len(answer.body) > 200_000, path
+            kinds[(answer.header("Content-Type") or "").split("/")[0]] = answer.body
+        assert set(kinds) == {"image", "font", "video", "audio"}
+        assert kinds["image"].startswith(b"\x89PNG\r\n\x1a\n") and "<img" in html and "@font-face" in html
+        assert send(site, "GET", "/wp-content/uploads/heavy/other.png").status == 404
+
+
 def test_not_found_pages(aipower: ReplicaSite, aiengine: ReplicaSite) -> None:
     missing = send(aipower, "GET", "/no/such/page/")
     assert missing.status == 404 and b"error404" in missing.body
