@@ -169,12 +169,17 @@ async def round_of(
     return figures
 
 
-def main(argv: Sequence[str] | None = None) -> int:
+def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m benchmarks.sites", description=__doc__.splitlines()[0])
     parser.add_argument("--sites", type=int, default=6, help="warm sites at the end of a round (default 6)")
     parser.add_argument("--repeat", type=int, default=3, help="rounds per setting (default 3)")
     parser.add_argument("--timeout", type=float, default=60.0)
     parser.add_argument("--setting", action="append", choices=list(SETTINGS), help="settings to run (default: all)")
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
     options = parser.parse_args(argv)
     if options.sites < 2:
         parser.error("--sites must be at least 2")

@@ -50,7 +50,8 @@ DEFAULT_MAX_PAGES = 8
 RETRY_PAUSE = 1.0  # seconds between a failed page load and the next attempt
 LAUNCH_SECONDS = 60.0  # seconds starting (or reaching) the browser may take, whatever the chat's timeout
 LANE_IDLE = 30.0  # seconds an extra lane may stay idle before it is closed
-# Each warm site holds a browser context and a page: some 60 MB and two Chromium processes. A process
+# Each warm site holds a browser context and a page: some 35 MB and one Chromium process (the page's
+# renderer; see _switches.py for the second one a context would otherwise start). A process
 # that chats with many sites keeps only the most recently used ones, and closes a site left idle.
 DEFAULT_MAX_SITES = 6
 SITE_IDLE = 600.0  # seconds a site with no chat keeps its first lane (its page) warm
