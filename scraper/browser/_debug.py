@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 from urllib.parse import urlsplit
 
+from .._aio import within
 from ..wire import logger, scrub_page, secret_kind
 from ._profiles import cache_dir
 
@@ -80,16 +81,16 @@ async def save_artifacts(lane: Lane, reason: str, folder: Path | None) -> list[s
         folder.mkdir(parents=True, exist_ok=True, mode=0o700)
         target.mkdir(mode=0o700)
         with contextlib.suppress(Exception):
-            data = await asyncio.wait_for(page.screenshot(full_page=True, timeout=left() * 1000), left())
+            data = await within(page.screenshot(full_page=True, timeout=left() * 1000), left())
             _private_file(target / "screenshot.png", data)
             paths.append(str(target / "screenshot.png"))
         with contextlib.suppress(Exception):
-            cookies = [str(c.get("value")) for c in await asyncio.wait_for(lane.context.cookies(), left())]
-            html = await asyncio.wait_for(page.content(), left())
+            cookies = [str(c.get("value")) for c in await within(lane.context.cookies(), left())]
+            html = await within(page.content(), left())
             if len(html) > HTML_CHARS:  # a page builder's megabytes: the head of the page tells what went wrong
                 html = html[:HTML_CHARS] + f"\n<!-- {len(html) - HTML_CHARS} more characters not kept -->\n"
             # Scrubbing is work for the CPU: off the browser thread, so other chats go on meanwhile.
-            scrubbed = await asyncio.wait_for(
+            scrubbed = await within(
                 asyncio.to_thread(scrub_page, html, lane.origin, cookies=cookies, extra=_known_values(lane)),
                 max(left(), 1.0),
             )

@@ -18,6 +18,7 @@ import itertools
 from collections.abc import AsyncIterator, Callable
 from typing import Any
 
+from .._aio import within
 from ..errors import ScraperTimeoutError, StreamError, TransportError
 from ..wire import HTTPRequest, Response, logger, redact_url
 from ._driver import DriverError, in_page
@@ -93,7 +94,7 @@ class StreamingResponse(Response):
     async def _step(self) -> dict[str, Any]:
         """What arrived since the last pull: as ``data`` (base64), or as ``text`` when it is all ASCII."""
         try:
-            return await asyncio.wait_for(in_page(self._page, NEXT, self._id), self.idle_timeout)
+            return await within(in_page(self._page, NEXT, self._id), self.idle_timeout)
         except asyncio.TimeoutError:
             raise ScraperTimeoutError(
                 f"No data from {self.url} for {self.idle_timeout:g} s; the reply stalled. Try again, or raise timeout=."
@@ -122,7 +123,7 @@ class StreamingResponse(Response):
 async def _abort(page: Any, request_id: int) -> bool:
     """Abort a request in the page by id; False when it had already ended or the page is gone."""
     try:
-        return bool(await asyncio.wait_for(in_page(page, ABORT, request_id), ABORT_SECONDS))
+        return bool(await within(in_page(page, ABORT, request_id), ABORT_SECONDS))
     except Exception:
         return False
 
@@ -134,7 +135,7 @@ def _pairs(headers: list[dict[str, str]]) -> list[tuple[str, str]]:
 async def _raw_headers(waiter: asyncio.Task[Any], record: ExchangeRecord) -> None:
     """The headers as sent and received on the wire (Cookie and Set-Cookie included), for a recording."""
     with contextlib.suppress(Exception):
-        response = await asyncio.wait_for(waiter, 5)
+        response = await within(waiter, 5)
         record.response_headers = _pairs(await response.headers_array())
         record.request_headers = _pairs(await response.request.headers_array())
 
@@ -158,7 +159,7 @@ async def open_stream(
             )
         )
     try:
-        head = await asyncio.wait_for(in_page(page, START, [_as_js(request, request_id)]), timeout)
+        head = await within(in_page(page, START, [_as_js(request, request_id)]), timeout)
     except (asyncio.TimeoutError, asyncio.CancelledError) as exc:
         # The fetch may still be running in the page: abort it there, whatever happened here.
         await asyncio.shield(_abort(page, request_id))

@@ -25,6 +25,7 @@ from collections.abc import Awaitable, Callable, Iterator, Mapping
 from typing import Any, Protocol, TypeVar
 from urllib.parse import unquote, urlsplit
 
+from .._aio import within
 from ..errors import BrowserCrashedError, ScraperError, ScraperTimeoutError, TransportError
 from ..plugins import Detection, ValueCache, check_page
 from ..wire import Challenge, HTTPRequest, logger, redact_url
@@ -165,8 +166,8 @@ class Lane:
         elif wait_for:
             await self._until_box_or_quiet(wait_for, timeout, until_quiet or 0.0)
         try:
-            live: str = await asyncio.wait_for(self.page.content(), max(timeout, 1.0))
-            boxes = await asyncio.wait_for(in_page(self.page, CAPTURED), max(timeout, 1.0))
+            live: str = await within(self.page.content(), max(timeout, 1.0))
+            boxes = await within(in_page(self.page, CAPTURED), max(timeout, 1.0))
         except DriverErrorOrTimeout as exc:
             raise playwright_error(exc, f"reading {self.page_url}") from exc
         # Chat boxes as they first appeared, after the DOM as it is now (a box a script stripped of its
@@ -417,7 +418,7 @@ class Lane:
 async def _bounded(awaitable: Awaitable[T], timeout: float, doing: str) -> T:
     """Await a browser call for at most ``timeout`` seconds; its failure as the package's error."""
     try:
-        return await asyncio.wait_for(awaitable, timeout)
+        return await within(awaitable, timeout)
     except asyncio.TimeoutError:
         raise ScraperTimeoutError(f"The browser took longer than {timeout:g} s {doing}; try again.") from None
     except ScraperError:
@@ -438,7 +439,7 @@ def _background(coro: Any) -> None:
 
 async def _quietly(awaitable: Any) -> None:
     with contextlib.suppress(Exception):
-        await asyncio.wait_for(awaitable, 10)
+        await within(awaitable, 10)
 
 
 class SitePool:

@@ -10,6 +10,7 @@ import time
 from collections.abc import Awaitable, Callable
 from typing import Any
 
+from .._aio import within
 from ..errors import ChallengeError, ScraperError
 from ..wire import Challenge, detect_challenge, logger
 from ._driver import DriverError, DriverErrorOrTimeout
@@ -62,13 +63,13 @@ async def _served_text(
     page), and the DOM's only as a last resort."""
 
     try:
-        return await asyncio.wait_for(response.text(), timeout)
+        return await within(response.text(), timeout)
     except DriverErrorOrTimeout as exc:
         log.info("the browser no longer holds the page as served (%s); asking for it again", first_line(exc))
     if refetch is not None and response.status < 400:
         with contextlib.suppress(ScraperError):
             return await refetch()
-    return await asyncio.wait_for(page.content(), timeout)
+    return await within(page.content(), timeout)
 
 
 async def _cleared(
@@ -99,7 +100,7 @@ async def _cleared(
     clicking = auto_click and challenge.kind == "interactive"
     while (remaining := timeout - (time.perf_counter() - started)) > 0:
         try:
-            response = await asyncio.wait_for(arrived.get(), min(remaining, 0.5 if clicking else 5.0))
+            response = await within(arrived.get(), min(remaining, 0.5 if clicking else 5.0))
         except asyncio.TimeoutError:
             if clicking and await click_checkbox(page, min(remaining, 5.0)):
                 clicking = False  # once: then wait for the clearance as for any check
@@ -110,7 +111,7 @@ async def _cleared(
         if response is first:
             continue
         try:
-            html = await asyncio.wait_for(response.text(), max(remaining, 1.0))
+            html = await within(response.text(), max(remaining, 1.0))
         except Exception:  # navigated on before the body was read: wait for the next one
             continue
         if detect_challenge(response.url, response.headers, html) is None:
@@ -144,7 +145,7 @@ async def click_checkbox(page: Any, timeout: float) -> bool:
         if frame is page.main_frame or not any(marker in frame.url for marker in _WIDGET_FRAMES):
             continue
         try:
-            box = await asyncio.wait_for(frame.locator(_CHECKBOX).first.bounding_box(), timeout)
+            box = await within(frame.locator(_CHECKBOX).first.bounding_box(), timeout)
         except DriverErrorOrTimeout:
             continue
         if not box:

@@ -47,6 +47,7 @@ _HOOK = """
   const timer = setTimeout, binary = String.fromCharCode, base64 = btoa, apply = Reflect.apply;
   const test = RegExp.prototype.test, native = Uint8Array.prototype.toBase64;
   const fetches = new Map();
+  const waiting = new Set();  // requests whose timer has not fired yet: an abort must stop them there
   const ascii = /^[\x00-\x7f]*$/;
   // What arrived since the last pull, as one string. Where the browser has Uint8Array's own base64
   // (Chromium 140 on), always base64: it costs nothing in the page, where building a string of the
@@ -107,8 +108,12 @@ _HOOK = """
       done({ failed: String((e && e.message) || e) });
     });
   };
+  const begin = (req, done) => {
+    if (waiting.delete(req.id)) start(req, done);
+    else done({ failed: "aborted before it was sent" });
+  };
   const hook = {
-    later: (req, done) => { timer(start, 0, req, done); },
+    later: (req, done) => { waiting.add(req.id); timer(begin, 0, req, done); },
     next: (id) => {
       const state = fetches.get(id);
       if (!state) return { text: "", data: "", done: true, error: "the page no longer holds this request" };
@@ -121,6 +126,7 @@ _HOOK = """
       return new Promise((resolve) => { state.wake = () => resolve(step()); });
     },
     abort: (id) => {
+      if (waiting.delete(id)) return true;  // stopped before it went out
       const state = fetches.get(id);
       if (!state) return false;
       state.aborted = true;

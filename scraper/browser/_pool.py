@@ -28,6 +28,7 @@ from dataclasses import dataclass, field
 from typing import Any, TypeAlias
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
+from .._aio import within
 from ..errors import BrowserLaunchError, ConfigError
 from ..wire import logger, redact, redact_url
 from ._runtime import BrowserOptions, BrowserRuntime, get_runtime, remote_options
@@ -274,7 +275,7 @@ class BrowserPool:
 
     def _probe(self, member: PoolMember) -> None:
         runtime = member.runtime
-        runtime.call_sync(asyncio.wait_for(runtime.browser(), self.probe_timeout), self.probe_timeout + 5)
+        runtime.call_sync(within(runtime.browser(), self.probe_timeout), self.probe_timeout + 5)
 
     def _down(self, member: PoolMember, exc: BaseException) -> None:
         with self._lock:
@@ -299,7 +300,7 @@ class BrowserPool:
         while not member.removed:
             await asyncio.sleep(pause)
             try:
-                await asyncio.wait_for(member.runtime.browser(), self.probe_timeout)
+                await within(member.runtime.browser(), self.probe_timeout)
             except Exception as exc:
                 member.failed_with(exc)
                 pause = min(pause * 2, MAX_RETRY)

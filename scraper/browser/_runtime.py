@@ -15,10 +15,11 @@ import os
 import shutil
 import sys
 import threading
-from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine
+from collections.abc import AsyncIterator, Coroutine
 from dataclasses import dataclass
 from typing import Any, Literal, TypedDict, TypeVar
 
+from .._aio import close_now, closing, within
 from .._keywords import check_keywords
 from ..errors import BrowserError, BrowserLaunchError, BrowserNotFoundError, ConfigError
 from ..wire import logger
@@ -272,8 +273,9 @@ class BrowserRuntime:
         """
         loop = self._ensure_loop()
         if self.on_own_loop:
-            async for item in agen:
-                yield item
+            async with closing(agen):
+                async for item in agen:
+                    yield item
             return
         caller = asyncio.get_running_loop()
         inbox: asyncio.Queue[tuple[str, Any]] = asyncio.Queue()
@@ -311,7 +313,7 @@ class BrowserRuntime:
                 post("end", None)
             finally:
                 try:
-                    await _aclose(agen)
+                    await close_now(agen)
                 finally:
                     with contextlib.suppress(RuntimeError):
                         caller.call_soon_threadsafe(cleaned_up.set)
@@ -330,7 +332,7 @@ class BrowserRuntime:
             pumping.cancel()  # a no-op when it already ended
             if started.is_set():  # cancelled before it began, it has nothing to clean up
                 with contextlib.suppress(asyncio.TimeoutError):
-                    await asyncio.wait_for(cleaned_up.wait(), 30)
+                    await within(cleaned_up.wait(), 30)
 
     # -- the browser ------------------------------------------------------------------------
     @property
@@ -355,7 +357,7 @@ class BrowserRuntime:
             if self._browser is not None:
                 log.warning("the browser is gone; starting it again")
                 with contextlib.suppress(Exception):
-                    await asyncio.wait_for(self._browser.close(), 5)
+                    await within(self._browser.close(), 5)
             self._browser = await self._launch()
             self.user_agent = normal_user_agent(self._browser.version)
             return self._browser
@@ -495,12 +497,6 @@ class BrowserRuntime:
     @property
     def closed(self) -> bool:
         return self._closed
-
-
-async def _aclose(agen: AsyncIterator[Any]) -> None:
-    closer: Callable[[], Awaitable[None]] | None = getattr(agen, "aclose", None)
-    if closer is not None:
-        await closer()
 
 
 _runtimes: dict[tuple[Any, ...], BrowserRuntime] = {}

@@ -18,6 +18,7 @@ import secrets
 from collections.abc import AsyncIterator, Callable
 from typing import TYPE_CHECKING, Any, TypeVar
 
+from .._aio import closing, within
 from .._extras import import_extra
 from ..errors import HTTPError, ScraperTimeoutError, StreamError, TransportError
 from ..plugins import (
@@ -68,7 +69,7 @@ class DirectResponse(Response):
             try:
                 chunk = content.read_nowait()  # already buffered: no timer needed
                 if not chunk and not content.at_eof():
-                    chunk = await asyncio.wait_for(content.readany(), self.idle_timeout)
+                    chunk = await within(content.readany(), self.idle_timeout)
             except asyncio.TimeoutError:
                 raise ScraperTimeoutError(
                     f"No data from {self.url} for {self.idle_timeout:g} s; the reply stalled. "
@@ -151,7 +152,7 @@ class DirectSite:
                 data.add_field(name, value)
             data._boundary = f"----WebKitFormBoundary{secrets.token_urlsafe(12)[:16]}"  # as a browser names it
         try:
-            response = await asyncio.wait_for(
+            response = await within(
                 self.client.request(request.method, request.url, headers=headers, data=data), timeout
             )
         except asyncio.TimeoutError:
@@ -216,8 +217,9 @@ class DirectChat:
         site = await self.open()
         try:
             bot = choose_bot(await find_bots(site, self.plugins, self.timeout), self.bot, site.page_url, self.plugins)
-            async for event in run_chat(get_plugin(bot.plugin), site, bot, prompt, timeout=self.timeout):
-                yield event
+            async with closing(run_chat(get_plugin(bot.plugin), site, bot, prompt, timeout=self.timeout)) as events:
+                async for event in events:
+                    yield event
         except (HTTPError, TransportError):
             site.spoil()
             raise

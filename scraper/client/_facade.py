@@ -11,6 +11,7 @@ from collections.abc import AsyncIterator, Iterator, Mapping, Sequence
 from types import TracebackType
 from typing import Any, ClassVar, Literal, overload
 
+from .._aio import close_now
 from ..browser import BrowserOptions, BrowserPool, BrowserRuntime
 from ..browser._pool import BrowserSpec
 from ..plugins import Finish, TextDelta
@@ -79,7 +80,7 @@ class Stream:
         return self.builder.chunk(event)
 
     def close(self) -> None:
-        self._runtime.call_sync(_close(self._events))
+        self._runtime.call_sync(close_now(self._events))
 
     def __enter__(self) -> Stream:
         return self
@@ -186,7 +187,7 @@ class AsyncStream:
         return self.builder.chunk(await self._events.__anext__())
 
     async def aclose(self) -> None:
-        await _close(self._events)
+        await close_now(self._events)
 
     async def __aenter__(self) -> AsyncStream:
         return self
@@ -270,17 +271,11 @@ async def _next(events: AsyncIterator[TextDelta | Finish]) -> TextDelta | Finish
     return await events.__anext__()
 
 
-async def _close(events: AsyncIterator[Any]) -> None:
-    closer = getattr(events, "aclose", None)
-    if closer is not None:
-        await closer()
-
-
 async def _complete(events: AsyncIterator[TextDelta | Finish], builder: CompletionBuilder) -> ChatCompletion:
     """Read the whole reply; closing the events whatever happens (an error, a cancellation)."""
     try:
         async for event in events:
             builder.chunk(event)
     finally:
-        await _close(events)
+        await close_now(events)
     return builder.completion()

@@ -13,6 +13,7 @@ from collections.abc import AsyncIterator, Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, TypedDict
 
+from .._aio import closing
 from ..browser import (
     BrowserPool,
     BrowserRuntime,
@@ -268,9 +269,10 @@ class ChatService:
                 async with slot as (lane, bot):
                     seat = _Seat(get_plugin(bot.plugin), lane, bot, timeout)
                     chat = seat.run(prompt) if turn is None else self._turn(turn, target, seat)
-                    async for event in chat:
-                        yielded = True
-                        yield event
+                    async with closing(chat):
+                        async for event in chat:
+                            yielded = True
+                            yield event
                     if on_values is not None:
                         on_values(bot, lane.values.get_cached(bot) or {})
                     await lane.save_trace()
@@ -294,12 +296,13 @@ class ChatService:
             plan = turn.plan = turn.book.plan(plugin, bot, target.page_url, values, turn.history(), record)
             async with turn.book.hold(plan.record.id, wait) if known is None else contextlib.nullcontext():
                 parts: list[str] = []
-                async for event in seat.run(plan.prompt, history=plan.history, conversation=plan.record.state):
-                    if isinstance(event, TextDelta):
-                        parts.append(event.text)
-                    elif isinstance(event, Finish):  # remembered before the caller hears the reply is complete
-                        turn.book.answered(plan, bot, "".join(parts))
-                    yield event
+                async with closing(seat.run(plan.prompt, history=plan.history, conversation=plan.record.state)) as run:
+                    async for event in run:
+                        if isinstance(event, TextDelta):
+                            parts.append(event.text)
+                        elif isinstance(event, Finish):  # remembered before the caller hears the reply is complete
+                            turn.book.answered(plan, bot, "".join(parts))
+                        yield event
 
     @contextlib.asynccontextmanager
     async def _slot(
@@ -410,7 +413,7 @@ class PooledChatService(ChatService):
             member = await self.pool.acquire(site, timeout, avoid=tried)
             yielded = False
             try:
-                async with contextlib.aclosing(start(self._service(member))) as events:  # type: ignore[type-var]
+                async with closing(start(self._service(member))) as events:
                     async for event in events:
                         yielded = True
                         yield event

@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import AsyncIterator, Generator, Mapping
 from typing import Any
 
+from .._aio import close_now
 from ..plugins import Finish, TextDelta
 
 __all__ = ["ChatStream"]
@@ -49,9 +50,7 @@ class ChatStream:
         await self.aclose()
 
     async def aclose(self) -> None:
-        closer = getattr(self._events, "aclose", None)
-        if closer is not None:
-            await closer()
+        await close_now(self._events)
 
     @property
     def text(self) -> str:

@@ -12,6 +12,7 @@ import json
 from collections.abc import AsyncIterator, Callable, Mapping, Sequence
 from typing import Any
 
+from .._aio import closing
 from ..errors import (
     BotNotFoundError,
     ChallengeError,
@@ -222,18 +223,19 @@ async def run_chat(
     while True:
         try:
             parts: list[str] = []
-            async for event in _attempt(plugin, site, values, prompt, state, timeout):
-                if isinstance(event, NonceRotated):
-                    log.debug("the site handed over a new nonce")
-                    values["nonce"] = event.nonce
-                    continue
-                if isinstance(event, Rejected):  # _attempt turns a Rejected into a restart
-                    continue
-                if isinstance(event, TextDelta):
-                    parts.append(event.text)
-                elif isinstance(event, Finish):
-                    plugin.record_turn(conversation, prompt, "".join(parts), state)
-                yield event
+            async with closing(_attempt(plugin, site, values, prompt, state, timeout)) as attempt:
+                async for event in attempt:
+                    if isinstance(event, NonceRotated):
+                        log.debug("the site handed over a new nonce")
+                        values["nonce"] = event.nonce
+                        continue
+                    if isinstance(event, Rejected):  # _attempt turns a Rejected into a restart
+                        continue
+                    if isinstance(event, TextDelta):
+                        parts.append(event.text)
+                    elif isinstance(event, Finish):
+                        plugin.record_turn(conversation, prompt, "".join(parts), state)
+                    yield event
             return
         except ChallengeMet as met:
             challenge = met.challenge
@@ -293,10 +295,11 @@ async def _attempt(
                         raise _Restart("nonce", f"HTTP {response.status}")
                     raise plugin.error_for(response.status, body, response.url)
                 if step.reader is not None:
-                    async for event in read_reply(step.reader, response):
-                        if isinstance(event, Rejected):
-                            raise _Restart("nonce" if event.refresh else "again", event.reason, event)
-                        yield event
+                    async with closing(read_reply(step.reader, response)) as events:
+                        async for event in events:
+                            if isinstance(event, Rejected):
+                                raise _Restart("nonce" if event.refresh else "again", event.reason, event)
+                            yield event
                     return
                 text = (await response.aread()).decode("utf-8", "replace")
                 reply = Reply(response.status, response.url, response.headers, text)
@@ -368,8 +371,9 @@ async def _read_events(reader: Reader, response: Response, chunks: AsyncIterator
 async def read_reply(reader: Reader, response: Response) -> AsyncIterator[Event]:
     """The events of one reply body, streamed (SSE) or whole (JSON); raises unless it is complete."""
     if response.content_type == "text/event-stream":
-        async for event in _read_events(reader, response, response.aiter_bytes()):
-            yield event
+        async with closing(_read_events(reader, response, response.aiter_bytes())) as events:
+            async for event in events:
+                yield event
         return
     body = await response.aread()
     text = body.decode("utf-8", "replace")
@@ -383,8 +387,9 @@ async def read_reply(reader: Reader, response: Response) -> AsyncIterator[Event]
                 kind="unexpected_response",
                 status=response.status,
             ) from None
-        async for event in _read_events(reader, response, _once(body)):  # SSE sent with another content type
-            yield event
+        async with closing(_read_events(reader, response, _once(body))) as events:  # SSE by another type
+            async for event in events:
+                yield event
         return
     for event in reader.on_json(parsed):
         yield event

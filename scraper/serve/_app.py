@@ -34,6 +34,7 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from .. import __version__
+from .._aio import closing, within
 from ..browser import (
     BrowserOptions,
     BrowserPool,
@@ -99,7 +100,7 @@ class Slots:
         if self._free.locked():
             self.waiting += 1
             try:
-                await asyncio.wait_for(self._free.acquire(), self.wait)
+                await within(self._free.acquire(), self.wait)
             except asyncio.TimeoutError:
                 raise BusyError(
                     f"{self.limit} chats are in flight and none ended within {self.wait:g} s; try again shortly "
@@ -208,7 +209,7 @@ class ChatResponse:
 
     async def _timed(self, events: AsyncIterator[TextDelta | Finish]) -> AsyncIterator[TextDelta | Finish]:
         """``events``, counting the time to the first one (what a client waits before text starts)."""
-        async with contextlib.aclosing(events):  # type: ignore[type-var]
+        async with closing(events):
             async for event in events:
                 if not self.first_text:
                     self.first_text = True

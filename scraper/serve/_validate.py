@@ -11,6 +11,7 @@ from typing import Any
 
 from starlette.requests import Request
 
+from .._aio import within
 from ..errors import ConfigError
 
 __all__ = ["MAX_DEPTH", "BodyTimeout", "check_json", "parse_json", "read_json"]
@@ -99,7 +100,7 @@ async def read_json(request: Request, limit: int, timeout: float) -> Any:
                 raise too_big
 
     try:
-        await asyncio.wait_for(read(), timeout)
+        await within(read(), timeout)
     except asyncio.TimeoutError:
         raise BodyTimeout(f"The request body did not arrive within {timeout:g} s.") from None
     return parse_json(bytes(body))

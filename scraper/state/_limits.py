@@ -22,6 +22,7 @@ from collections import OrderedDict, deque
 from collections.abc import AsyncIterator, Callable
 from typing import Protocol
 
+from .._aio import within
 from ..errors import ConversationBusyError, StateUnavailableError
 from ..wire import logger
 from ._redis import RedisStore
@@ -158,7 +159,7 @@ class MemoryTurnLocks:
                 lock.held = True
         if waiter is not None:
             try:
-                await asyncio.wait_for(waiter[1], wait)
+                await within(waiter[1], wait)
             except BaseException as exc:
                 with self._guard:
                     queued = waiter in lock.waiters

@@ -8,6 +8,7 @@ server's counters are at hand), or as a ``scraper serve`` process where its life
 from __future__ import annotations
 
 import contextlib
+import gc
 import json
 import os
 import re
@@ -524,11 +525,16 @@ def test_client_answers_whole_and_streamed(aipower, aiengine):
 
 
 def test_closing_a_client_stream_early_aborts_the_chat(aipower):
+    """Closed at once, not when the garbage collector finds the generators it stopped reading."""
     aipower.config.reply_events = 400
     aipower.config.chunk_delay = 0.05
-    with Client().chat.completions.create(model="gpt-4o-mini", messages=HELLO, stream=True) as stream:
-        assert next(stream).choices[0].delta.content == "w0 "
-    assert wait_until(lambda: aipower.stats.streams_aborted == 1)
+    gc.disable()
+    try:
+        with Client().chat.completions.create(model="gpt-4o-mini", messages=HELLO, stream=True) as stream:
+            assert next(stream).choices[0].delta.content == "w0 "
+        assert wait_until(lambda: aipower.stats.streams_aborted == 1)
+    finally:
+        gc.enable()
 
 
 async def test_async_client_answers_whole_and_streamed(aipower, aiengine):

@@ -11,11 +11,12 @@ from __future__ import annotations
 import time
 from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler
-from typing import Any
+from typing import Any, ClassVar
 
 import pytest
 
 from scraper.browser import get_runtime, open_stream
+from scraper.browser._fetch import _as_js
 from scraper.browser._page_script import page_script
 from scraper.wire import HTTPRequest
 from tests._support import http_server
@@ -35,8 +36,10 @@ BODIES: dict[str, list[bytes]] = {
 
 class Handler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
+    paths: ClassVar[list[str]] = []  # every path asked for, in order
 
     def do_GET(self) -> None:
+        self.paths.append(self.path)
         if self.path == "/":
             page = b"<!doctype html><title>bodies</title><p>bodies"
             self.send_response(200)
@@ -109,3 +112,29 @@ async def test_body_arrives_byte_for_byte(site, case, reader):
     got, received = await reader(f"{site}/body/{case}")
     assert got == b"".join(BODIES[case])
     assert received == len(got)
+
+
+async def test_a_request_aborted_before_its_timer_fires_is_never_sent(site):
+    """A chat given up on (its client left) between the call that starts its request and the page's timer
+    that sends it: the abort stops it there, where it once found nothing to abort and let it go out."""
+    url = f"{site}/body/empty?never-sent"
+    lane = get_runtime().sites.pool(f"{site}/").primary
+
+    async def start_and_abort() -> dict[str, Any]:
+        await lane.ready(30)
+        return await lane.page.evaluate(
+            """([req]) => new Promise((resolve) => {
+                const hook = window[Symbol.for('scraper.hook')];
+                let aborted = null;
+                hook.later(req, (head) => resolve({ head, aborted }));
+                aborted = hook.abort(req.id);
+            })""",
+            [_as_js(HTTPRequest("GET", url), 10**9)],
+        )
+
+    result = await get_runtime().call(start_and_abort())
+    assert result["aborted"] is True
+    assert "failed" in result["head"]
+    got, _ = await read(f"{site}/body/utf8-cut")  # the page still works, and the server has seen its request
+    assert got == b"".join(BODIES["utf8-cut"])
+    assert "/body/empty?never-sent" not in Handler.paths
