@@ -132,6 +132,13 @@ def _pairs(headers: list[dict[str, str]]) -> list[tuple[str, str]]:
     return [(h["name"], h["value"]) for h in headers]
 
 
+async def _arrival(expected: Any) -> Any:
+    """What a Playwright ``expect_event`` waited for."""
+    async with expected as info:
+        pass
+    return await info.value
+
+
 async def _raw_headers(waiter: asyncio.Task[Any], record: ExchangeRecord) -> None:
     """The headers as sent and received on the wire (Cookie and Set-Cookie included), for a recording."""
     with contextlib.suppress(Exception):
@@ -151,13 +158,12 @@ async def open_stream(
     if recorder is not None:
         form = list(request.form) if request.form is not None else None
         record = recorder.exchange(request.method, request.url, list(request.headers.items()), request.body, form)
-        waiter = asyncio.ensure_future(
-            page.wait_for_event(
-                "response",
-                lambda r: r.url == request.url and r.request.method == request.method,
-                timeout=timeout * 1000,
-            )
+        expected = page.expect_event(  # listening from this call on, before the request can go out
+            "response",
+            lambda r: r.url == request.url and r.request.method == request.method,
+            timeout=timeout * 1000,
         )
+        waiter = asyncio.ensure_future(_arrival(expected))
     try:
         head = await within(in_page(page, START, [_as_js(request, request_id)]), timeout)
     except (asyncio.TimeoutError, asyncio.CancelledError) as exc:
