@@ -503,6 +503,9 @@ def test_headed_chromium_without_viewport_emulation_passes_every_required_check(
     )
     try:
         page = browser.new_context(no_viewport=True).new_page()
+        # A new window is on the X screen a moment after the browser starts; until then its outer size is
+        # 0 x 0, which the screen check rightly fails (headless Chromium once looked just like that).
+        page.wait_for_function("window.outerWidth > 0 && window.outerHeight > 0")
         open_with_nonce(page, site)
         report = wait_report(site)
     finally:
