@@ -292,11 +292,8 @@ class ChatResponse:
             async with state.slots.slot():
                 self.queued = time.perf_counter() - arrived
                 state.metrics.queued_for(self.queued)
-                events = self._timed(self._events())
-                try:
+                async with closing(self._timed(self._events())) as events:
                     await self._render(send, events)
-                finally:
-                    await events.aclose()  # type: ignore[attr-defined]
         except asyncio.CancelledError:
             raise
         except Exception as exc:

@@ -77,9 +77,14 @@ async def streamed(page: Any, url: str) -> tuple[bytes, int]:
     return b"".join(pieces), response.received
 
 
+def warm_lane(url: str) -> Any:
+    """The lane of the page a chat with the site of ``url`` runs in."""
+    return get_runtime().sites.pool(url.rsplit("/body/", 1)[0] + "/").primary
+
+
 async def read(url: str) -> tuple[bytes, int]:
     """Through a warm site's page, as a chat reads."""
-    lane = get_runtime().sites.pool(url.rsplit("/body/", 1)[0] + "/").primary
+    lane = warm_lane(url)
 
     async def body() -> tuple[bytes, int]:  # on the browser's own loop, where its pages live
         await lane.ready(30)
@@ -118,7 +123,7 @@ async def test_a_request_aborted_before_its_timer_fires_is_never_sent(site):
     """A chat given up on (its client left) between the call that starts its request and the page's timer
     that sends it: the abort stops it there, where it once found nothing to abort and let it go out."""
     url = f"{site}/body/empty?never-sent"
-    lane = get_runtime().sites.pool(f"{site}/").primary
+    lane = warm_lane(url)
 
     async def start_and_abort() -> dict[str, Any]:
         await lane.ready(30)
