@@ -101,8 +101,14 @@ class BrowserServer:
         return line
 
     def wait(self) -> int:
+        """Until the server ends, in slices: a signal that lands on another thread than the main one is
+        handled only when the main thread runs again, which an endless wait would never do."""
         assert self.process is not None
-        return self.process.wait()
+        while True:
+            try:
+                return self.process.wait(0.5)
+            except subprocess.TimeoutExpired:
+                continue
 
     def signal(self) -> None:
         """Ask the server to stop (from a signal handler: it does not wait)."""

@@ -40,7 +40,9 @@ def run(args: argparse.Namespace) -> int:
     try:  # from the URL on, an interrupt (a script may send one at once) stops the server
         print(server.url, flush=True)
         print(serving + hint, file=sys.stderr, flush=True)
-        threading.Event().wait()
+        stop = threading.Event()  # never set: the wait ends by KeyboardInterrupt
+        while not stop.wait(0.5):  # in slices: a signal another thread received is handled at the next one
+            pass
     except KeyboardInterrupt:
         pass
     finally:
