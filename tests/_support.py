@@ -32,6 +32,8 @@ __all__ = [
     "echo",
     "free_port",
     "http_server",
+    "interrupt",
+    "interruptible",
     "marked_chromium_pids",
     "playwright_server",
     "redis_server_or_skip",
@@ -87,6 +89,33 @@ def own_session(command: list[str], **popen: Any) -> Iterator[subprocess.Popen[s
         for stream in (process.stdout, process.stderr):
             if stream:
                 stream.close()
+
+
+def _deliverable_sigint() -> None:
+    # A child inherits an ignored SIGINT (pytest started in the background, as `cmd &` without job
+    # control does) and then rightly keeps ignoring it: the interrupt a test sends must be deliverable.
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+    signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGINT})
+
+
+def interruptible(command: list[str], **popen: Any) -> subprocess.Popen[str]:
+    """``command`` (a Python program) started so that :func:`interrupt` can stop it, or say why not."""
+    env = {**os.environ, "PYTHONIOENCODING": "utf-8", "PYTHONFAULTHANDLER": "1", **popen.pop("env", {})}
+    return subprocess.Popen(command, text=True, cwd=ROOT, env=env, preexec_fn=_deliverable_sigint, **popen)
+
+
+def interrupt(process: subprocess.Popen[str], timeout: float) -> tuple[str, str]:
+    """Send SIGINT (Ctrl-C) and wait for the exit; its stdout and stderr. A process still running after
+    ``timeout`` fails the test with its signal state and every thread's Python stack."""
+    process.send_signal(signal.SIGINT)
+    try:
+        return process.communicate(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        status = Path(f"/proc/{process.pid}/status").read_text()
+        signals = " ".join(line for line in status.splitlines() if line.startswith("Sig"))
+        process.send_signal(signal.SIGABRT)  # PYTHONFAULTHANDLER: the stacks go to stderr
+        _, err = process.communicate(timeout=30)
+        raise AssertionError(f"still running {timeout:g} s after SIGINT ({signals}):\n{err}") from None
 
 
 @contextlib.contextmanager

@@ -9,7 +9,6 @@ from __future__ import annotations
 import base64
 import json
 import os
-import signal
 import subprocess
 import sys
 import textwrap
@@ -27,7 +26,7 @@ from scraper import AIEngineChat, AIPowerChat, Chatgpt4Online, ChatgptFree, HTTP
 from scraper.browser import shared_rules
 from scraper.cassettes import MISMATCH_STATUS, Cassette, ReplayServer, chunk_bytes, record_chat
 from scraper.replica import ReplicaSite
-from tests._support import UNUSED_PYTEST_PLUGINS, echo
+from tests._support import UNUSED_PYTEST_PLUGINS, echo, interrupt, interruptible
 
 ROOT = Path(__file__).resolve().parents[2]
 FIXTURES = ROOT / "fixtures"
@@ -449,12 +448,10 @@ def test_record_command_streams_the_reply_and_writes_the_cassette(aiengine, tmp_
 
 
 def test_replay_command_serves_until_interrupted():
-    process = subprocess.Popen(
+    process = interruptible(
         [sys.executable, "-m", "scraper", "replay", str(FIXTURES / "chatgptfree-hello"), "--speed", "0"],
-        cwd=ROOT,
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
-        text=True,
     )
     try:
         assert process.stdout is not None
@@ -466,8 +463,7 @@ def test_replay_command_serves_until_interrupted():
             "&quot;nonce&quot;:&quot;NONCE_1&quot;" in page
             and f"{url}/wp-admin/admin-ajax.php".replace("/", "\\/") in page
         )
-        process.send_signal(signal.SIGINT)
-        _, err = process.communicate(timeout=20)
+        _, err = interrupt(process, 20)
     finally:
         if process.poll() is None:
             process.kill()

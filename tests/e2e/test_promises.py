@@ -4,11 +4,8 @@ debug files switched off, interrupting the command line, closing the browser, ba
 from __future__ import annotations
 
 import asyncio
-import os
-import signal
 import subprocess
 import sys
-from pathlib import Path
 
 import pytest
 
@@ -21,9 +18,8 @@ from scraper import (
     TransportError,
     get_runtime,
 )
-from tests._support import chats, cli, echo, wait_for, wait_until
+from tests._support import chats, cli, echo, interrupt, interruptible, wait_for, wait_until
 
-ROOT = Path(__file__).resolve().parents[2]
 HELLO = [{"role": "user", "content": "Привет"}]
 REPLY = echo("Привет")
 
@@ -77,29 +73,18 @@ async def test_debug_dir_off_keeps_no_files(aipower, monkeypatch):
     assert info.value.artifacts == () and "kept for debugging" not in str(info.value)
 
 
-def _default_sigint() -> None:
-    signal.signal(signal.SIGINT, signal.SIG_DFL)
-
-
 def test_interrupting_the_command_line_exits_130_and_stops_the_stream(aipower):
     aipower.config.chunk_delay = 0.2
     aipower.config.reply_events = 200  # long enough to be interrupted mid-reply
-    process = subprocess.Popen(
+    process = interruptible(
         [sys.executable, "-m", "scraper", "chat", "--url", aipower.url, "Привет"],
-        cwd=ROOT,
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
-        text=True,
-        env={**os.environ, "PYTHONIOENCODING": "utf-8"},
-        # A child inherits an ignored SIGINT (pytest started in the background, as `cmd &` without job
-        # control does) and then rightly keeps ignoring it: the interrupt sent here must be deliverable.
-        preexec_fn=_default_sigint,
     )
     assert process.stdout is not None
     first = process.stdout.read(2)  # the reply has started
     assert first
-    process.send_signal(signal.SIGINT)
-    _, stderr = process.communicate(timeout=60)
+    _, stderr = interrupt(process, 60)
     assert process.returncode == 130, stderr
     assert "interrupted" in stderr
     assert wait_until(lambda: aipower.stats.streams_aborted == 1) and aipower.stats.streams_completed == 0

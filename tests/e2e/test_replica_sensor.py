@@ -19,6 +19,7 @@ from urllib.parse import urlencode
 
 import pytest
 from playwright.sync_api import Browser, BrowserContext, BrowserType, Page, expect
+from playwright.sync_api import TimeoutError as PlaywrightTimeoutError
 
 from scraper.browser._runtime import CHROMIUM_ARGS, SCREEN, find_browser, normal_user_agent
 from scraper.replica import ANTIBOT_MODES, ReplicaSite, SiteConfig
@@ -173,7 +174,11 @@ def open_with_nonce(page: Page, site: ReplicaSite) -> str:
     """Load the chat page and wait until the sensor has put the nonce in; returns it."""
     page.goto(site.url + "/")
     box = page.locator(f"{CHAT_BOX}[data-nonce]")
-    box.wait_for(state="attached")
+    try:
+        box.wait_for(state="attached")
+    except PlaywrightTimeoutError:
+        failed = [{n: c["detail"] for n, c in r["checks"].items() if not c["pass"]} for r in site.sensor_reports]
+        pytest.fail(f"no nonce in the page; the checks each report failed: {failed or 'no report came'}")
     nonce = box.get_attribute("data-nonce")
     assert nonce == site.nonce
     return nonce

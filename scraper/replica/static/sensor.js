@@ -220,13 +220,14 @@
   }
 
   // A dedicated worker gets its own navigator; an overridden User-Agent that misses it shows there.
+  // A worker that never answers fails the check, but only after 10 s: a busy machine starts one slowly.
   function checkWorker() {
     return new Promise(function (resolve) {
       var source = "postMessage({ua: navigator.userAgent, brands: self.navigator.userAgentData ? " +
         "navigator.userAgentData.brands.map(function (b) { return b.brand + '/' + b.version; }) : null});";
       var url = URL.createObjectURL(new Blob([source], { type: "text/javascript" }));
       var worker = new Worker(url);
-      var timer = win.setTimeout(function () { worker.terminate(); resolve(result(false, { error: "no answer" })); }, 3000);
+      var timer = win.setTimeout(function () { worker.terminate(); resolve(result(false, { error: "no answer" })); }, 10000);
       worker.onmessage = function (event) {
         win.clearTimeout(timer);
         worker.terminate();
