@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 import logging
 import sys
-import threading
+import time
 from pathlib import Path
 
 from ..errors import ScraperError
@@ -40,9 +40,8 @@ def run(args: argparse.Namespace) -> int:
     try:  # from the URL on, an interrupt (a script may send one at once) stops the server
         print(server.url, flush=True)
         print(serving + hint, file=sys.stderr, flush=True)
-        stop = threading.Event()  # never set: the wait ends by KeyboardInterrupt
-        while not stop.wait(0.5):  # in slices: a signal another thread received is handled at the next one
-            pass
+        while True:  # until KeyboardInterrupt; in slices: a signal another thread received is handled at the next
+            time.sleep(0.5)
     except KeyboardInterrupt:
         pass
     finally:

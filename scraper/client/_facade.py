@@ -11,7 +11,7 @@ from collections.abc import AsyncIterator, Iterator, Mapping, Sequence
 from types import TracebackType
 from typing import Any, ClassVar, Literal, overload
 
-from .._aio import close_now
+from .._aio import close_now, closing
 from ..browser import BrowserOptions, BrowserPool, BrowserRuntime
 from ..browser._pool import BrowserSpec
 from ..plugins import Finish, TextDelta
@@ -273,9 +273,7 @@ async def _next(events: AsyncIterator[TextDelta | Finish]) -> TextDelta | Finish
 
 async def _complete(events: AsyncIterator[TextDelta | Finish], builder: CompletionBuilder) -> ChatCompletion:
     """Read the whole reply; closing the events whatever happens (an error, a cancellation)."""
-    try:
+    async with closing(events):
         async for event in events:
             builder.chunk(event)
-    finally:
-        await close_now(events)
     return builder.completion()
