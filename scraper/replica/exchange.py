@@ -13,7 +13,7 @@ import math
 import select
 import socket
 import time
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from email.utils import formatdate
 from http import HTTPStatus
 from typing import TYPE_CHECKING, Any
@@ -166,25 +166,41 @@ class Exchange:
         self,
         status: int,
         headers: Iterable[tuple[str, str]],
-        events: Iterable[bytes],
+        events: Sequence[bytes],
         *,
         split_utf8: bool = False,
         head: bytes = b"",
     ) -> None:
         """Send ``head`` right after the headers (what a plugin writes before it calls the model), then
-        ``events`` paced by the config's delays, counting the stream in the site's stats."""
-        config = self.site.config
-        self.begin(status, headers)
-        self.site.stream_started()
-        aborted = True
+        ``events`` paced by the config's delays, counting the stream in the site's stats.
+
+        The stats count the stream as started before its client can see the headers, and as ended before
+        its client can see the last bytes: whatever a client does once a stream is over, the stats are
+        never behind it.
+        """
+        site = self.site
+        config = site.config
+        writes = [head, *events]
+        site.stream_started()
+        ended = False
         try:
-            self.write(head)
-            for index, event in enumerate(events):
-                self.pause(config.first_delay if index == 0 else config.chunk_delay)
-                self._write_event(event, split_utf8)
-            aborted = False
-        finally:
-            self.site.stream_ended(aborted=aborted)
+            self.begin(status, headers)
+            for index, data in enumerate(writes):
+                if index:
+                    self.pause(config.first_delay if index == 1 else config.chunk_delay)
+                if index == len(writes) - 1:
+                    site.stream_ended(aborted=False)
+                    ended = True
+                if index:
+                    self._write_event(data, split_utf8)
+                else:
+                    self.write(data)
+        except BaseException:
+            if ended:
+                site.stream_lost_its_end()
+            else:
+                site.stream_ended(aborted=True)
+            raise
 
     def _write_event(self, event: bytes, split_utf8: bool) -> None:
         """Write one event; with ``split_utf8``, cut it after the lead byte of its first multi-byte character."""

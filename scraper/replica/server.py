@@ -243,7 +243,7 @@ class ReplicaSite(ServerThread):
             return list(self.chat_history.get(key, ()))
 
     def stream_started(self) -> None:
-        """A stream's headers are out."""
+        """A stream's headers are about to go out."""
         with self._lock:
             self._stats.streams_started += 1
             self._stats.active_streams += 1
@@ -257,6 +257,12 @@ class ReplicaSite(ServerThread):
                 self._stats.streams_aborted += 1
             else:
                 self._stats.streams_completed += 1
+
+    def stream_lost_its_end(self) -> None:
+        """A stream counted as ended before its last write lost that write: the client had left."""
+        with self._lock:
+            self._stats.streams_completed -= 1
+            self._stats.streams_aborted += 1
 
     def state(self) -> dict[str, Any]:
         """Config, counters and log length, as the state endpoint reports them."""

@@ -796,6 +796,28 @@ def test_aborted_stream_is_counted(plugin: str) -> None:
         abandon_stream(site, request)
 
 
+def test_a_stream_is_counted_over_before_its_client_can_see_its_end(aipower: ReplicaSite) -> None:
+    """A client that acts the moment the last event lands (a test that reads the stats, a lane that starts
+    the next chat) finds the stream already counted as over: the stats never lag behind a client."""
+    aipower.config.chunk_delay = 0.02
+    body = aipower_form(aipower)
+    with socket.create_connection(("127.0.0.1", aipower.port), timeout=10) as sock:
+        sock.sendall(
+            b"POST /wp-admin/admin-ajax.php HTTP/1.1\r\nHost: x\r\nContent-Type: application/x-www-form-urlencoded\r\n"
+            + f"Content-Length: {len(body)}\r\n\r\n".encode()
+            + body
+        )
+        received = sock.recv(65536)
+        assert received.startswith(b"HTTP/1.1 200 OK") and aipower.stats.active_streams == 1
+        while not received.endswith(b"data: [DONE]\n\n"):
+            chunk = sock.recv(65536)
+            assert chunk, "the stream closed before its [DONE]"
+            received += chunk
+        assert aipower.stats.streams_completed == 1 and aipower.stats.active_streams == 0, aipower.stats
+        assert sock.recv(65536) == b"", "and the connection closes after it"
+    assert aipower.stats.streams_aborted == 0
+
+
 def test_aborted_during_first_delay_is_noticed_promptly(aipower: ReplicaSite) -> None:
     aipower.config.first_delay = 10
     body = aipower_form(aipower)
