@@ -15,8 +15,7 @@ from typing import Any
 import httpx
 import openai
 import pytest
-from langchain_core.chat_history import InMemoryChatMessageHistory
-from langchain_core.runnables.history import RunnableWithMessageHistory
+from langchain_core.messages import BaseMessage, HumanMessage
 from langchain_openai import ChatOpenAI
 
 from scraper import AIEngineChat, AIPowerChat, Client, InputTooLongError, MxChatChat, WordPressChat
@@ -220,17 +219,14 @@ def test_six_turns_through_responses_with_previous_response_id(site, served):
 
 def test_langchain_keeps_the_conversation_through_serve(site, served):
     model = ChatOpenAI(base_url=f"{served.url}/v1", api_key="unused", model="blog", max_retries=0)
-    histories: dict[str, InMemoryChatMessageHistory] = {}
-
-    def history_of(session_id: str) -> InMemoryChatMessageHistory:
-        return histories.setdefault(session_id, InMemoryChatMessageHistory())
-
-    chain = RunnableWithMessageHistory(model, history_of)
+    history: list[BaseMessage] = []  # LangChain's own way: the caller keeps the messages, each call sends them all
     for k in range(1, TURNS + 1):
         message = f"langchain turn {k}"
-        reply = chain.invoke(message, config={"configurable": {"session_id": "one"}})
+        history.append(HumanMessage(message))
+        reply = model.invoke(history)
+        history.append(reply)
         check_turn(site, k, message, str(reply.content))
-    assert len(histories["one"].messages) == 2 * TURNS
+    assert len(history) == 2 * TURNS
 
 
 # -- limits, unseen history, restarts, two at once ---------------------------------------------------------
