@@ -156,10 +156,18 @@ async def test_a_conversations_turns_run_one_at_a_time_and_a_waiter_gives_up(sha
 
 
 def wait_renewed(store: RedisStore, conversation_id: str) -> None:
-    """Until the lock's expiry was pushed back (its holder renewed it)."""
+    """Until the lock's expiry is pushed back (its holder renewed it): a time to live above the one read just
+    before. Not above the first one read: read at a renewal, that one is already the whole life."""
     key = f"scraper:lock:{conversation_id}"
-    low = store._redis.pttl(key)
-    assert wait_until(lambda: store._redis.pttl(key) > low), "the holder renews its lock"
+    last = store._redis.pttl(key)
+
+    def renewed() -> bool:
+        nonlocal last
+        now = store._redis.pttl(key)
+        risen, last = now > last, now
+        return risen
+
+    assert wait_until(renewed), f"the holder renews its lock (time to live now {last} ms)"
 
 
 def test_one_conversations_lock_holds_across_the_event_loops_of_several_browsers():
