@@ -164,6 +164,12 @@ def chats(site: Any) -> list[Any]:
     return [r for r in site.log if r.path.endswith(("admin-ajax.php", "/chats/submit"))]
 
 
+def raw_post(path: str, headers: str, body: bytes) -> bytes:
+    """A POST as the bytes on the wire (``headers``: CRLF-ended lines), for a test that reads or leaves its
+    answer by hand on a bare socket."""
+    return f"POST {path} HTTP/1.1\r\nHost: 127.0.0.1\r\n{headers}Content-Length: {len(body)}\r\n\r\n".encode() + body
+
+
 def abandon_stream(site: Any, request: bytes) -> None:
     """Send a chat request by hand, and close the connection once its stream runs: the site must count
     the stream aborted, not completed, and hold none open."""

@@ -185,16 +185,13 @@ class Exchange:
         ended = False
         try:
             self.begin(status, headers)
-            for index, data in enumerate(writes):
+            for index, data in enumerate(writes):  # the head goes out whole, with no pause before it
                 if index:
                     self.pause(config.first_delay if index == 1 else config.chunk_delay)
                 if index == len(writes) - 1:
                     site.stream_ended(aborted=False)
                     ended = True
-                if index:
-                    self._write_event(data, split_utf8)
-                else:
-                    self.write(data)
+                self._write_event(data, split_utf8 and index > 0)
         except BaseException:
             if ended:
                 site.stream_lost_its_end()

@@ -25,7 +25,7 @@ import pytest
 
 from scraper.replica import PLUGINS, Replica, ReplicaSite, SiteConfig
 from tests import _support as support
-from tests._support import abandon_stream, echo, wait_until
+from tests._support import abandon_stream, echo, raw_post, wait_until
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -274,6 +274,12 @@ def aipower_form(site: ReplicaSite, message: str = "Hello lab, привет", **
 def aipower_chat(site: ReplicaSite, message: str = "Hello lab, привет", **fields: str | None) -> Reply:
     form = aipower_form(site, message, **fields)
     return send(site, "POST", "/wp-admin/admin-ajax.php", form, {"Content-Type": "application/x-www-form-urlencoded"})
+
+
+def aipower_request(site: ReplicaSite) -> bytes:
+    """An AI Power chat POST as the bytes on the wire."""
+    form = "Content-Type: application/x-www-form-urlencoded\r\n"
+    return raw_post("/wp-admin/admin-ajax.php", form, aipower_form(site))
 
 
 def start_session(site: ReplicaSite, cookie: str | None = None) -> Reply:
@@ -785,14 +791,11 @@ def test_custom_reply_and_many_events(aipower: ReplicaSite, aiengine: ReplicaSit
 def test_aborted_stream_is_counted(plugin: str) -> None:
     with ReplicaSite(plugin, SiteConfig(chunk_delay=0.02, reply_events=500)) as site:
         if plugin == "aipower":
-            body = aipower_form(site)
-            headers = "Content-Type: application/x-www-form-urlencoded\r\n"
-            path = "/wp-admin/admin-ajax.php"
+            request = aipower_request(site)
         else:
             body = json.dumps({"session": "s1", "newMessage": "hi", "stream": True}).encode()
             headers = f"Content-Type: application/json\r\nX-WP-Nonce: {site.nonce}\r\nCookie: mwai_session_id=s1\r\n"
-            path = "/wp-json/mwai-ui/v1/chats/submit"
-        request = f"POST {path} HTTP/1.1\r\nHost: x\r\n{headers}Content-Length: {len(body)}\r\n\r\n".encode() + body
+            request = raw_post("/wp-json/mwai-ui/v1/chats/submit", headers, body)
         abandon_stream(site, request)
 
 
@@ -800,13 +803,8 @@ def test_a_stream_is_counted_over_before_its_client_can_see_its_end(aipower: Rep
     """A client that acts the moment the last event lands (a test that reads the stats, a lane that starts
     the next chat) finds the stream already counted as over: the stats never lag behind a client."""
     aipower.config.chunk_delay = 0.02
-    body = aipower_form(aipower)
     with socket.create_connection(("127.0.0.1", aipower.port), timeout=10) as sock:
-        sock.sendall(
-            b"POST /wp-admin/admin-ajax.php HTTP/1.1\r\nHost: x\r\nContent-Type: application/x-www-form-urlencoded\r\n"
-            + f"Content-Length: {len(body)}\r\n\r\n".encode()
-            + body
-        )
+        sock.sendall(aipower_request(aipower))
         received = sock.recv(65536)
         assert received.startswith(b"HTTP/1.1 200 OK") and aipower.stats.active_streams == 1
         while not received.endswith(b"data: [DONE]\n\n"):
@@ -820,13 +818,8 @@ def test_a_stream_is_counted_over_before_its_client_can_see_its_end(aipower: Rep
 
 def test_aborted_during_first_delay_is_noticed_promptly(aipower: ReplicaSite) -> None:
     aipower.config.first_delay = 10
-    body = aipower_form(aipower)
     sock = socket.create_connection(("127.0.0.1", aipower.port), timeout=5)
-    sock.sendall(
-        b"POST /wp-admin/admin-ajax.php HTTP/1.1\r\nHost: x\r\nContent-Type: application/x-www-form-urlencoded\r\n"
-        + f"Content-Length: {len(body)}\r\n\r\n".encode()
-        + body
-    )
+    sock.sendall(aipower_request(aipower))
     assert sock.recv(4096).startswith(b"HTTP/1.1 200 OK")  # headers go out before the first event
     sock.close()
     assert wait_until(lambda: aipower.stats.streams_aborted == 1)
