@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import sys
+import uuid
 from pathlib import Path
 from typing import Any
 
@@ -19,19 +20,28 @@ from tests._support import browser_server, wait_until
 pytestmark = pytest.mark.skipif(not sys.platform.startswith("linux"), reason="reads /proc")
 
 
-def _browser_argv() -> list[list[str]]:
-    """The command lines of the Chromium browser processes below this process."""
-    found = []
-    for pid in tree_pids():
+def _parent(pid: int) -> int:
+    try:
+        return int(Path(f"/proc/{pid}/stat").read_text("utf-8").rsplit(")", 1)[1].split()[1])
+    except (OSError, IndexError, ValueError):
+        return 0
+
+
+def _browsers(root: int | None = None) -> dict[int, list[str]]:
+    """The Chromium browser processes below ``root`` (this process by default) and their command lines: those
+    a driver started. A child Chromium forks shows its parent's command line until it runs its own program."""
+    found = {}
+    for pid in tree_pids(root):
         argv = _cmdline(pid)
-        if argv and "--remote-debugging-pipe" in argv and "--type=" not in " ".join(argv):
-            found.append(argv)
+        browser = "--remote-debugging-pipe" in argv and "--type=" not in " ".join(argv)
+        if browser and _cmdline(_parent(pid))[:1] != argv[:1]:
+            found[pid] = argv
     return found
 
 
-def _address_bar_renderers() -> int:
+def _address_bar_renderers(browser: int) -> int:
     # Chromium's child processes rewrite their command line as one string; these carry this switch.
-    return sum("--type=renderer --top-chrome-webui" in " ".join(_cmdline(pid)) for pid in tree_pids())
+    return sum("--type=renderer --top-chrome-webui" in " ".join(_cmdline(pid)) for pid in tree_pids(browser))
 
 
 async def _open_sites(runtime: BrowserRuntime, urls: list[str]) -> list[Any]:
@@ -63,23 +73,24 @@ async def test_each_warm_site_has_one_renderer_and_the_drivers_features_stay_off
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path))
     monkeypatch.setenv("SCRAPER_LEAN_BROWSER", "1" if lean else "0")
     monkeypatch.setattr(switches, "_known", {})  # nothing known yet: the driver's list is read and kept
-    before = {tuple(argv) for argv in _browser_argv()}
-    runtime = BrowserRuntime({"args": ["--disable-features=Translate"]})
+    mark = f"--scraper-test={uuid.uuid4().hex}"  # an unknown switch Chromium ignores: tells this browser apart
+    runtime = BrowserRuntime({"args": ["--disable-features=Translate", mark]})
     try:
         contexts = await _open_sites(runtime, [aipower.url, aiengine.url, aipower.url + "/chat/"])
-        [argv] = [argv for argv in _browser_argv() if tuple(argv) not in before]
+        [(browser, argv)] = [(pid, argv) for pid, argv in _browsers().items() if mark in argv]
         lists = disabled_features(argv)
         effective = lists[-1]  # Chromium takes the last one
         assert "Translate" in effective, "the caller's own list is kept"
         if lean:
             assert set(lists[0]) <= set(effective), "the driver's own list is kept"
             assert set(LEAN_FEATURES) <= set(effective)
-            assert _address_bar_renderers() == 0, "one renderer per site, none for the address bar"
+            assert _address_bar_renderers(browser) == 0, "one renderer per site, none for the address bar"
             cached = Path(tmp_path, "scraper", "chromium-features.json")
             assert cached.is_file() and lists[0] in json.loads(cached.read_text()).values()
         else:
             assert not set(LEAN_FEATURES) & set(effective)
-            assert wait_until(lambda: _address_bar_renderers() >= 3), "without it each site has a hidden second one"
+            hidden = "without it each site has a hidden second one"
+            assert wait_until(lambda: _address_bar_renderers(browser) >= 3), hidden
         await _close(runtime, contexts)
     finally:
         runtime.close()
@@ -92,8 +103,7 @@ def test_the_features_of_a_command_line_are_read_in_order():
 
 
 def test_a_browser_server_launches_its_chromium_lean_too():
-    before = {tuple(argv) for argv in _browser_argv()}
-    with browser_server("--port", "0"):
-        [argv] = [argv for argv in _browser_argv() if tuple(argv) not in before]
+    with browser_server("--port", "0") as (process, _):
+        [argv] = _browsers(process.pid).values()  # its own: another browser may start beside it
         lists = disabled_features(argv)
         assert set(LEAN_FEATURES) <= set(lists[-1]) and set(lists[0]) <= set(lists[-1])
