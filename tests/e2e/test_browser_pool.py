@@ -20,6 +20,7 @@ import pytest
 
 from scraper import AsyncClient, Client
 from scraper.browser import BrowserPool, find_browser
+from scraper.cassettes.pytest_plugin import run_in_own_loop
 from scraper.client._service import PooledChatService
 from scraper.replica import ReplicaSite
 from tests._support import (
@@ -189,4 +190,4 @@ def test_the_python_clients_chat_over_a_pool_of_browser_servers(sites):
             assert len(client.service.pool) == 0, "closing the client closed the pool it made"
             return [r.choices[0].message.content for r in replies]
 
-        assert asyncio.run(chat_async()) == [echo("xa"), echo("xb")]
+        assert run_in_own_loop(chat_async()) == [echo("xa"), echo("xb")]

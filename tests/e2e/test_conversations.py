@@ -20,6 +20,7 @@ from langchain_openai import ChatOpenAI
 
 from scraper import AIEngineChat, AIPowerChat, Client, InputTooLongError, MxChatChat, WordPressChat
 from scraper.cassettes import Cassette, ReplayServer, record_chat
+from scraper.cassettes.pytest_plugin import run_in_own_loop
 from scraper.replica import ReplicaSite
 from tests._support import echo
 from tests.e2e.test_serve import Served, chat_via, serving
@@ -236,7 +237,7 @@ def test_a_message_over_the_pages_limit_is_refused_before_anything_is_sent(tmp_p
     with ReplicaSite("aiengine") as site:
         chat = WordPressChat(site.url)
         with pytest.raises(InputTooLongError) as caught:
-            asyncio.run(chat.create_async_generator("default", [{"role": "user", "content": "x" * 513}]).collect())
+            run_in_own_loop(chat.create_async_generator("default", [{"role": "user", "content": "x" * 513}]).collect())
         assert caught.value.limit == 512 and "512" in str(caught.value)
         assert site.stats.chat_requests == 0
         with serving(sites={"blog": site.url}, conversations="off") as server:
