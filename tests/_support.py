@@ -36,6 +36,8 @@ __all__ = [
     "interruptible",
     "marked_chromium_pids",
     "playwright_server",
+    "proc_stat",
+    "raw_request",
     "redis_server_or_skip",
     "request",
     "send",
@@ -164,12 +166,6 @@ def chats(site: Any) -> list[Any]:
     return [r for r in site.log if r.path.endswith(("admin-ajax.php", "/chats/submit"))]
 
 
-def raw_post(path: str, headers: str, body: bytes) -> bytes:
-    """A POST as the bytes on the wire (``headers``: CRLF-ended lines), for a test that reads or leaves its
-    answer by hand on a bare socket."""
-    return f"POST {path} HTTP/1.1\r\nHost: 127.0.0.1\r\n{headers}Content-Length: {len(body)}\r\n\r\n".encode() + body
-
-
 def abandon_stream(site: Any, request: bytes) -> None:
     """Send a chat request by hand, and close the connection once its stream runs: the site must count
     the stream aborted, not completed, and hold none open."""
@@ -228,15 +224,22 @@ class Reply:
         return json.loads(self.body)
 
 
+def raw_request(
+    method: str, path: str, body: bytes = b"", headers: dict[str, str] | None = None, *, host: str = "127.0.0.1"
+) -> bytes:
+    """A request as the bytes on the wire, for a test that writes it on a bare socket: ``Content-Length``
+    with a body and on any method but GET, then ``headers`` in their order."""
+    lines = [f"{method} {path} HTTP/1.1", f"Host: {host}"]
+    sent = {"Content-Length": str(len(body))} if method != "GET" or body else {}
+    lines += [f"{name}: {value}" for name, value in {**sent, **(headers or {})}.items()]
+    return ("\r\n".join(lines) + "\r\n\r\n").encode() + body
+
+
 def send(site: HasPort, method: str, path: str, body: bytes = b"", headers: dict[str, str] | None = None) -> Reply:
     """One request written by hand on a socket; read until the server closes, keeping every read as it came
     (header order and byte layout stay visible)."""
-    lines = [f"{method} {path} HTTP/1.1", f"Host: 127.0.0.1:{site.port}"]
-    sent = {"Content-Length": str(len(body))} if method != "GET" or body else {}
-    for name, value in {**sent, **(headers or {})}.items():
-        lines.append(f"{name}: {value}")
     with socket.create_connection(("127.0.0.1", site.port), timeout=10) as sock:
-        sock.sendall(("\r\n".join(lines) + "\r\n\r\n").encode() + body)
+        sock.sendall(raw_request(method, path, body, headers, host=f"127.0.0.1:{site.port}"))
         reads = []
         while chunk := sock.recv(65536):
             reads.append(chunk)
@@ -260,6 +263,15 @@ def request(
         connection.close()
 
 
+def proc_stat(pid: int) -> list[str] | None:
+    """The fields of ``/proc/PID/stat`` after the command name (state first, then the parent's pid); None
+    once the process is gone."""
+    try:
+        return Path(f"/proc/{pid}/stat").read_text("utf-8").rsplit(")", 1)[1].split()
+    except (OSError, IndexError):
+        return None
+
+
 def marked_chromium_pids(marker: str) -> set[int]:
     """Live Chromium processes started by a program run with ``SCRAPER_TEST_RUN=<marker>`` in its
     environment (every process it starts inherits it): what that program may have left behind, whatever
@@ -271,11 +283,11 @@ def marked_chromium_pids(marker: str) -> set[int]:
             continue
         try:
             comm = Path(f"/proc/{entry}/comm").read_text("utf-8").strip()
-            state = Path(f"/proc/{entry}/stat").read_text("utf-8").rsplit(")", 1)[1].split()[0]
             environ = Path(f"/proc/{entry}/environ").read_bytes()
         except OSError:
             continue
-        if "chrom" in comm and state != "Z" and needle in environ.split(b"\0"):
+        stat = proc_stat(int(entry))
+        if "chrom" in comm and stat is not None and stat[0] != "Z" and needle in environ.split(b"\0"):
             found.add(int(entry))
     return found
 

@@ -26,7 +26,7 @@ from scraper import (
     get_runtime,
 )
 from scraper.replica import ReplicaSite, SiteConfig
-from tests._support import echo, marked_chromium_pids, soak_factor, wait_for, wait_until
+from tests._support import echo, marked_chromium_pids, proc_stat, soak_factor, wait_for, wait_until
 
 ROOT = Path(__file__).resolve().parents[2]
 HELLO = [{"role": "user", "content": "Привет"}]
@@ -163,7 +163,7 @@ async def test_a_killed_browser_is_started_again_by_the_next_chat(aipkit):
     assert await chat(aipkit) == REPLY
     pid = await _browser_pid()
     os.kill(pid, signal.SIGKILL)
-    assert await wait_for(lambda: not Path(f"/proc/{pid}").exists() or "Z" in Path(f"/proc/{pid}/stat").read_text())
+    assert await wait_for(lambda: (stat := proc_stat(pid)) is None or stat[0] == "Z"), "the killed browser is gone"
     assert await chat(aipkit) == REPLY
     assert await _browser_pid() != pid
 

@@ -15,16 +15,9 @@ from scraper.browser import BrowserRuntime
 from scraper.browser import _switches as switches
 from scraper.browser._memory import tree_pids
 from scraper.browser._switches import LEAN_FEATURES, _cmdline, disabled_features
-from tests._support import browser_server, wait_until
+from tests._support import browser_server, proc_stat, wait_until
 
 pytestmark = pytest.mark.skipif(not sys.platform.startswith("linux"), reason="reads /proc")
-
-
-def _parent(pid: int) -> int:
-    try:
-        return int(Path(f"/proc/{pid}/stat").read_text("utf-8").rsplit(")", 1)[1].split()[1])
-    except (OSError, IndexError, ValueError):
-        return 0
 
 
 def _browsers(root: int | None = None) -> dict[int, list[str]]:
@@ -34,7 +27,8 @@ def _browsers(root: int | None = None) -> dict[int, list[str]]:
     for pid in tree_pids(root):
         argv = _cmdline(pid)
         browser = "--remote-debugging-pipe" in argv and "--type=" not in " ".join(argv)
-        if browser and _cmdline(_parent(pid))[:1] != argv[:1]:
+        stat = proc_stat(pid)
+        if browser and stat is not None and _cmdline(int(stat[1]))[:1] != argv[:1]:
             found[pid] = argv
     return found
 

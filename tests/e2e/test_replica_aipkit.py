@@ -27,7 +27,7 @@ from playwright.sync_api import Page, expect
 from scraper.replica import DEFAULT_BOTS, Bot, ReplicaSite, SiteConfig
 from scraper.replica.__main__ import build_parser
 from tests import _support as support
-from tests._support import abandon_stream, echo, wait_until
+from tests._support import abandon_stream, echo, raw_request, wait_until
 
 ROOT = Path(__file__).resolve().parents[2]
 AJAX = "/wp-admin/admin-ajax.php"
@@ -640,7 +640,7 @@ def test_aborted_stream_is_counted() -> None:
                 "_ajax_nonce": replica.nonce,
             }
         )
-        abandon_stream(replica, f"GET {AJAX}?{query} HTTP/1.1\r\nHost: x\r\n\r\n".encode())
+        abandon_stream(replica, raw_request("GET", f"{AJAX}?{query}"))
 
 
 # -- nonces ------------------------------------------------------------------------------------------
@@ -798,7 +798,7 @@ def test_command_line_serves_aipkit() -> None:
         assert [plugin for plugin, _ in lines] == ["aipower", "aiengine", "aipkit"]
         port = int(lines[2][1].rsplit(":", 1)[1])
         with socket.create_connection(("127.0.0.1", port), timeout=5) as sock:
-            sock.sendall(b"GET /chat/ HTTP/1.1\r\nHost: x\r\n\r\n")
+            sock.sendall(raw_request("GET", "/chat/"))
             raw = b""
             while chunk := sock.recv(65536):
                 raw += chunk

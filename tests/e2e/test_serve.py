@@ -34,7 +34,7 @@ from openai import OpenAI
 from scraper import AsyncClient, ChatgptFree, ChatService, Client, ModelNotSupportedError
 from scraper.replica import ReplicaSite
 from scraper.serve import ServeConfig, ServerState, bind, create_app
-from tests._support import cli, echo, raw_post, wait_for, wait_until
+from tests._support import cli, echo, raw_request, wait_for, wait_until
 
 ROOT = Path(__file__).resolve().parents[2]
 MESSAGE = "Привет, как дела?"
@@ -325,7 +325,8 @@ def test_serving_beyond_loopback_without_a_key_is_refused():
 def raw_chat(url: str, body: dict[str, Any]) -> socket.socket:
     """A chat request sent on a bare socket, whose answer nobody reads: closing it is the client leaving."""
     sock = socket.create_connection(("127.0.0.1", int(url.rsplit(":", 1)[1])))
-    sock.sendall(raw_post("/v1/chat/completions", "Content-Type: application/json\r\n", json.dumps(body).encode()))
+    payload = json.dumps(body).encode()
+    sock.sendall(raw_request("POST", "/v1/chat/completions", payload, {"Content-Type": "application/json"}))
     return sock
 
 

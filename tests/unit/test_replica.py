@@ -25,7 +25,7 @@ import pytest
 
 from scraper.replica import PLUGINS, Replica, ReplicaSite, SiteConfig
 from tests import _support as support
-from tests._support import abandon_stream, echo, raw_post, wait_until
+from tests._support import abandon_stream, echo, raw_request, wait_until
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -278,8 +278,8 @@ def aipower_chat(site: ReplicaSite, message: str = "Hello lab, привет", **
 
 def aipower_request(site: ReplicaSite) -> bytes:
     """An AI Power chat POST as the bytes on the wire."""
-    form = "Content-Type: application/x-www-form-urlencoded\r\n"
-    return raw_post("/wp-admin/admin-ajax.php", form, aipower_form(site))
+    form = {"Content-Type": "application/x-www-form-urlencoded"}
+    return raw_request("POST", "/wp-admin/admin-ajax.php", aipower_form(site), form)
 
 
 def start_session(site: ReplicaSite, cookie: str | None = None) -> Reply:
@@ -794,8 +794,8 @@ def test_aborted_stream_is_counted(plugin: str) -> None:
             request = aipower_request(site)
         else:
             body = json.dumps({"session": "s1", "newMessage": "hi", "stream": True}).encode()
-            headers = f"Content-Type: application/json\r\nX-WP-Nonce: {site.nonce}\r\nCookie: mwai_session_id=s1\r\n"
-            request = raw_post("/wp-json/mwai-ui/v1/chats/submit", headers, body)
+            headers = {"Content-Type": "application/json", "X-WP-Nonce": site.nonce, "Cookie": "mwai_session_id=s1"}
+            request = raw_request("POST", "/wp-json/mwai-ui/v1/chats/submit", body, headers)
         abandon_stream(site, request)
 
 
